@@ -1,0 +1,46 @@
+import type { Delta, InferenceJob, Usage } from "../broker/proto.js";
+
+/**
+ * Where an engine writes its output. Deltas may be emitted as often as tokens
+ * arrive: the runtime coalesces them into few NATS messages.
+ */
+export interface DeltaSink {
+  delta(d: Delta): void;
+}
+
+/** What an engine reports when a job is done. */
+export interface RunResult {
+  usage: Usage;
+  /** The model that served the job, as the engine names it (defaults to the job's model). */
+  model?: string;
+  systemFingerprint?: string;
+}
+
+/** Per-job context the runtime hands an engine. */
+export interface RunContext {
+  /** Aborted when the client cancels, the deadline passes or the worker stops. */
+  signal: AbortSignal;
+  /** A client's own upstream key, for passthrough routes; never logged. */
+  upstreamKey?: string;
+}
+
+/**
+ * One engine: a local runtime or a remote API. The worker runtime never looks
+ * at which one it has. `run` streams deltas (every choice's first delta
+ * carries `role`, its last carries `finishReason`) and resolves with usage,
+ * or throws a BrokerError the client should see.
+ */
+export interface EngineAdapter {
+  readonly name: string;
+  run(job: InferenceJob, sink: DeltaSink, ctx: RunContext): Promise<RunResult>;
+  close(): Promise<void>;
+}
+
+/** What an engine factory gets: its own options (validated by the engine with zod) and the model id it serves. */
+export interface EngineSpec {
+  model: string;
+  options: unknown;
+}
+
+/** Builds an engine; throws a BrokerError naming the bad option when `options` is invalid. */
+export type EngineFactory = (spec: EngineSpec) => Promise<EngineAdapter>;
