@@ -1,5 +1,6 @@
 // The generated protobuf code, under short names. Everything that crosses a
 // process uses these types; never hand-written copies of them.
+import "./pb-numbers.js";
 import { inference } from "../proto/gen/inference.js";
 
 export const pb = inference.v1;

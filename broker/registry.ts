@@ -1,0 +1,125 @@
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Logger } from "./log.js";
+import { pb, type WorkerHeartbeat } from "./proto.js";
+import type { Subjects } from "./subjects.js";
+
+export interface WorkerInfo {
+  id: string;
+  hostname: string;
+  models: { model: string; engine: string }[];
+  slots: number;
+  inFlight: number;
+  draining: boolean;
+  lastSeenMs: number;
+  expiresMs: number;
+}
+
+export interface ModelLiveness {
+  workers: number;
+  slots: number;
+  inFlight: number;
+}
+
+/** How many heartbeat periods of silence make a worker count as gone. */
+const MISSED_BEATS = 3;
+
+/**
+ * Which workers are alive and what they serve, from their heartbeats. On
+ * start it asks every worker to beat at once, so a fresh gateway knows its
+ * models within a round trip instead of a heartbeat period.
+ */
+export class WorkerRegistry {
+  private readonly workers = new Map<string, WorkerInfo>();
+  private sub: Subscription | undefined;
+  private sweep: NodeJS.Timeout | undefined;
+  private readonly lostListeners: ((workerId: string) => void)[] = [];
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly subj: Subjects,
+    private readonly log: Logger,
+  ) {}
+
+  async start(settleMs = 150): Promise<void> {
+    this.sub = this.nc.subscribe(this.subj.heartbeatAll, {
+      callback: (err, msg) => {
+        if (err) return;
+        try {
+          this.observe(pb.WorkerHeartbeat.decode(msg.data));
+        } catch (e) {
+          this.log.warn({ err: (e as Error).message, subject: msg.subject }, "undecodable heartbeat");
+        }
+      },
+    });
+    this.sweep = setInterval(() => this.expire(Date.now()), 250);
+    this.sweep.unref();
+    this.nc.publish(this.subj.heartbeatAsk);
+    await this.nc.flush();
+    await new Promise((r) => setTimeout(r, settleMs));
+  }
+
+  onWorkerLost(fn: (workerId: string) => void): void {
+    this.lostListeners.push(fn);
+  }
+
+  observe(hb: WorkerHeartbeat): void {
+    const now = Date.now();
+    const info: WorkerInfo = {
+      id: hb.workerId,
+      hostname: hb.hostname,
+      models: hb.models.map((m) => ({ model: m.model ?? "", engine: m.engine ?? "" })),
+      slots: hb.slots,
+      inFlight: hb.inFlight,
+      draining: hb.draining,
+      lastSeenMs: now,
+      expiresMs: now + MISSED_BEATS * Math.max(hb.intervalMs || 2000, 100),
+    };
+    if (!this.workers.has(info.id)) this.log.info({ worker: info.id, models: info.models.map((m) => m.model) }, "worker joined");
+    this.workers.set(info.id, info);
+  }
+
+  private expire(now: number): void {
+    for (const [id, w] of this.workers) {
+      if (w.expiresMs > now) continue;
+      this.workers.delete(id);
+      this.log.warn({ worker: id }, "worker lost: no heartbeat");
+      for (const fn of this.lostListeners) fn(id);
+    }
+  }
+
+  has(workerId: string): boolean {
+    return this.workers.has(workerId);
+  }
+
+  list(): WorkerInfo[] {
+    return [...this.workers.values()];
+  }
+
+  /** Models served by at least one live, non-draining worker. */
+  liveModels(): Map<string, ModelLiveness> {
+    const out = new Map<string, ModelLiveness>();
+    for (const w of this.workers.values()) {
+      if (w.draining) continue;
+      for (const m of w.models) {
+        const cur = out.get(m.model) ?? { workers: 0, slots: 0, inFlight: 0 };
+        cur.workers += 1;
+        cur.slots += w.slots;
+        cur.inFlight += w.inFlight;
+        out.set(m.model, cur);
+      }
+    }
+    return out;
+  }
+
+  isLive(model: string): boolean {
+    for (const w of this.workers.values()) {
+      if (!w.draining && w.models.some((m) => m.model === model)) return true;
+    }
+    return false;
+  }
+
+  stop(): void {
+    if (this.sweep) clearInterval(this.sweep);
+    this.sub?.unsubscribe();
+  }
+}

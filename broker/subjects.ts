@@ -1,0 +1,64 @@
+/**
+ * Model ids (`org/model:tag`, `llama-3.1-8b`) become one token that is valid as
+ * a NATS subject token, a consumer name and a file name: `[a-z0-9-]` pass,
+ * everything else (upper case included, so the mapping stays reversible on
+ * case-insensitive file systems) becomes `_` + two hex digits per UTF-8 byte.
+ * Long ids keep a readable head and end with a hash, so two ids never collide.
+ */
+import { createHash } from "node:crypto";
+
+const MAX_TOKEN = 120;
+const SAFE = /^[a-z0-9-]$/;
+
+export function modelToken(model: string): string {
+  let out = "";
+  for (const byte of Buffer.from(model, "utf8")) {
+    const ch = String.fromCharCode(byte);
+    out += byte < 0x80 && SAFE.test(ch) ? ch : `_${byte.toString(16).padStart(2, "0")}`;
+  }
+  if (out.length <= MAX_TOKEN) return out;
+  // Over the cap: a head for humans, a hash for uniqueness. Such tokens are not reversible.
+  const hash = createHash("sha256").update(model).digest("hex").slice(0, 16);
+  return `${out.slice(0, MAX_TOKEN - 18)}--${hash}`;
+}
+
+/** The inverse of modelToken for tokens that were not shortened; null otherwise. */
+export function modelFromToken(token: string): string | null {
+  const bytes: number[] = [];
+  for (let i = 0; i < token.length; i++) {
+    const ch = token[i] as string;
+    if (ch === "_") {
+      const hex = token.slice(i + 1, i + 3);
+      if (!/^[0-9a-f]{2}$/.test(hex)) return null;
+      bytes.push(parseInt(hex, 16));
+      i += 2;
+    } else if (SAFE.test(ch)) {
+      bytes.push(ch.charCodeAt(0));
+    } else {
+      return null;
+    }
+  }
+  const text = Buffer.from(bytes).toString("utf8");
+  return modelToken(text) === token ? text : null;
+}
+
+/** Lanes exist in the subject space now so priorities can be added without renaming. */
+export const Lane = { normal: "normal" } as const;
+export type Lane = (typeof Lane)[keyof typeof Lane];
+
+/** Every subject and JetStream name the broker uses, derived from one prefix. */
+export function subjects(prefix: string) {
+  return {
+    stream: `${prefix.toUpperCase().replace(/-/g, "_")}_JOBS`,
+    jobsAll: `${prefix}.jobs.>`,
+    job: (model: string, lane: Lane = Lane.normal) => `${prefix}.jobs.${modelToken(model)}.${lane}`,
+    consumer: (model: string, lane: Lane = Lane.normal) => `w_${modelToken(model)}_${lane}`,
+    replyAll: (gatewayId: string) => `${prefix}.out.${gatewayId}.*`,
+    reply: (gatewayId: string, jobId: string) => `${prefix}.out.${gatewayId}.${jobId}`,
+    control: (workerId: string) => `${prefix}.ctl.${workerId}`,
+    heartbeat: (workerId: string) => `${prefix}.hb.w.${workerId}`,
+    heartbeatAll: `${prefix}.hb.w.*`,
+    heartbeatAsk: `${prefix}.hb.ask`,
+  };
+}
+export type Subjects = ReturnType<typeof subjects>;

@@ -1,0 +1,230 @@
+import { jetstream, JetStreamApiError, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { nuid, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import type { Config } from "./config.js";
+import { BrokerError } from "./errors.js";
+import { JobStream } from "./job-stream.js";
+import type { Logger } from "./log.js";
+import { trackConnected } from "./nats.js";
+import { decodeChunk, encodeJob, pb, Verdict, type ChatRequest } from "./proto.js";
+import type { WorkerRegistry } from "./registry.js";
+import { subjects, type Subjects } from "./subjects.js";
+
+export interface SubmitOptions {
+  requestId?: string;
+  /** Overall deadline for the job, queue time included. */
+  timeoutMs?: number;
+  priority?: number;
+  tenant?: string;
+}
+
+interface JobState {
+  stream: JobStream;
+  model: string;
+  deadline: number;
+  streamSeq: number;
+  nextSeq: number;
+  lastActivity: number;
+  worker?: { id: string; control: string };
+}
+
+const PUBLISH_TIMEOUT_MS = 5000;
+
+/**
+ * The gateway's side of the job plane: publishes jobs, answers claims, and
+ * demultiplexes every job's chunks from one reply subscription.
+ */
+export class JobClient {
+  readonly gatewayId: string;
+  private readonly subj: Subjects;
+  private readonly js: JetStreamClient;
+  private readonly jobs = new Map<string, JobState>();
+  private readonly nats: { readonly up: boolean };
+  private sub: Subscription | undefined;
+  private sweep: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly jsm: JetStreamManager,
+    private readonly cfg: Config,
+    registry: WorkerRegistry,
+    private readonly log: Logger,
+  ) {
+    this.gatewayId = cfg.gateway.id || nuid.next();
+    this.subj = subjects(cfg.nats.prefix);
+    this.js = jetstream(nc);
+    this.nats = trackConnected(nc);
+    registry.onWorkerLost((id) => this.workerLost(id));
+  }
+
+  start(): void {
+    this.sub = this.nc.subscribe(this.subj.replyAll(this.gatewayId), { callback: (err, msg) => {
+      if (!err) this.onMessage(msg);
+    } });
+    this.sweep = setInterval(() => this.sweepJobs(Date.now()), 250);
+    this.sweep.unref();
+  }
+
+  get inFlight(): number {
+    return this.jobs.size;
+  }
+
+  get connected(): boolean {
+    return this.nats.up;
+  }
+
+  /** Publishes the job durably and returns its output stream. Rejects with 429/503/413 before anything is queued. */
+  async submit(model: string, chat: ChatRequest, opts: SubmitOptions = {}): Promise<JobStream> {
+    if (!this.nats.up) throw new BrokerError("nats_unavailable", "The broker has lost its connection to NATS; retry shortly.", { retryAfterS: 1 });
+    const id = nuid.next();
+    const now = Date.now();
+    const deadline = now + (opts.timeoutMs ?? this.cfg.gateway.requestTimeoutMs);
+    const data = encodeJob({
+      id,
+      model,
+      chat,
+      deadlineUnixMs: deadline,
+      replySubject: this.subj.reply(this.gatewayId, id),
+      priority: opts.priority ?? 0,
+      tenant: opts.tenant ?? "",
+      attempt: 1,
+      createdUnixMs: now,
+      requestId: opts.requestId ?? "",
+    });
+    const max = this.nc.info?.max_payload ?? 1024 * 1024;
+    if (data.length > max - 1024) {
+      throw new BrokerError("request_too_large", `The request is ${data.length} bytes once encoded; this broker's NATS carries at most ${max - 1024}. Shorten the prompt or raise the server's max_payload.`);
+    }
+    const stream = new JobStream(id, (jobId, reason) => this.cancel(jobId, reason));
+    const state: JobState = { stream, model, deadline, streamSeq: 0, nextSeq: 1, lastActivity: now };
+    // Registered before publishing: a fast worker may claim before the ack returns.
+    this.jobs.set(id, state);
+    try {
+      const ack = await this.js.publish(this.subj.job(model), data, { msgID: id, timeout: PUBLISH_TIMEOUT_MS });
+      state.streamSeq = ack.seq;
+    } catch (e) {
+      this.jobs.delete(id);
+      throw this.publishError(e, model);
+    }
+    return stream;
+  }
+
+  private publishError(e: unknown, model: string): BrokerError {
+    if (e instanceof JetStreamApiError && e.code === 10077) {
+      return new BrokerError("queue_full", `The queue for model '${model}' is full (${this.cfg.queue.maxPerModel} jobs). Retry after a few seconds.`, { retryAfterS: 1 });
+    }
+    this.log.warn({ err: (e as Error).message, model }, "job publish failed");
+    return new BrokerError("nats_unavailable", "The job queue did not accept the request in time; retry shortly.", { retryAfterS: 1 });
+  }
+
+  private onMessage(msg: Msg): void {
+    let chunk;
+    try {
+      chunk = decodeChunk(msg.data);
+    } catch {
+      this.log.warn({ subject: msg.subject }, "undecodable chunk");
+      return;
+    }
+    const state = this.jobs.get(chunk.jobId);
+    if (chunk.claim) {
+      msg.respond(pb.ClaimAnswer.encode({ verdict: this.claimVerdict(state, chunk.claim.delivery ?? 1) }).finish());
+      if (state && !state.stream.done) {
+        state.worker = { id: chunk.claim.workerId ?? "", control: chunk.claim.controlSubject ?? "" };
+        state.nextSeq = 1;
+        state.lastActivity = Date.now();
+      }
+      return;
+    }
+    if (!state) return;
+    if (chunk.seq !== state.nextSeq) {
+      this.finish(chunk.jobId, new BrokerError("stream_interrupted", `Chunks of the answer were lost in transit (expected ${state.nextSeq}, got ${chunk.seq}); the job was stopped.`));
+      this.sendCancel(state, "sequence gap");
+      return;
+    }
+    state.nextSeq++;
+    state.lastActivity = Date.now();
+    if (chunk.deltas) {
+      state.stream.push({ kind: "deltas", items: chunk.deltas.items ?? [] });
+    } else if (chunk.final) {
+      state.stream.push({ kind: "final", final: chunk.final });
+      this.jobs.delete(chunk.jobId);
+    } else if (chunk.error) {
+      this.finish(chunk.jobId, BrokerError.fromChunk(chunk.error));
+    }
+  }
+
+  private claimVerdict(state: JobState | undefined, delivery: number): Verdict {
+    if (!state || state.stream.done) return Verdict.CANCELLED;
+    if (Date.now() > state.deadline) return Verdict.EXPIRED;
+    // A redelivered job may restart only if its client has seen nothing yet.
+    if (delivery > 1 && state.stream.delivered) return Verdict.CANCELLED;
+    return Verdict.GO;
+  }
+
+  private finish(id: string, err: BrokerError): void {
+    const state = this.jobs.get(id);
+    if (!state) return;
+    this.jobs.delete(id);
+    state.stream.fail(err);
+  }
+
+  /** Called by JobStream.cancel: tell the worker, or take the unclaimed job out of the queue. */
+  private cancel(id: string, reason: string): void {
+    const state = this.jobs.get(id);
+    if (!state) return;
+    this.jobs.delete(id);
+    if (state.worker) {
+      this.sendCancel(state, reason);
+    } else if (state.streamSeq > 0 && this.nats.up) {
+      // Frees its place under the queue bound now; a worker that already
+      // holds it gets "cancelled" at the claim step anyway.
+      this.jsm.streams.deleteMessage(this.subj.stream, state.streamSeq, false).catch(() => undefined);
+    }
+  }
+
+  private sendCancel(state: JobState, reason: string): void {
+    if (!state.worker) return;
+    this.nc.publish(state.worker.control, pb.Cancel.encode({ jobId: state.stream.id, reason }).finish());
+  }
+
+  private sweepJobs(now: number): void {
+    const idle = this.cfg.gateway.idleTimeoutMs;
+    for (const [id, s] of this.jobs) {
+      if (now > s.deadline) {
+        this.finish(id, new BrokerError("timeout", `The request did not complete within its deadline (${s.worker ? "while generating" : "while queued"}).`));
+        this.cancelQuietly(s);
+      } else if (s.worker && idle > 0 && now - s.lastActivity > idle) {
+        this.finish(id, new BrokerError("timeout", `The worker sent nothing for ${Math.round(idle / 1000)} s; the job was stopped.`));
+        this.cancelQuietly(s);
+      }
+    }
+  }
+
+  private cancelQuietly(s: JobState): void {
+    if (s.worker) this.sendCancel(s, "timeout");
+    else if (s.streamSeq > 0 && this.nats.up) this.jsm.streams.deleteMessage(this.subj.stream, s.streamSeq, false).catch(() => undefined);
+  }
+
+  /** A worker died: streams it had started end with an error; untouched ones wait for redelivery to another worker. */
+  private workerLost(workerId: string): void {
+    for (const [id, s] of this.jobs) {
+      if (s.worker?.id !== workerId) continue;
+      if (s.stream.delivered) {
+        this.finish(id, new BrokerError("worker_lost", "The worker generating this answer stopped responding; the answer is incomplete."));
+      } else {
+        s.worker = undefined;
+      }
+    }
+  }
+
+  /** Waits until every open job has finished or the timeout passes. */
+  async drain(timeoutMs: number): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (this.jobs.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+  }
+
+  stop(): void {
+    if (this.sweep) clearInterval(this.sweep);
+    this.sub?.unsubscribe();
+    for (const id of [...this.jobs.keys()]) this.finish(id, new BrokerError("shutting_down", "The gateway is shutting down."));
+  }
+}

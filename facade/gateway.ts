@@ -1,0 +1,51 @@
+import type { FastifyInstance } from "fastify";
+import type { Config } from "../broker/config.js";
+import { ensureJobStream } from "../broker/jetstream.js";
+import type { Logger } from "../broker/log.js";
+import { connectNats } from "../broker/nats.js";
+import { WorkerRegistry } from "../broker/registry.js";
+import { JobClient } from "../broker/submit.js";
+import { subjects } from "../broker/subjects.js";
+import { buildServer } from "./server.js";
+
+export interface GatewayHandle {
+  /** http://host:port the facade listens on. */
+  readonly url: string;
+  readonly app: FastifyInstance;
+  /** Stops accepting, lets open requests finish (up to drainTimeoutMs), then disconnects. */
+  close(): Promise<void>;
+}
+
+export async function startGateway(cfg: Config, log: Logger): Promise<GatewayHandle> {
+  const nc = await connectNats(cfg.nats.url, "gateway", log);
+  const jsm = await ensureJobStream(nc, cfg, log);
+  const registry = new WorkerRegistry(nc, subjects(cfg.nats.prefix), log);
+  await registry.start();
+  const jobs = new JobClient(nc, jsm, cfg, registry, log);
+  jobs.start();
+  let draining = false;
+  const app = buildServer(cfg, {
+    jobs,
+    registry,
+    log,
+    readiness: { notReadyReason: () => (draining ? "shutting down" : jobs.connected ? null : "no connection to NATS") },
+  });
+  await app.listen({ host: cfg.gateway.host, port: cfg.gateway.port });
+  const addr = app.server.address();
+  const port = typeof addr === "object" && addr ? addr.port : cfg.gateway.port;
+  const url = `http://${cfg.gateway.host.includes(":") ? `[${cfg.gateway.host}]` : cfg.gateway.host}:${port}`;
+  log.info({ url, gateway: jobs.gatewayId }, "gateway listening");
+
+  let closed: Promise<void> | undefined;
+  const close = async (): Promise<void> => {
+    draining = true;
+    const serverClosed = app.close();
+    await jobs.drain(cfg.gateway.drainTimeoutMs);
+    jobs.stop();
+    await serverClosed;
+    registry.stop();
+    await nc.drain();
+    log.info("gateway stopped");
+  };
+  return { url, app, close: () => (closed ??= close()) };
+}

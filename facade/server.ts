@@ -1,0 +1,62 @@
+import { randomBytes } from "node:crypto";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import type { Config } from "../broker/config.js";
+import { BrokerError } from "../broker/errors.js";
+import type { Logger } from "../broker/log.js";
+import type { WorkerRegistry } from "../broker/registry.js";
+import type { JobClient } from "../broker/submit.js";
+import { sendError, toBrokerError } from "./errors.js";
+import { ModelCatalog } from "./models.js";
+import { registerChatRoutes } from "./routes/chat-completions.js";
+import { registerHealthRoutes, type Readiness } from "./routes/health.js";
+import { registerModelRoutes } from "./routes/models.js";
+
+export interface ServerDeps {
+  jobs: JobClient;
+  registry: WorkerRegistry;
+  readiness: Readiness;
+  log: Logger;
+}
+
+const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Builds the HTTP facade without listening, so tests and the CLI share it. */
+export function buildServer(cfg: Config, deps: ServerDeps): FastifyInstance {
+  const app = Fastify({
+    // pino's Logger is a FastifyBaseLogger; the generic parameter differs only in name.
+    loggerInstance: deps.log as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: cfg.gateway.bodyLimitBytes,
+    // A caller's own x-request-id is kept when it is safe to echo and log.
+    genReqId: (req) => {
+      const given = req.headers["x-request-id"];
+      return typeof given === "string" && SAFE_REQUEST_ID.test(given) ? given : `req_${randomBytes(12).toString("hex")}`;
+    },
+    return503OnClosing: true,
+  });
+
+  // `curl -d` sends form encoding; OpenAI clients send JSON. Parse every body as JSON.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => {
+    const text = body as string;
+    if (text.trim() === "") return done(new BrokerError("invalid_json", "The request body is empty; send a JSON object."), undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(new BrokerError("invalid_json", "We could not parse the JSON body of your request. The API expects a JSON payload, but what was sent was not valid JSON."), undefined);
+    }
+  });
+
+  app.addHook("onSend", async (req, reply) => {
+    reply.header("x-request-id", req.id);
+  });
+  app.setErrorHandler((err, req, reply) => sendError(reply, toBrokerError(err, req)));
+  app.setNotFoundHandler((req, reply) =>
+    sendError(reply, new BrokerError("not_found", `Invalid URL (${req.method} ${req.url.split("?")[0]})`)));
+
+  const catalog = new ModelCatalog(cfg, deps.registry);
+  registerHealthRoutes(app, deps.readiness);
+  registerModelRoutes(app, catalog);
+  registerChatRoutes(app, { jobs: deps.jobs, catalog });
+  return app;
+}

@@ -1,0 +1,83 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { BrokerError } from "../broker/errors.js";
+import { encodeChunk, type Delta, type Final } from "../broker/proto.js";
+import type { DeltaSink } from "./engine.js";
+
+/**
+ * Sends one job's output to its reply subject. Deltas emitted in the same
+ * tick (or within `coalesceMs`) travel as one NATS message: throughput falls
+ * with the number of messages per job, not with their size.
+ */
+export class ChunkEmitter implements DeltaSink {
+  private seq = 0;
+  private pending: Delta[] = [];
+  private timer: NodeJS.Immediate | NodeJS.Timeout | undefined;
+  private closed = false;
+  /** True once any delta left this worker: a retry elsewhere would duplicate text. */
+  sentAny = false;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly subject: string,
+    private readonly jobId: string,
+    private readonly coalesceMs: number,
+  ) {}
+
+  delta(d: Delta): void {
+    if (this.closed) return;
+    const last = this.pending[this.pending.length - 1];
+    if (last && mergeable(last, d)) {
+      last.content = (last.content ?? "") + (d.content ?? "");
+      if (d.finishReason) last.finishReason = d.finishReason;
+    } else {
+      this.pending.push({ ...d });
+    }
+    if (this.timer === undefined) {
+      this.timer = this.coalesceMs > 0 ? setTimeout(this.flush, this.coalesceMs) : setImmediate(this.flush);
+    }
+  }
+
+  private readonly flush = (): void => {
+    this.timer = undefined;
+    if (this.pending.length === 0) return;
+    const items = this.pending;
+    this.pending = [];
+    this.sentAny = true;
+    this.nc.publish(this.subject, encodeChunk({ jobId: this.jobId, seq: ++this.seq, deltas: { items } }));
+  };
+
+  private cancelTimer(): void {
+    if (this.timer === undefined) return;
+    if (this.coalesceMs > 0) clearTimeout(this.timer as NodeJS.Timeout);
+    else clearImmediate(this.timer as NodeJS.Immediate);
+    this.timer = undefined;
+  }
+
+  final(f: Final): void {
+    if (this.closed) return;
+    this.cancelTimer();
+    this.flush();
+    this.closed = true;
+    this.nc.publish(this.subject, encodeChunk({ jobId: this.jobId, seq: ++this.seq, final: f }));
+  }
+
+  error(e: BrokerError): void {
+    if (this.closed) return;
+    this.cancelTimer();
+    this.flush();
+    this.closed = true;
+    this.nc.publish(this.subject, encodeChunk({ jobId: this.jobId, seq: ++this.seq, error: e.toChunk() }));
+  }
+
+  /** Drops unsent output (the client is gone). */
+  discard(): void {
+    this.cancelTimer();
+    this.pending = [];
+    this.closed = true;
+  }
+}
+
+function mergeable(a: Delta, b: Delta): boolean {
+  return a.index === b.index && !a.finishReason && !a.toolCalls?.length && !a.refusal
+    && !b.role && !b.toolCalls?.length && !b.refusal;
+}

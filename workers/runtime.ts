@@ -1,0 +1,247 @@
+import { hostname } from "node:os";
+import { jetstream, type Consumer, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
+import { NoRespondersError, nuid, type NatsConnection } from "@nats-io/transport-node";
+import type { Config, WorkerConfig } from "../broker/config.js";
+import { BrokerError } from "../broker/errors.js";
+import { ensureJobConsumer, ensureJobStream } from "../broker/jetstream.js";
+import type { Logger } from "../broker/log.js";
+import { connectNats } from "../broker/nats.js";
+import { decodeJob, encodeChunk, pb, Verdict, type InferenceJob } from "../broker/proto.js";
+import { subjects, type Subjects } from "../broker/subjects.js";
+import { ChunkEmitter } from "./chunk-emitter.js";
+import type { EngineAdapter, EngineFactory } from "./engine.js";
+
+interface Served {
+  model: string;
+  engineName: string;
+  engine: EngineAdapter;
+  consumer: Consumer;
+  fetches: Set<ConsumerMessages>;
+}
+
+interface Running {
+  abort: AbortController;
+  emitter: ChunkEmitter;
+  cancelled: boolean;
+}
+
+export interface WorkerHandle {
+  readonly id: string;
+  readonly inFlight: number;
+  /** Stops pulling, lets running jobs finish (up to drainTimeoutMs), then disconnects. */
+  drain(): Promise<void>;
+}
+
+/** Builds every engine first (a bad option stops the worker before it touches NATS), then starts pulling. */
+export async function startWorker(cfg: Config, wcfg: WorkerConfig, factories: Readonly<Record<string, EngineFactory>>, log: Logger): Promise<WorkerHandle> {
+  const built: { model: string; engineName: string; engine: EngineAdapter }[] = [];
+  for (const m of wcfg.models) {
+    const factory = factories[m.engine];
+    if (!factory) throw new BrokerError("invalid_request", `worker ${wcfg.name}: model ${m.id}: unknown engine '${m.engine}' (known: ${Object.keys(factories).join(", ")})`);
+    built.push({ model: m.id, engineName: m.engine, engine: await factory({ model: m.id, options: m.options }) });
+  }
+  const id = `${wcfg.name}-${nuid.next().slice(-10).toLowerCase()}`;
+  const nc = await connectNats(cfg.nats.url, `worker ${id}`, log);
+  const jsm = await ensureJobStream(nc, cfg, log);
+  const js = jetstream(nc);
+  const stream = subjects(cfg.nats.prefix).stream;
+  const served: Served[] = [];
+  for (const b of built) {
+    const name = await ensureJobConsumer(jsm, cfg, b.model, log);
+    served.push({ ...b, consumer: await js.consumers.get(stream, name), fetches: new Set() });
+  }
+  const w = new Worker(id, nc, cfg, wcfg, served, log);
+  w.start();
+  log.info({ worker: id, models: built.map((b) => b.model), slots: wcfg.slots }, "worker started");
+  return w;
+}
+
+class Worker implements WorkerHandle {
+  private readonly subj: Subjects;
+  private readonly running = new Map<string, Running>();
+  private reserved = 0;
+  private busy = 0;
+  private draining = false;
+  private beat: NodeJS.Timeout | undefined;
+  private readonly control: string;
+
+  constructor(
+    readonly id: string,
+    private readonly nc: NatsConnection,
+    private readonly cfg: Config,
+    private readonly wcfg: WorkerConfig,
+    private readonly served: Served[],
+    private readonly log: Logger,
+  ) {
+    this.subj = subjects(cfg.nats.prefix);
+    this.control = this.subj.control(id);
+  }
+
+  get inFlight(): number {
+    return this.busy;
+  }
+
+  start(): void {
+    this.nc.subscribe(this.control, {
+      callback: (err, msg) => {
+        if (err) return;
+        const c = pb.Cancel.decode(msg.data);
+        const r = this.running.get(c.jobId);
+        if (!r) return;
+        r.cancelled = true;
+        r.abort.abort(new BrokerError("", c.reason || "cancelled"));
+      },
+    });
+    this.nc.subscribe(this.subj.heartbeatAsk, { callback: () => this.heartbeat() });
+    this.beat = setInterval(() => this.heartbeat(), this.wcfg.heartbeatMs);
+    this.heartbeat();
+    this.pumpAll();
+  }
+
+  private heartbeat(): void {
+    this.nc.publish(this.subj.heartbeat(this.id), pb.WorkerHeartbeat.encode({
+      workerId: this.id,
+      models: this.served.map((s) => ({ model: s.model, engine: s.engineName })),
+      slots: this.wcfg.slots,
+      inFlight: this.busy,
+      draining: this.draining,
+      sentUnixMs: Date.now(),
+      intervalMs: this.wcfg.heartbeatMs,
+      controlSubject: this.control,
+      hostname: hostname(),
+    }).finish());
+  }
+
+  private free(): number {
+    return this.wcfg.slots - this.busy - this.reserved;
+  }
+
+  private pumpAll(): void {
+    for (const s of this.served) this.pump(s);
+  }
+
+  /**
+   * Issues pull requests for free slots only, so jobs wait in JetStream and
+   * never in this process. Several pulls may be open at once (a slot freed
+   * while one waits gets its own). With several models, each pull takes a
+   * share of the free slots so an idle model cannot hold them all.
+   */
+  private pump(s: Served): void {
+    const share = Math.max(1, Math.floor(this.wcfg.slots / this.served.length));
+    while (!this.draining && s.fetches.size < 4) {
+      const take = Math.min(this.free(), share);
+      if (take <= 0) return;
+      this.reserved += take;
+      void this.pull(s, take);
+    }
+  }
+
+  private async pull(s: Served, take: number): Promise<void> {
+    let left = take;
+    let iter: ConsumerMessages | undefined;
+    try {
+      iter = await s.consumer.fetch({ max_messages: take, expires: this.wcfg.pullExpiresMs });
+      s.fetches.add(iter);
+      for await (const msg of iter) {
+        left--;
+        this.reserved--;
+        if (this.draining) {
+          msg.nak(); // back to the queue at once for another worker
+          continue;
+        }
+        this.busy++;
+        void this.handle(s, msg);
+      }
+    } catch (e) {
+      if (!this.draining) {
+        this.log.warn({ err: (e as Error).message, model: s.model }, "pull failed; retrying");
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    } finally {
+      if (iter) s.fetches.delete(iter);
+      this.reserved -= left;
+      this.pump(s);
+    }
+  }
+
+  private async handle(s: Served, msg: JsMsg): Promise<void> {
+    let job: InferenceJob | undefined;
+    try {
+      job = decodeJob(msg.data);
+      if (await this.claim(job, msg)) await this.run(s, job, msg);
+    } catch (e) {
+      this.log.error({ err: (e as Error).message, job: job?.id }, "job handling failed");
+      msg.term();
+    } finally {
+      this.busy--;
+      this.pumpAll();
+    }
+  }
+
+  /** Asks the job's gateway whether anyone still waits; acks and drops the job when not. */
+  private async claim(job: InferenceJob, msg: JsMsg): Promise<boolean> {
+    if (Date.now() > job.deadlineUnixMs) {
+      msg.ack();
+      return false;
+    }
+    const req = encodeChunk({ jobId: job.id, seq: 0, claim: { workerId: this.id, controlSubject: this.control, delivery: msg.info.deliveryCount } });
+    try {
+      const res = await this.nc.request(job.replySubject, req, { timeout: this.wcfg.claimTimeoutMs });
+      const ans = pb.ClaimAnswer.decode(res.data);
+      if (ans.verdict === Verdict.GO) return true;
+      this.log.debug({ job: job.id, verdict: ans.verdict }, "job dropped at claim");
+    } catch (e) {
+      if (!(e instanceof NoRespondersError) && !(e instanceof Error && (e.cause instanceof NoRespondersError))) {
+        // No answer in time: never run blind; put it back for a later try.
+        msg.nak(1000);
+        return false;
+      }
+    }
+    msg.ack();
+    return false;
+  }
+
+  private async run(s: Served, job: InferenceJob, msg: JsMsg): Promise<void> {
+    const abort = new AbortController();
+    const emitter = new ChunkEmitter(this.nc, job.replySubject, job.id, this.wcfg.coalesceMs);
+    const r: Running = { abort, emitter, cancelled: false };
+    this.running.set(job.id, r);
+    const keepAlive = setInterval(() => msg.working(), Math.max(500, Math.floor(this.cfg.queue.ackWaitMs / 3)));
+    const deadline = setTimeout(() => abort.abort(new BrokerError("timeout", "The request did not complete within its deadline.")), Math.max(0, job.deadlineUnixMs - Date.now()));
+    try {
+      const res = await s.engine.run(job, emitter, { signal: abort.signal });
+      emitter.final({ usage: res.usage, model: res.model ?? job.model, systemFingerprint: res.systemFingerprint ?? "" });
+    } catch (e) {
+      if (r.cancelled) emitter.discard();
+      else emitter.error(this.toBrokerError(e, abort.signal, job));
+    } finally {
+      clearInterval(keepAlive);
+      clearTimeout(deadline);
+      this.running.delete(job.id);
+      // Acked even after a failure: a retry could repeat text the client already has.
+      msg.ack();
+    }
+  }
+
+  private toBrokerError(e: unknown, signal: AbortSignal, job: InferenceJob): BrokerError {
+    if (signal.aborted && signal.reason instanceof BrokerError) return signal.reason;
+    if (e instanceof BrokerError) return e;
+    this.log.error({ err: (e as Error)?.stack ?? String(e), job: job.id }, "engine failed");
+    return new BrokerError("internal_error", "The engine failed while generating; see the worker's log.");
+  }
+
+  async drain(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    this.heartbeat();
+    for (const s of this.served) for (const f of s.fetches) f.stop();
+    const until = Date.now() + this.wcfg.drainTimeoutMs;
+    while (this.busy > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    for (const r of this.running.values()) r.abort.abort(new BrokerError("shutting_down", "The worker shut down before the answer was complete."));
+    while (this.busy > 0) await new Promise((r) => setTimeout(r, 20));
+    if (this.beat) clearInterval(this.beat);
+    for (const s of this.served) await s.engine.close();
+    await this.nc.drain();
+    this.log.info({ worker: this.id }, "worker drained");
+  }
+}
