@@ -1,0 +1,74 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseConfig, type Config } from "../../broker/config.js";
+import { createLogger } from "../../broker/log.js";
+import { startGateway, type GatewayHandle } from "../../facade/gateway.js";
+
+const CLI = fileURLToPath(new URL("../../scripts/broker.js", import.meta.url));
+let prefixCounter = 0;
+
+/** A fresh subject prefix per test, so tests sharing one nats-server never see each other's jobs. */
+export function freshPrefix(): string {
+  return `t${process.pid}x${++prefixCounter}`;
+}
+
+/** A validated config for tests: gateway on a random port, fast heartbeats. */
+export function testConfig(natsUrl: string, raw: Record<string, unknown> = {}): Config {
+  const r = raw as { nats?: object; gateway?: object; queue?: object; workers?: { heartbeatMs?: number }[] };
+  return parseConfig({
+    ...raw,
+    nats: { url: natsUrl, prefix: freshPrefix(), ...r.nats },
+    gateway: { port: 0, ...r.gateway },
+    workers: (r.workers ?? []).map((w) => ({ heartbeatMs: 300, ...w })),
+  });
+}
+
+export async function startTestGateway(cfg: Config): Promise<GatewayHandle> {
+  return startGateway(cfg, createLogger("gateway", process.env.TEST_LOG_LEVEL ?? "silent"));
+}
+
+export interface WorkerProcess {
+  child: ChildProcess;
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
+  output(): string;
+}
+
+/** Runs `broker worker` as a real child process on the given config. */
+export function spawnWorker(cfg: Config, name: string): WorkerProcess {
+  const dir = mkdtempSync(join(tmpdir(), "broker-cfg-"));
+  const file = join(dir, "config.json");
+  writeFileSync(file, JSON.stringify(cfg));
+  const child = spawn(process.execPath, [CLI, "worker", "--config", file, "--name", name], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, NATS_URL: cfg.nats.url, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "warn" },
+  });
+  let out = "";
+  child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr?.on("data", (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  return { child, exited, output: () => out };
+}
+
+/** Polls until `fn` returns a truthy value (events we cannot subscribe to from outside a process). */
+export async function waitFor<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 10_000): Promise<NonNullable<T>> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Waits until the gateway lists the model (its worker's heartbeat arrived). */
+export async function waitForModel(gatewayUrl: string, model: string, timeoutMs = 15_000): Promise<void> {
+  await waitFor(async () => {
+    const res = await fetch(`${gatewayUrl}/v1/models`);
+    const body = (await res.json()) as { data: { id: string }[] };
+    return body.data.some((m) => m.id === model);
+  }, `model ${model} to be live`, timeoutMs);
+}

@@ -1,0 +1,80 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { findNatsServer } from "../../broker/embedded-nats.js";
+
+export interface TestNats {
+  url: string;
+  port: number;
+  /** SIGTERM and wait; the store stays for restart(). */
+  stop(): Promise<void>;
+  /** Starts again on the same port and store. */
+  restart(): Promise<void>;
+  /** Stops and removes the store. */
+  close(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** A real `nats-server -js` on a random port with a temp store: one per test file. */
+export async function startNats(opts: { maxPayload?: number } = {}): Promise<TestNats> {
+  const bin = findNatsServer();
+  if (!bin) throw new Error("nats-server not found: apt-get install -y nats-server");
+  const dir = mkdtempSync(join(tmpdir(), "broker-nats-"));
+  const port = await freePort();
+  const conf = join(dir, "nats.conf");
+  writeFileSync(conf, `listen: 127.0.0.1:${port}\nmax_payload: ${opts.maxPayload ?? 1024 * 1024}\njetstream { store_dir: ${JSON.stringify(join(dir, "js"))} }\n`);
+  const url = `nats://127.0.0.1:${port}`;
+  let child: ChildProcess | undefined;
+
+  const start = async (): Promise<void> => {
+    child = spawn(bin, ["-c", conf], { stdio: "ignore" });
+    const until = Date.now() + 10_000;
+    for (;;) {
+      try {
+        const nc = await connect({ servers: url, timeout: 300 });
+        try {
+          await (await jetstreamManager(nc)).getAccountInfo();
+        } finally {
+          await nc.close();
+        }
+        return;
+      } catch (e) {
+        if (Date.now() > until) throw e;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  };
+  const stop = async (): Promise<void> => {
+    const c = child;
+    if (!c || c.exitCode !== null) return;
+    const gone = new Promise((r) => c.once("exit", r));
+    c.kill("SIGTERM");
+    await gone;
+  };
+  await start();
+  return {
+    url,
+    port,
+    stop,
+    restart: start,
+    close: async () => {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
