@@ -3,7 +3,7 @@
  * a NATS subject token, a consumer name and a file name: `[a-z0-9-]` pass,
  * everything else (upper case included, so the mapping stays reversible on
  * case-insensitive file systems) becomes `_` + two hex digits per UTF-8 byte.
- * Long ids keep a readable head and end with a hash, so two ids never collide.
+ * Long ids keep a readable head and end with `_z` + a hash, so two ids never collide.
  */
 import { createHash } from "node:crypto";
 
@@ -19,7 +19,9 @@ export function modelToken(model: string): string {
   if (out.length <= MAX_TOKEN) return out;
   // Over the cap: a head for humans, a hash for uniqueness. Such tokens are not reversible.
   const hash = createHash("sha256").update(model).digest("hex").slice(0, 16);
-  return `${out.slice(0, MAX_TOKEN - 18)}--${hash}`;
+  // `_z` never occurs in an encoded token (escapes are `_` + hex), so a
+  // shortened token can never equal the token of another, shorter id.
+  return `${out.slice(0, MAX_TOKEN - 18)}_z${hash}`;
 }
 
 /** The inverse of modelToken for tokens that were not shortened; null otherwise. */

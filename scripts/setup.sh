@@ -1,0 +1,27 @@
+#!/bin/sh
+# Idempotent set-up for a fresh Debian machine with Node 20: nats-server,
+# npm dependencies, generated protobuf code and the compiled build.
+set -eu
+cd "$(dirname "$0")/.."
+
+if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing nats-server (apt-get)"
+    apt-get install -y nats-server >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y nats-server >/dev/null; }
+  else
+    echo "setup: nats-server is missing. Install it with: sudo apt-get install -y nats-server" >&2
+    echo "       (or point NATS_URL at a running nats-server with JetStream)" >&2
+    [ -n "${NATS_URL:-}" ] || exit 1
+  fi
+fi
+
+node -e 'const [M]=process.versions.node.split(".");if(+M<20){console.error("setup: Node 20 or newer is required, found "+process.version);process.exit(1)}'
+
+# Reinstall only when the lockfile changed since the last install.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm dependencies"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+echo "setup: building"
+npm run --silent build
