@@ -1,0 +1,143 @@
+// The contract every engine adapter must keep, as one node:test suite that
+// each engine's test file runs with its own factory.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { decodeJob, encodeJob, type ChatRequest, type Delta, type InferenceJob } from "../../broker/proto.js";
+import type { EngineAdapter, RunContext, RunResult } from "../../workers/engine.js";
+
+export interface EngineUnderTest {
+  engine: EngineAdapter;
+  model: string;
+  cleanup(): Promise<void>;
+}
+
+export interface EngineSuiteOptions {
+  /** `slow`: an engine that takes seconds per answer, for the abort test. */
+  makeEngine(opts?: { slow?: boolean }): Promise<EngineUnderTest>;
+  /** The engine is deterministic and counts tokens exactly (a simulator, not a remote model). */
+  exact?: boolean;
+}
+
+/** What one run produced, per choice index. */
+export interface Outcome {
+  deltas: Delta[];
+  result: RunResult;
+  texts: string[];
+  finish: string[];
+}
+
+let jobSeq = 0;
+
+/** A job as a worker sees it: encoded and decoded, so absent optional fields are null. */
+export function makeJob(model: string, chat: ChatRequest): InferenceJob {
+  return decodeJob(encodeJob({ id: `job-${++jobSeq}`, model, chat, createdUnixMs: Date.now() }));
+}
+
+/** Runs a job, checks the delta contract and returns the text per choice. */
+export async function runJob(engine: EngineAdapter, job: InferenceJob, ctx: Partial<RunContext> = {}): Promise<Outcome> {
+  const deltas: Delta[] = [];
+  const result = await engine.run(job, { delta: (d) => void deltas.push(d) }, { signal: new AbortController().signal, ...ctx });
+  return { deltas, result, ...checkDeltas(deltas) };
+}
+
+/** Asserts per choice: role on the first delta, finishReason on the last and only there. */
+export function checkDeltas(deltas: Delta[]): { texts: string[]; finish: string[] } {
+  const texts: string[] = [];
+  const finish: string[] = [];
+  for (const d of deltas) {
+    const i = d.index ?? 0;
+    if (texts[i] === undefined) {
+      assert.equal(d.role, "assistant", `choice ${i}: the first delta carries role`);
+      texts[i] = "";
+    }
+    assert.equal(finish[i], undefined, `choice ${i}: a delta came after finish_reason`);
+    texts[i] += d.content ?? "";
+    if (d.finishReason) finish[i] = d.finishReason;
+  }
+  texts.forEach((_, i) => assert.ok(finish[i], `choice ${i}: the last delta carries finishReason`));
+  return { texts, finish };
+}
+
+const PROMPT = "Tell me about the sea and the sky and the wind please";
+
+function chat(extra: ChatRequest = {}): ChatRequest {
+  return { messages: [{ role: "user", content: PROMPT }], seed: 42, temperature: 0, stream: true, includeUsage: true, ...extra };
+}
+
+/** Registers the conformance tests for one engine. */
+export function runEngineSuite(name: string, opts: EngineSuiteOptions): void {
+  const withEngine = async <T>(fn: (e: EngineUnderTest) => Promise<T>, slow = false): Promise<T> => {
+    const e = await opts.makeEngine({ slow });
+    try {
+      return await fn(e);
+    } finally {
+      await e.cleanup();
+    }
+  };
+
+  describe(`engine conformance: ${name}`, () => {
+    test("stream: role first, then content, then finish_reason", () =>
+      withEngine(async ({ engine, model }) => {
+        const out = await runJob(engine, makeJob(model, chat()));
+        assert.equal(out.texts.length, 1);
+        assert.ok(out.texts[0]!.length > 0, "some content");
+        assert.ok(out.deltas.some((d) => (d.content ?? "") !== ""), "content arrives in deltas");
+        assert.ok(["stop", "length"].includes(out.finish[0]!));
+      }));
+
+    test("non-stream: the same delta shape", () =>
+      withEngine(async ({ engine, model }) => {
+        const out = await runJob(engine, makeJob(model, chat({ stream: false })));
+        assert.equal(out.texts.length, 1);
+        assert.ok(out.texts[0]!.length > 0);
+        assert.ok(["stop", "length"].includes(out.finish[0]!));
+      }));
+
+    test("max_tokens cuts the answer with finish_reason length", () =>
+      withEngine(async ({ engine, model }) => {
+        const out = await runJob(engine, makeJob(model, chat({ maxTokens: 3 })));
+        assert.equal(out.finish[0], "length");
+        if (opts.exact) assert.equal(out.result.usage.completionTokens, 3);
+        else assert.ok((out.result.usage.completionTokens ?? 0) <= 3);
+      }));
+
+    test("n=2 gives choices 0 and 1", () =>
+      withEngine(async ({ engine, model }) => {
+        const out = await runJob(engine, makeJob(model, chat({ n: 2 })));
+        assert.deepEqual(new Set(out.deltas.map((d) => d.index ?? 0)), new Set([0, 1]));
+        assert.equal(out.finish.length, 2);
+      }));
+
+    test("stop cuts the text before the stop string, finish_reason stop", () =>
+      withEngine(async ({ engine, model }) => {
+        const full = (await runJob(engine, makeJob(model, chat()))).texts[0]!;
+        const stop = full.split(" ")[2];
+        assert.ok(stop, `the answer has three words: ${full}`);
+        const out = await runJob(engine, makeJob(model, chat({ stop: [stop] })));
+        assert.equal(out.finish[0], "stop");
+        assert.ok(!out.texts[0]!.includes(stop), `"${out.texts[0]}" contains "${stop}"`);
+        if (opts.exact) assert.equal(out.texts[0], full.slice(0, full.indexOf(stop)));
+      }));
+
+    test("usage is reported", () =>
+      withEngine(async ({ engine, model }) => {
+        const out = await runJob(engine, makeJob(model, chat()));
+        assert.ok((out.result.usage.completionTokens ?? 0) > 0);
+        assert.ok((out.result.usage.promptTokens ?? 0) > 0);
+      }));
+
+    test("an aborted signal stops the run promptly", () =>
+      withEngine(async ({ engine, model }) => {
+        const ac = new AbortController();
+        let firstDelta!: () => void;
+        const started = new Promise<void>((resolve) => (firstDelta = resolve));
+        const run = engine.run(makeJob(model, chat()), { delta: () => firstDelta() }, { signal: ac.signal });
+        run.catch(() => {}); // observed below; avoids an unhandled rejection while we wait
+        await started;
+        const t0 = performance.now();
+        ac.abort();
+        await assert.rejects(run, (err: Error) => err.name === "AbortError");
+        assert.ok(performance.now() - t0 < 2000, "rejected within 2 s");
+      }, true));
+  });
+}

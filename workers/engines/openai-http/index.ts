@@ -1,0 +1,236 @@
+// Relays jobs to any OpenAI-compatible server: vLLM, llama-server, Ollama's
+// /v1, TGI, LM Studio or OpenAI itself. node:http rather than fetch, because
+// the connect timeout needs the socket's own connect event.
+import { readFile } from "node:fs/promises";
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import { z } from "zod";
+import { BrokerError } from "../../../broker/errors.js";
+import type { InferenceJob } from "../../../broker/proto.js";
+import type { DeltaSink, EngineAdapter, EngineFactory, RunContext, RunResult } from "../../engine.js";
+import { httpError, networkError } from "./errors.js";
+import { buildBody } from "./request.js";
+import { completionToDeltas, StreamMapper } from "./response.js";
+import { SseParser } from "./sse.js";
+
+const ms = z.number().int().positive();
+const optionsSchema = z.strictObject({
+  /** The API root, e.g. "http://127.0.0.1:8000/v1"; requests go to `${baseUrl}/chat/completions`. */
+  baseUrl: z.url({ protocol: /^https?$/ }),
+  /** The model name sent upstream; default: the model id the worker serves. */
+  upstreamModel: z.string().min(1).optional(),
+  /** The name of an environment variable holding the upstream key. */
+  apiKeyEnv: z.string().min(1).optional(),
+  /** A file holding the upstream key (surrounding whitespace is ignored). */
+  apiKeyFile: z.string().min(1).optional(),
+  /** Extra headers for every upstream request. */
+  headers: z.record(z.string(), z.string()).optional(),
+  /** Ask for usage in streams (stream_options.include_usage); turn off for servers that reject it. */
+  streamUsage: z.boolean().default(true),
+  connectTimeoutMs: ms.default(10_000),
+  /** Until the first stream event; for a non-stream request, until the answer's headers. */
+  firstTokenTimeoutMs: ms.default(120_000),
+  /** The longest silence between two pieces of the answer. */
+  idleTimeoutMs: ms.default(60_000),
+});
+
+/** The openai-http engine's options, after defaults. */
+export type OpenAIHttpOptions = z.infer<typeof optionsSchema>;
+
+/** Builds the engine; throws BrokerError("invalid_request") naming the bad option. */
+export const createOpenAIHttpEngine: EngineFactory = async (spec) => {
+  const parsed = optionsSchema.safeParse(spec.options ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const path = issue?.code === "unrecognized_keys" ? issue.keys.join(", ") : issue?.path.join(".");
+    throw optionError(path || "(root)", issue?.message ?? "invalid");
+  }
+  return new OpenAIHttpEngine(parsed.data, spec.model, await readKey(parsed.data));
+};
+
+function optionError(path: string, message: string): BrokerError {
+  return new BrokerError("invalid_request", `openai-http engine: option ${path}: ${message}`);
+}
+
+async function readKey(o: OpenAIHttpOptions): Promise<string> {
+  if (o.apiKeyEnv && o.apiKeyFile) throw optionError("apiKeyFile", "give apiKeyEnv or apiKeyFile, not both");
+  if (o.apiKeyEnv) {
+    const key = process.env[o.apiKeyEnv]?.trim();
+    if (!key) throw optionError("apiKeyEnv", `environment variable ${o.apiKeyEnv} is not set or empty`);
+    return key;
+  }
+  if (o.apiKeyFile) {
+    const key = await readFile(o.apiKeyFile, "utf8").then(
+      (text) => text.trim(),
+      (err: NodeJS.ErrnoException) => {
+        throw optionError("apiKeyFile", `cannot read ${o.apiKeyFile}: ${err.code ?? "error"}`);
+      },
+    );
+    if (!key) throw optionError("apiKeyFile", `${o.apiKeyFile} is empty`);
+    return key;
+  }
+  return "";
+}
+
+class OpenAIHttpEngine implements EngineAdapter {
+  readonly name = "openai-http";
+  private readonly url: URL;
+  private readonly host: string;
+  private readonly agent: HttpAgent;
+  private readonly send: typeof httpRequest;
+  private readonly headers: Record<string, string> = {};
+
+  constructor(
+    private readonly opts: OpenAIHttpOptions,
+    private readonly model: string,
+    private readonly key: string,
+  ) {
+    this.url = new URL(`${opts.baseUrl.replace(/\/+$/, "")}/chat/completions`);
+    this.host = this.url.host; // never the URL itself: it may carry user:password
+    const tls = this.url.protocol === "https:";
+    this.agent = tls ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true });
+    this.send = tls ? httpsRequest : httpRequest;
+    // Lower-cased so that ours replace theirs instead of being sent twice.
+    for (const [name, value] of Object.entries(opts.headers ?? {})) this.headers[name.toLowerCase()] = value;
+  }
+
+  async run(job: InferenceJob, sink: DeltaSink, ctx: RunContext): Promise<RunResult> {
+    ctx.signal.throwIfAborted();
+    const chat = job.chat ?? {};
+    const stream = chat.stream === true;
+    const body = JSON.stringify(buildBody(chat, this.opts.upstreamModel ?? this.model, this.opts.streamUsage));
+    const key = ctx.upstreamKey || this.key;
+    const headers: OutgoingHttpHeaders = {
+      ...this.headers,
+      "content-type": "application/json",
+      "content-length": Buffer.byteLength(body),
+      accept: stream ? "text/event-stream" : "application/json",
+    };
+    if (key) headers.authorization = `Bearer ${key}`;
+
+    const watch = new Watchdog(ctx.signal);
+    try {
+      watch.arm(this.opts.connectTimeoutMs, `could not connect to the upstream at ${this.host} within ${this.opts.connectTimeoutMs} ms`);
+      const res = await this.post(body, headers, watch, stream);
+      const status = res.statusCode ?? 0;
+      const sse = (res.headers["content-type"] ?? "").includes("text/event-stream");
+      if (status < 200 || status >= 300 || !sse) watch.arm(this.opts.idleTimeoutMs, this.silence());
+      if (status < 200 || status >= 300) {
+        throw httpError(status, res.headers, await readBody(res, watch), this.host, key, Boolean(ctx.upstreamKey));
+      }
+      // A server that ignores stream:true answers JSON; that is still a complete answer.
+      return sse ? await this.relayStream(res, sink, watch, job, key) : await this.relayCompletion(res, sink, watch, job, key);
+    } catch (err) {
+      
+      throw err instanceof BrokerError ? err : networkError(err, this.host);
+    } finally {
+      watch.dispose();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.agent.destroy();
+  }
+
+  private post(body: string, headers: OutgoingHttpHeaders, watch: Watchdog, stream: boolean): Promise<IncomingMessage> {
+    const { firstTokenTimeoutMs } = this.opts;
+    const firstToken = `the upstream at ${this.host} sent no ${stream ? "first token" : "answer"} within ${firstTokenTimeoutMs} ms`;
+    return new Promise((resolve, reject) => {
+      const req = this.send(this.url, { method: "POST", headers, agent: this.agent }, resolve);
+      req.on("error", reject);
+      req.on("socket", (socket) => {
+        // A kept-alive socket is connected already; a new one is not yet.
+        if (!socket.connecting) watch.arm(firstTokenTimeoutMs, firstToken);
+        else socket.once("connect", () => watch.arm(firstTokenTimeoutMs, firstToken));
+      });
+      req.end(body);
+    });
+  }
+
+  private async relayStream(res: IncomingMessage, sink: DeltaSink, watch: Watchdog, job: InferenceJob, key: string): Promise<RunResult> {
+    const parser = new SseParser();
+    const mapper = new StreamMapper(sink, this.host, key);
+    let waitingFirst = true;
+    let done = false;
+    read: for await (const bytes of res as AsyncIterable<Buffer>) {
+      if (!waitingFirst) watch.touch();
+      for (const ev of parser.push(bytes)) {
+        if (waitingFirst) {
+          waitingFirst = false;
+          watch.arm(this.opts.idleTimeoutMs, this.silence());
+        }
+        if ((done = mapper.accept(ev))) break read;
+      }
+    }
+    if (!done) for (const ev of parser.end()) if ((done = mapper.accept(ev))) break;
+    mapper.end(done);
+    const { usage, model, systemFingerprint } = mapper.served;
+    return {
+      usage: usage ?? { promptTokens: 0, completionTokens: mapper.contentChunks },
+      model: model ?? job.model,
+      ...(systemFingerprint ? { systemFingerprint } : {}),
+    };
+  }
+
+  private async relayCompletion(res: IncomingMessage, sink: DeltaSink, watch: Watchdog, job: InferenceJob, key: string): Promise<RunResult> {
+    const text = await readBody(res, watch);
+    let payload: unknown;
+    try {
+      payload = JSON.parse(text);
+    } catch {
+      throw new BrokerError("upstream_error", `the upstream at ${this.host} answered with something that is not JSON`, { status: 502 });
+    }
+    const { usage, model, systemFingerprint } = completionToDeltas(payload, sink, this.host, key);
+    return {
+      usage: usage ?? { promptTokens: 0, completionTokens: 0 },
+      model: model ?? job.model,
+      ...(systemFingerprint ? { systemFingerprint } : {}),
+    };
+  }
+
+  private silence(): string {
+    return `the upstream at ${this.host} sent nothing for ${this.opts.idleTimeoutMs} ms`;
+  }
+}
+
+async function readBody(res: IncomingMessage, watch: Watchdog): Promise<string> {
+  const parts: Buffer[] = [];
+  for await (const bytes of res as AsyncIterable<Buffer>) {
+    watch.touch();
+    parts.push(bytes);
+  }
+  return Buffer.concat(parts).toString("utf8");
+}
+
+/**
+ * One timer for the current phase (connect, first token, idle) and one abort
+ * signal for the request, fired by the caller's signal or by the timer.
+ */
+class Watchdog {
+  private readonly controller = new AbortController();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly onAbort = (): void => this.controller.abort(this.outer.reason);
+
+  constructor(private readonly outer: AbortSignal) {
+    outer.addEventListener("abort", this.onAbort, { once: true });
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  arm(ms: number, message: string): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.controller.abort(new BrokerError("timeout", message)), ms);
+  }
+
+  /** Restarts the current phase's timer: something arrived. */
+  touch(): void {
+    this.timer?.refresh();
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+    this.outer.removeEventListener("abort", this.onAbort);
+  }
+}

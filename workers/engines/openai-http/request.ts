@@ -1,0 +1,68 @@
+// The job's chat request, back in OpenAI's JSON shape for the upstream.
+import { BrokerError } from "../../../broker/errors.js";
+import type { ChatMessage, ChatRequest, ContentPart } from "../../../broker/proto.js";
+
+/**
+ * The upstream request body. Fields the broker does not model (extraJson)
+ * pass through; the fields it models win over them.
+ */
+export function buildBody(chat: ChatRequest, model: string, streamUsage: boolean): Record<string, unknown> {
+  const extra = chat.extraJson ? parseJson(chat.extraJson) : {};
+  if (typeof extra !== "object" || extra === null || Array.isArray(extra)) {
+    throw new BrokerError("invalid_request", "the request's extra fields are not a JSON object");
+  }
+  const body: Record<string, unknown> = { ...(extra as Record<string, unknown>), model };
+  body.messages = (chat.messages ?? []).map(toMessage);
+  if (chat.maxTokens != null) body[chat.maxCompletionTokens ? "max_completion_tokens" : "max_tokens"] = chat.maxTokens;
+  if (chat.temperature != null) body.temperature = chat.temperature;
+  if (chat.topP != null) body.top_p = chat.topP;
+  if ((chat.n ?? 0) > 1) body.n = chat.n;
+  if (chat.stop?.length) body.stop = chat.stop;
+  if (chat.seed != null) body.seed = chat.seed;
+  if (chat.user) body.user = chat.user;
+  if (chat.presencePenalty != null) body.presence_penalty = chat.presencePenalty;
+  if (chat.frequencyPenalty != null) body.frequency_penalty = chat.frequencyPenalty;
+  if (chat.toolsJson) body.tools = parseJson(chat.toolsJson, "tools");
+  if (chat.toolChoiceJson) body.tool_choice = parseJson(chat.toolChoiceJson, "tool_choice");
+  if (chat.responseFormatJson) body.response_format = parseJson(chat.responseFormatJson, "response_format");
+  if (chat.stream) {
+    body.stream = true;
+    // Usage arrives only when asked for; the engine needs it whether or not the client does.
+    if (streamUsage) body.stream_options = { include_usage: true };
+  }
+  return body;
+}
+
+function toMessage(m: ChatMessage): Record<string, unknown> {
+  const out: Record<string, unknown> = { role: m.role || "user" };
+  if (m.content != null) out.content = m.content;
+  else if (m.parts?.length) out.content = m.parts.map(toPart);
+  else out.content = null; // an assistant turn that only called tools
+  if (m.name) out.name = m.name;
+  if (m.toolCalls?.length) {
+    out.tool_calls = m.toolCalls.map((c) => ({
+      id: c.id ?? "",
+      type: c.type || "function",
+      function: { name: c.name ?? "", arguments: c.arguments ?? "" },
+    }));
+  }
+  if (m.toolCallId) out.tool_call_id = m.toolCallId;
+  return out;
+}
+
+function toPart(p: ContentPart): unknown {
+  if (p.rawJson) return parseJson(p.rawJson, "messages");
+  if (p.type === "image_url") {
+    return { type: "image_url", image_url: p.imageDetail ? { url: p.imageUrl ?? "", detail: p.imageDetail } : { url: p.imageUrl ?? "" } };
+  }
+  return { type: p.type || "text", text: p.text ?? "" };
+}
+
+// The facade wrote these strings, so a parse failure means a malformed job, reported as the client's field.
+function parseJson(text: string, param?: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new BrokerError("invalid_request", `${param ?? "the request's extra fields"}: not valid JSON`, { param });
+  }
+}
