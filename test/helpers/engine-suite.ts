@@ -126,7 +126,7 @@ export function runEngineSuite(name: string, opts: EngineSuiteOptions): void {
         assert.ok((out.result.usage.promptTokens ?? 0) > 0);
       }));
 
-    test("an aborted signal stops the run promptly", () =>
+    test("an aborted signal stops the run promptly", { timeout: 10_000 }, () =>
       withEngine(async ({ engine, model }) => {
         const ac = new AbortController();
         let firstDelta!: () => void;

@@ -202,7 +202,7 @@ describe("openai-http engine", () => {
     assert.match(err.message, /failed mid-stream: The server had an error/);
   });
 
-  test("first-token and idle timeouts", async () => {
+  test("first-token and idle timeouts", { timeout: 10_000 }, async () => {
     for (const [afterTokens, option, pattern] of [[0, "firstTokenTimeoutMs", /no first token within 200 ms/], [2, "idleTimeoutMs", /sent nothing for 200 ms/]] as const) {
       fake.hangNext(afterTokens);
       const t0 = performance.now();

@@ -8,7 +8,7 @@ import { makeJob, runEngineSuite, runJob } from "../helpers/engine-suite.js";
 runEngineSuite("sim", {
   exact: true,
   makeEngine: async (opts) => ({
-    engine: await createSimEngine({ model: "sim", options: opts?.slow ? { itlMs: 50, outputTokens: 1000 } : {} }),
+    engine: await createSimEngine({ model: "sim", options: opts?.slow ? { itlMs: 50, outputTokens: 100 } : {} }),
     model: "sim",
     cleanup: async () => {},
   }),

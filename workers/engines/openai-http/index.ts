@@ -121,7 +121,7 @@ class OpenAIHttpEngine implements EngineAdapter {
       // A server that ignores stream:true answers JSON; that is still a complete answer.
       return sse ? await this.relayStream(res, sink, watch, job, key) : await this.relayCompletion(res, sink, watch, job, key);
     } catch (err) {
-      
+      if (watch.signal.aborted) throw watch.signal.reason; // the caller's abort, or one of our timeouts
       throw err instanceof BrokerError ? err : networkError(err, this.host);
     } finally {
       watch.dispose();
@@ -136,7 +136,7 @@ class OpenAIHttpEngine implements EngineAdapter {
     const { firstTokenTimeoutMs } = this.opts;
     const firstToken = `the upstream at ${this.host} sent no ${stream ? "first token" : "answer"} within ${firstTokenTimeoutMs} ms`;
     return new Promise((resolve, reject) => {
-      const req = this.send(this.url, { method: "POST", headers, agent: this.agent }, resolve);
+      const req = this.send(this.url, { method: "POST", headers, agent: this.agent, signal: watch.signal }, resolve);
       req.on("error", reject);
       req.on("socket", (socket) => {
         // A kept-alive socket is connected already; a new one is not yet.
