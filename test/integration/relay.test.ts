@@ -121,4 +121,21 @@ describe("relay through the openai-http engine", () => {
     assert.equal(r.done, false, "no [DONE] after an error");
     assert.ok((joinChoices(r.events).get(0)?.text ?? "").length > 0, "tokens before the error were delivered");
   });
+
+  test("a worker that goes silent mid-answer is cut off by the gateway's idle timeout", async () => {
+    const strict = await startTestGateway({ ...cfg, gateway: { ...cfg.gateway, idleTimeoutMs: 800 } });
+    try {
+      fake.hangNext(2);
+      const started = Date.now();
+      const r = await postSse(`${strict.url}/v1/chat/completions`, ask("a b c d e", { stream: true }));
+      const last = r.events[r.events.length - 1] as { error?: { code: string } };
+      assert.equal(last.error?.code, "timeout", r.raw);
+      assert.ok(Date.now() - started < 5000);
+      // The relay keeps serving after the cut-off job.
+      const ok = await postJson(`${strict.url}/v1/chat/completions`, ask("after"));
+      assert.equal(ok.status, 200);
+    } finally {
+      await strict.close();
+    }
+  });
 });
