@@ -24,15 +24,28 @@ export interface RunContext {
   upstreamKey?: string;
 }
 
+/** What an engine returns for an embedding job: one vector per input, in input order. */
+export interface EmbedResult {
+  vectors: Float32Array[] | number[][];
+  usage: Usage;
+  model?: string;
+}
+
 /**
  * One engine: a local runtime or a remote API. The worker runtime never looks
- * at which one it has. `run` streams deltas (every choice's first delta
- * carries `role`, its last carries `finishReason`) and resolves with usage,
- * or throws a BrokerError the client should see.
+ * at which one it has. `run` serves `job.chat`: it streams deltas (every
+ * choice's first delta carries `role`, its last carries `finishReason`) and
+ * resolves with usage, or throws a BrokerError the client should see.
+ * `complete` serves `job.completion` (legacy completions: raw prompt, no chat
+ * template; choice index = prompt index * n + i, deltas carry no role) and
+ * `embed` serves `job.embedding`; an engine without them refuses such jobs
+ * with a 400 naming the model.
  */
 export interface EngineAdapter {
   readonly name: string;
   run(job: InferenceJob, sink: DeltaSink, ctx: RunContext): Promise<RunResult>;
+  complete?(job: InferenceJob, sink: DeltaSink, ctx: RunContext): Promise<RunResult>;
+  embed?(job: InferenceJob, ctx: RunContext): Promise<EmbedResult>;
   close(): Promise<void>;
 }
 
