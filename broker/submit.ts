@@ -5,9 +5,12 @@ import { BrokerError } from "./errors.js";
 import { JobStream } from "./job-stream.js";
 import type { Logger } from "./log.js";
 import { trackConnected } from "./nats.js";
-import { decodeChunk, encodeJob, pb, Verdict, type ChatRequest } from "./proto.js";
+import { decodeChunk, encodeJob, pb, Verdict, type ChatRequest, type CompletionRequest, type EmbeddingRequest } from "./proto.js";
 import type { WorkerRegistry } from "./registry.js";
 import { subjects, type Subjects } from "./subjects.js";
+
+/** What a job asks for: exactly one kind of request. */
+export type JobRequest = { chat: ChatRequest } | { completion: CompletionRequest } | { embedding: EmbeddingRequest };
 
 export interface SubmitOptions {
   requestId?: string;
@@ -73,7 +76,7 @@ export class JobClient {
   }
 
   /** Publishes the job durably and returns its output stream. Rejects with 429/503/413 before anything is queued. */
-  async submit(model: string, chat: ChatRequest, opts: SubmitOptions = {}): Promise<JobStream> {
+  async submit(model: string, request: JobRequest, opts: SubmitOptions = {}): Promise<JobStream> {
     if (!this.nats.up) throw new BrokerError("nats_unavailable", "The broker has lost its connection to NATS; retry shortly.", { retryAfterS: 1 });
     const id = nuid.next();
     const now = Date.now();
@@ -81,7 +84,7 @@ export class JobClient {
     const data = encodeJob({
       id,
       model,
-      chat,
+      ...request,
       deadlineUnixMs: deadline,
       replySubject: this.subj.reply(this.gatewayId, id),
       priority: opts.priority ?? 0,

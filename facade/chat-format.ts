@@ -79,7 +79,7 @@ function toolCallsJson(calls: ToolCallDelta[]): string {
   return `[${out}]`;
 }
 
-function usage(f: Final): ChatCompletion["usage"] {
+export function usage(f: Final): ChatCompletion["usage"] {
   const prompt = f.usage?.promptTokens ?? 0;
   const completion = f.usage?.completionTokens ?? 0;
   return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };

@@ -1,20 +1,8 @@
 // POST /v1/chat/completions: the OpenAI request body, validated once, mapped
 // onto the protobuf ChatRequest a worker receives.
 import { z } from "zod";
-import { BrokerError } from "../broker/errors.js";
 import type { ChatMessage, ChatRequest, ContentPart, ToolCall } from "../broker/proto.js";
-
-// Every schema names what it expects in its `error`, so a failure reads
-// "Invalid value for 'temperature': expected a number between 0 and 2."
-const number = (min: number, max: number) => {
-  const error = `a number between ${min} and ${max}`;
-  return z.number({ error }).min(min, { error }).max(max, { error }).nullish();
-};
-const integer = (min: number, max: number, error: string) =>
-  z.int({ error }).min(min, { error }).max(max, { error }).nullish();
-const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
-  z.enum(values, { error: `one of ${values.map((v) => `'${v}'`).join(", ")}` });
-const jsonObject = z.record(z.string(), z.unknown());
+import { extraJson, integer, invalid, jsonObject, missing, number, oneOf, parseBody, positive, stopSchema, toStop } from "./request-schema.js";
 
 const ROLES = ["system", "developer", "user", "assistant", "tool", "function"] as const;
 
@@ -66,7 +54,6 @@ const tool = z.object({
   }),
 });
 
-const positive = "a positive integer";
 const schema = z.looseObject({
   model: z.string({ error: "a non-empty string" }).min(1, { error: "a non-empty string" }),
   messages: z.array(message, { error: "a non-empty array of messages" }).min(1, { error: "a non-empty array of messages" }),
@@ -75,11 +62,7 @@ const schema = z.looseObject({
   temperature: number(0, 2),
   top_p: number(0, 1),
   n: integer(1, 128, "an integer between 1 and 128"),
-  stop: z
-    .union([z.string(), z.array(z.string()).max(4, { error: "at most 4 stop sequences" })], {
-      error: "a string or an array of up to 4 strings",
-    })
-    .nullish(),
+  stop: stopSchema,
   seed: z.int({ error: "an integer" }).nullish(),
   stream: z.boolean().nullish(),
   stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish(),
@@ -101,7 +84,6 @@ const schema = z.looseObject({
     })
     .nullish(),
 });
-type Body = z.infer<typeof schema>;
 type Message = z.infer<typeof message>;
 
 const MODELLED = new Set(Object.keys(schema.shape));
@@ -113,12 +95,7 @@ const MODELLED = new Set(Object.keys(schema.shape));
  * @throws BrokerError 400 `invalid_request` naming the field in `param`.
  */
 export function parseChatRequest(body: unknown): { model: string; stream: boolean; chat: ChatRequest } {
-  if (typeof body !== "object" || body === null || Array.isArray(body)) {
-    throw new BrokerError("invalid_request", "The request body must be a JSON object.");
-  }
-  const parsed = schema.safeParse(body, { reportInput: true, error: describe });
-  if (!parsed.success) throw toBrokerError(parsed.error.issues);
-  const b = parsed.data;
+  const b = parseBody(schema, body);
   const raw = body as Record<string, unknown>;
 
   if (b.max_tokens != null && b.max_completion_tokens != null) {
@@ -142,7 +119,7 @@ export function parseChatRequest(body: unknown): { model: string; stream: boolea
     toolsJson: b.tools?.length ? JSON.stringify(raw.tools) : "",
     toolChoiceJson: b.tool_choice != null ? JSON.stringify(raw.tool_choice) : "",
     responseFormatJson: b.response_format != null ? JSON.stringify(raw.response_format) : "",
-    extraJson: extraJson(raw),
+    extraJson: extraJson(raw, MODELLED),
     maxCompletionTokens: b.max_completion_tokens != null,
   };
   const maxTokens = b.max_completion_tokens ?? b.max_tokens;
@@ -167,80 +144,4 @@ function toMessage(m: Message, i: number): ChatMessage {
   if (m.tool_call_id != null) out.toolCallId = m.tool_call_id;
   else if (m.role === "tool") throw missing(`messages[${i}].tool_call_id`);
   return out;
-}
-
-function toStop(stop: Body["stop"]): string[] {
-  if (stop == null) return [];
-  // OpenAI ignores empty stop strings; engines may treat "" as "stop at once".
-  return (typeof stop === "string" ? [stop] : stop).filter((s) => s !== "");
-}
-
-function extraJson(raw: Record<string, unknown>): string {
-  let extra: Record<string, unknown> | undefined;
-  for (const key of Object.keys(raw)) {
-    if (!MODELLED.has(key)) (extra ??= {})[key] = raw[key];
-  }
-  return extra ? JSON.stringify(extra) : "";
-}
-
-// The fallback description for schemas that do not name their own.
-function describe(iss: z.core.$ZodRawIssue): string {
-  switch (iss.code) {
-    case "invalid_type":
-      return `${/^[aeiou]/.test(iss.expected) ? "an" : "a"} ${iss.expected}`;
-    case "invalid_value":
-      return iss.values.length === 1 ? `'${String(iss.values[0])}'` : `one of ${iss.values.map((v) => `'${String(v)}'`).join(", ")}`;
-    case "too_small":
-      return `at least ${iss.minimum} ${iss.origin === "array" ? "items" : iss.origin === "string" ? "characters" : ""}`.trim();
-    case "too_big":
-      return `at most ${iss.maximum} ${iss.origin === "array" ? "items" : iss.origin === "string" ? "characters" : ""}`.trim();
-    default:
-      return "a valid value";
-  }
-}
-
-type Issue = z.core.$ZodIssue;
-type Path = readonly PropertyKey[];
-
-function toBrokerError(issues: readonly Issue[]): BrokerError {
-  const first = issues[0];
-  if (!first) return invalid(null, "Invalid request body.");
-  const [issue, path] = meant(first, []);
-  const param = toParam(path);
-  if (issue.code === "invalid_type" && issue.input === undefined) return missing(param);
-  return invalid(param, `Invalid value for '${param}': expected ${issue.message}.`);
-}
-
-// A failed union reports every option's issues. The option the client meant
-// is the first whose base type and `type` discriminator matched the input;
-// its own first issue is the precise one (e.g. `content[1].image_url.url`).
-// With none, the union's own description is the message.
-function meant(issue: Issue, base: Path): [Issue, Path] {
-  const path = [...base, ...issue.path];
-  if (issue.code !== "invalid_union") return [issue, path];
-  const option = issue.errors.find((errs) => !errs.some(wrongVariant));
-  const next = option?.[0];
-  return next ? meant(next, path) : [issue, path];
-}
-
-function wrongVariant(i: Issue): boolean {
-  if (i.path.length === 0) {
-    // An enum given an object fails with invalid_value, not invalid_type.
-    return i.code === "invalid_type" || (i.code === "invalid_value" && !i.values.some((v) => typeof v === typeof i.input));
-  }
-  return i.path.length === 1 && i.path[0] === "type" && (i.code === "invalid_value" || i.code === "custom");
-}
-
-function toParam(path: Path): string {
-  let out = "";
-  for (const key of path) out += typeof key === "number" ? `[${key}]` : out === "" ? String(key) : `.${String(key)}`;
-  return out;
-}
-
-function invalid(param: string | null, message: string): BrokerError {
-  return new BrokerError("invalid_request", message, { param });
-}
-
-function missing(param: string): BrokerError {
-  return invalid(param, `Missing required parameter: '${param}'.`);
 }

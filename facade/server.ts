@@ -8,6 +8,8 @@ import type { JobClient } from "../broker/submit.js";
 import { sendError, toBrokerError } from "./errors.js";
 import { ModelCatalog } from "./models.js";
 import { registerChatRoutes } from "./routes/chat-completions.js";
+import { registerCompletionRoutes } from "./routes/completions.js";
+import { registerEmbeddingRoutes } from "./routes/embeddings.js";
 import { registerHealthRoutes, type Readiness } from "./routes/health.js";
 import { registerModelRoutes } from "./routes/models.js";
 
@@ -58,6 +60,9 @@ export function buildServer(cfg: Config, deps: ServerDeps): FastifyInstance {
   const catalog = new ModelCatalog(cfg, deps.registry);
   registerHealthRoutes(app, deps.readiness);
   registerModelRoutes(app, catalog);
-  registerChatRoutes(app, { jobs: deps.jobs, catalog });
+  const routeDeps = { jobs: deps.jobs, catalog };
+  registerChatRoutes(app, routeDeps);
+  registerCompletionRoutes(app, routeDeps);
+  registerEmbeddingRoutes(app, routeDeps);
   return app;
 }

@@ -6,7 +6,7 @@ import { BrokerError } from "../broker/errors.js";
 import { ensureJobConsumer, ensureJobStream } from "../broker/jetstream.js";
 import type { Logger } from "../broker/log.js";
 import { connectNats } from "../broker/nats.js";
-import { decodeJob, encodeChunk, pb, Verdict, type InferenceJob } from "../broker/proto.js";
+import { decodeJob, encodeChunk, pb, Verdict, type Final, type InferenceJob } from "../broker/proto.js";
 import { subjects, type Subjects } from "../broker/subjects.js";
 import { ChunkEmitter } from "./chunk-emitter.js";
 import type { EngineAdapter, EngineFactory } from "./engine.js";
@@ -54,6 +54,29 @@ export async function startWorker(cfg: Config, wcfg: WorkerConfig, factories: Re
   w.start();
   log.info({ worker: id, models: built.map((b) => b.model), slots: wcfg.slots }, "worker started");
   return w;
+}
+
+/** Hands the job to the engine method for its kind of request. */
+async function serve(s: Served, job: InferenceJob, emitter: ChunkEmitter, signal: AbortSignal): Promise<Final> {
+  const e = s.engine;
+  const ctx = { signal };
+  if (job.embedding) {
+    if (!e.embed) throw unsupported(job.model, "embeddings");
+    const r = await e.embed(job, ctx);
+    return { usage: r.usage, model: r.model ?? job.model, embeddings: r.vectors.map((values, index) => ({ index, values: Array.from(values) })) };
+  }
+  let r;
+  if (job.completion) {
+    if (!e.complete) throw unsupported(job.model, "completions");
+    r = await e.complete(job, emitter, ctx);
+  } else {
+    r = await e.run(job, emitter, ctx);
+  }
+  return { usage: r.usage, model: r.model ?? job.model, systemFingerprint: r.systemFingerprint ?? "" };
+}
+
+function unsupported(model: string, what: string): BrokerError {
+  return new BrokerError("invalid_request", `The model '${model}' does not support ${what}.`, { param: "model" });
 }
 
 class Worker implements WorkerHandle {
@@ -209,8 +232,7 @@ class Worker implements WorkerHandle {
     const keepAlive = setInterval(() => msg.working(), Math.max(500, Math.floor(this.cfg.queue.ackWaitMs / 3)));
     const deadline = setTimeout(() => abort.abort(new BrokerError("timeout", "The request did not complete within its deadline.")), Math.max(0, job.deadlineUnixMs - Date.now()));
     try {
-      const res = await s.engine.run(job, emitter, { signal: abort.signal });
-      emitter.final({ usage: res.usage, model: res.model ?? job.model, systemFingerprint: res.systemFingerprint ?? "" });
+      emitter.final(await serve(s, job, emitter, abort.signal));
     } catch (e) {
       if (r.cancelled) emitter.discard();
       else emitter.error(this.toBrokerError(e, abort.signal, job));

@@ -70,6 +70,18 @@ describe("official SDKs against `broker up`", () => {
     });
   });
 
+  test("openai: embeddings (the SDK asks for base64 and decodes it) and legacy completions", async () => {
+    const e = await client.embeddings.create({ model: "sim", input: ["hello world", "bye"] });
+    assert.equal(e.data.length, 2);
+    assert.equal(e.data[0]?.embedding.length, 64);
+    assert.ok(e.data[0]?.embedding.every((x) => Number.isFinite(x)));
+    const floats = await client.embeddings.create({ model: "sim", input: "hello world", encoding_format: "float" });
+    assert.deepEqual(floats.data[0]?.embedding, e.data[0]?.embedding);
+    const c = await client.completions.create({ model: "sim", prompt: "Once upon a time", max_tokens: 4 });
+    assert.equal(c.choices[0]?.finish_reason, "length");
+    assert.equal(c.usage?.completion_tokens, 4);
+  });
+
   test("Vercel AI SDK: generateText and streamText", async () => {
     const provider = createOpenAI({ baseURL: `${up.url}/v1`, apiKey: "unused" });
     const g = await generateText({ model: provider.chat("sim"), prompt: "hi", maxRetries: 0 });

@@ -3,6 +3,7 @@
 // the last user message, so tests can predict every byte.
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { answerCompletion, answerEmbeddings } from "./fake-openai-legacy.js";
 
 export interface RecordedRequest {
   method: string;
@@ -83,6 +84,8 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
       if (req.method === "GET" && path === "/v1/models") {
         return sendJson(res, 200, { object: "list", data: [{ id: "fake-model", object: "model", created: 0, owned_by: "fake" }] });
       }
+      if (req.method === "POST" && path === "/v1/completions") return answerCompletion(res, body as Parameters<typeof answerCompletion>[1]);
+      if (req.method === "POST" && path === "/v1/embeddings") return answerEmbeddings(res, body as Parameters<typeof answerEmbeddings>[1]);
       if (req.method !== "POST" || path !== "/v1/chat/completions") {
         return sendJson(res, 404, errorBody(`Unknown request URL: ${req.method} ${path}.`, "invalid_request_error"));
       }

@@ -7,9 +7,10 @@ import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { z } from "zod";
 import { BrokerError } from "../../../broker/errors.js";
 import type { InferenceJob } from "../../../broker/proto.js";
-import type { DeltaSink, EngineAdapter, EngineFactory, RunContext, RunResult } from "../../engine.js";
+import type { DeltaSink, EmbedResult, EngineAdapter, EngineFactory, RunContext, RunResult } from "../../engine.js";
 import { httpError, networkError } from "./errors.js";
-import { buildBody } from "./request.js";
+import { toEmbeddings } from "./embeddings.js";
+import { buildBody, buildCompletionBody, buildEmbeddingBody } from "./request.js";
 import { completionToDeltas, StreamMapper } from "./response.js";
 import { SseParser } from "./sse.js";
 
@@ -74,7 +75,7 @@ async function readKey(o: OpenAIHttpOptions): Promise<string> {
 
 class OpenAIHttpEngine implements EngineAdapter {
   readonly name = "openai-http";
-  private readonly url: URL;
+  private readonly base: URL;
   private readonly host: string;
   private readonly agent: HttpAgent;
   private readonly send: typeof httpRequest;
@@ -85,9 +86,10 @@ class OpenAIHttpEngine implements EngineAdapter {
     private readonly model: string,
     private readonly key: string,
   ) {
-    this.url = new URL(`${opts.baseUrl.replace(/\/+$/, "")}/chat/completions`);
-    this.host = this.url.host; // never the URL itself: it may carry user:password
-    const tls = this.url.protocol === "https:";
+    // A trailing slash makes relative paths land under it: .../v1/ + chat/completions.
+    this.base = new URL(`${opts.baseUrl.replace(/\/+$/, "")}/`);
+    this.host = this.base.host; // never the URL itself: it may carry user:password
+    const tls = this.base.protocol === "https:";
     this.agent = tls ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true });
     this.send = tls ? httpsRequest : httpRequest;
     // Lower-cased so that ours replace theirs instead of being sent twice.
@@ -95,10 +97,39 @@ class OpenAIHttpEngine implements EngineAdapter {
   }
 
   async run(job: InferenceJob, sink: DeltaSink, ctx: RunContext): Promise<RunResult> {
-    ctx.signal.throwIfAborted();
     const chat = job.chat ?? {};
-    const stream = chat.stream === true;
-    const body = JSON.stringify(buildBody(chat, this.opts.upstreamModel ?? this.model, this.opts.streamUsage));
+    const body = buildBody(chat, this.opts.upstreamModel ?? this.model, this.opts.streamUsage);
+    return this.generate("chat/completions", body, chat.stream === true, job, sink, ctx, false);
+  }
+
+  async complete(job: InferenceJob, sink: DeltaSink, ctx: RunContext): Promise<RunResult> {
+    const c = job.completion ?? {};
+    const body = buildCompletionBody(c, this.opts.upstreamModel ?? this.model, this.opts.streamUsage);
+    return this.generate("completions", body, c.stream === true, job, sink, ctx, true);
+  }
+
+  async embed(job: InferenceJob, ctx: RunContext): Promise<EmbedResult> {
+    const body = buildEmbeddingBody(job.embedding ?? {}, this.opts.upstreamModel ?? this.model);
+    return this.exchange("embeddings", body, false, ctx, async (res, watch, key) => {
+      if (!(res.headers["content-type"] ?? "").includes("json")) watch.arm(this.opts.idleTimeoutMs, this.silence());
+      return toEmbeddings(parseJsonBody(await readBody(res, watch), this.host), job.model, this.host, key);
+    });
+  }
+
+  private generate(path: string, payload: Record<string, unknown>, stream: boolean, job: InferenceJob, sink: DeltaSink, ctx: RunContext, text: boolean): Promise<RunResult> {
+    return this.exchange(path, payload, stream, ctx, async (res, watch, key) => {
+      const sse = (res.headers["content-type"] ?? "").includes("text/event-stream");
+      if (!sse) watch.arm(this.opts.idleTimeoutMs, this.silence());
+      // A server that ignores stream:true answers JSON; that is still a complete answer.
+      return sse ? this.relayStream(res, sink, watch, job, key, text) : this.relayCompletion(res, sink, watch, job, key, text);
+    });
+  }
+
+  /** One upstream request with the connect / first-token / idle timeouts and error mapping; `read` consumes a 2xx answer. */
+  private async exchange<T>(path: string, payload: Record<string, unknown>, stream: boolean, ctx: RunContext,
+    read: (res: IncomingMessage, watch: Watchdog, key: string) => Promise<T>): Promise<T> {
+    ctx.signal.throwIfAborted();
+    const body = JSON.stringify(payload);
     const key = ctx.upstreamKey || this.key;
     const headers: OutgoingHttpHeaders = {
       ...this.headers,
@@ -111,15 +142,13 @@ class OpenAIHttpEngine implements EngineAdapter {
     const watch = new Watchdog(ctx.signal);
     try {
       watch.arm(this.opts.connectTimeoutMs, `could not connect to the upstream at ${this.host} within ${this.opts.connectTimeoutMs} ms`);
-      const res = await this.post(body, headers, watch, stream);
+      const res = await this.post(new URL(path, this.base), body, headers, watch, stream);
       const status = res.statusCode ?? 0;
-      const sse = (res.headers["content-type"] ?? "").includes("text/event-stream");
-      if (status < 200 || status >= 300 || !sse) watch.arm(this.opts.idleTimeoutMs, this.silence());
       if (status < 200 || status >= 300) {
+        watch.arm(this.opts.idleTimeoutMs, this.silence());
         throw httpError(status, res.headers, await readBody(res, watch), this.host, key, Boolean(ctx.upstreamKey));
       }
-      // A server that ignores stream:true answers JSON; that is still a complete answer.
-      return sse ? await this.relayStream(res, sink, watch, job, key) : await this.relayCompletion(res, sink, watch, job, key);
+      return await read(res, watch, key);
     } catch (err) {
       if (watch.signal.aborted) throw watch.signal.reason; // the caller's abort, or one of our timeouts
       throw err instanceof BrokerError ? err : networkError(err, this.host);
@@ -132,11 +161,11 @@ class OpenAIHttpEngine implements EngineAdapter {
     this.agent.destroy();
   }
 
-  private post(body: string, headers: OutgoingHttpHeaders, watch: Watchdog, stream: boolean): Promise<IncomingMessage> {
+  private post(url: URL, body: string, headers: OutgoingHttpHeaders, watch: Watchdog, stream: boolean): Promise<IncomingMessage> {
     const { firstTokenTimeoutMs } = this.opts;
     const firstToken = `the upstream at ${this.host} sent no ${stream ? "first token" : "answer"} within ${firstTokenTimeoutMs} ms`;
     return new Promise((resolve, reject) => {
-      const req = this.send(this.url, { method: "POST", headers, agent: this.agent, signal: watch.signal }, resolve);
+      const req = this.send(url, { method: "POST", headers, agent: this.agent, signal: watch.signal }, resolve);
       req.on("error", reject);
       req.on("socket", (socket) => {
         // A kept-alive socket is connected already; a new one is not yet.
@@ -147,9 +176,9 @@ class OpenAIHttpEngine implements EngineAdapter {
     });
   }
 
-  private async relayStream(res: IncomingMessage, sink: DeltaSink, watch: Watchdog, job: InferenceJob, key: string): Promise<RunResult> {
+  private async relayStream(res: IncomingMessage, sink: DeltaSink, watch: Watchdog, job: InferenceJob, key: string, text: boolean): Promise<RunResult> {
     const parser = new SseParser();
-    const mapper = new StreamMapper(sink, this.host, key);
+    const mapper = new StreamMapper(sink, this.host, key, text);
     let waitingFirst = true;
     let done = false;
     read: for await (const bytes of res as AsyncIterable<Buffer>) {
@@ -172,15 +201,9 @@ class OpenAIHttpEngine implements EngineAdapter {
     };
   }
 
-  private async relayCompletion(res: IncomingMessage, sink: DeltaSink, watch: Watchdog, job: InferenceJob, key: string): Promise<RunResult> {
-    const text = await readBody(res, watch);
-    let payload: unknown;
-    try {
-      payload = JSON.parse(text);
-    } catch {
-      throw new BrokerError("upstream_error", `the upstream at ${this.host} answered with something that is not JSON`, { status: 502 });
-    }
-    const { usage, model, systemFingerprint } = completionToDeltas(payload, sink, this.host, key);
+  private async relayCompletion(res: IncomingMessage, sink: DeltaSink, watch: Watchdog, job: InferenceJob, key: string, text: boolean): Promise<RunResult> {
+    const payload = parseJsonBody(await readBody(res, watch), this.host);
+    const { usage, model, systemFingerprint } = completionToDeltas(payload, sink, this.host, key, text);
     return {
       usage: usage ?? { promptTokens: 0, completionTokens: 0 },
       model: model ?? job.model,
@@ -190,6 +213,14 @@ class OpenAIHttpEngine implements EngineAdapter {
 
   private silence(): string {
     return `the upstream at ${this.host} sent nothing for ${this.opts.idleTimeoutMs} ms`;
+  }
+}
+
+function parseJsonBody(text: string, host: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new BrokerError("upstream_error", `the upstream at ${host} answered with something that is not JSON`, { status: 502 });
   }
 }
 

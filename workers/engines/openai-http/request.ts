@@ -1,17 +1,13 @@
 // The job's chat request, back in OpenAI's JSON shape for the upstream.
 import { BrokerError } from "../../../broker/errors.js";
-import type { ChatMessage, ChatRequest, ContentPart } from "../../../broker/proto.js";
+import type { ChatMessage, ChatRequest, CompletionRequest, ContentPart, EmbeddingRequest } from "../../../broker/proto.js";
 
 /**
  * The upstream request body. Fields the broker does not model (extraJson)
  * pass through; the fields it models win over them.
  */
 export function buildBody(chat: ChatRequest, model: string, streamUsage: boolean): Record<string, unknown> {
-  const extra = chat.extraJson ? parseJson(chat.extraJson) : {};
-  if (typeof extra !== "object" || extra === null || Array.isArray(extra)) {
-    throw new BrokerError("invalid_request", "the request's extra fields are not a JSON object");
-  }
-  const body: Record<string, unknown> = { ...(extra as Record<string, unknown>), model };
+  const body = withExtra(chat.extraJson, model);
   body.messages = (chat.messages ?? []).map(toMessage);
   if (chat.maxTokens != null) body[chat.maxCompletionTokens ? "max_completion_tokens" : "max_tokens"] = chat.maxTokens;
   if (chat.temperature != null) body.temperature = chat.temperature;
@@ -31,6 +27,47 @@ export function buildBody(chat: ChatRequest, model: string, streamUsage: boolean
     if (streamUsage) body.stream_options = { include_usage: true };
   }
   return body;
+}
+
+/** The legacy completions body; the same pass-through rule as chat. */
+export function buildCompletionBody(c: CompletionRequest, model: string, streamUsage: boolean): Record<string, unknown> {
+  const body = withExtra(c.extraJson, model);
+  const prompts = c.prompts ?? [];
+  body.prompt = prompts.length === 1 ? prompts[0] : prompts;
+  if (c.maxTokens != null) body.max_tokens = c.maxTokens;
+  if (c.temperature != null) body.temperature = c.temperature;
+  if (c.topP != null) body.top_p = c.topP;
+  if ((c.n ?? 0) > 1) body.n = c.n;
+  if (c.stop?.length) body.stop = c.stop;
+  if (c.seed != null) body.seed = c.seed;
+  if (c.echo) body.echo = true;
+  if (c.suffix) body.suffix = c.suffix;
+  if (c.user) body.user = c.user;
+  if (c.presencePenalty != null) body.presence_penalty = c.presencePenalty;
+  if (c.frequencyPenalty != null) body.frequency_penalty = c.frequencyPenalty;
+  if (c.stream) {
+    body.stream = true;
+    if (streamUsage) body.stream_options = { include_usage: true };
+  }
+  return body;
+}
+
+/** The embeddings body: always float vectors upstream; the facade encodes base64 itself. */
+export function buildEmbeddingBody(e: EmbeddingRequest, model: string): Record<string, unknown> {
+  const body = withExtra(e.extraJson, model);
+  body.input = e.inputs ?? [];
+  body.encoding_format = "float";
+  if (e.dimensions) body.dimensions = e.dimensions;
+  if (e.user) body.user = e.user;
+  return body;
+}
+
+function withExtra(extraJson: string | null | undefined, model: string): Record<string, unknown> {
+  const extra = extraJson ? parseJson(extraJson) : {};
+  if (typeof extra !== "object" || extra === null || Array.isArray(extra)) {
+    throw new BrokerError("invalid_request", "the request's extra fields are not a JSON object");
+  }
+  return { ...(extra as Record<string, unknown>), model };
 }
 
 function toMessage(m: ChatMessage): Record<string, unknown> {

@@ -20,7 +20,10 @@ export interface Served {
   systemFingerprint?: string;
 }
 
-/** Maps `chat.completion.chunk` events to deltas. */
+/**
+ * Maps `chat.completion.chunk` events to deltas, or with `text` set the
+ * legacy `text_completion` events (whose choices carry `text`, not `delta`).
+ */
 export class StreamMapper {
   readonly served: Served = {};
   /** Chunks that carried text: the completion-token estimate when the upstream sends no usage. */
@@ -32,6 +35,7 @@ export class StreamMapper {
     private readonly sink: DeltaSink,
     private readonly host: string,
     private readonly key: string,
+    private readonly text = false,
   ) {}
 
   /** Handles one event; returns true at `[DONE]`. */
@@ -62,7 +66,7 @@ export class StreamMapper {
   private choice(c: Json): void {
     const index = num(c.index) ?? 0;
     if (this.finished.has(index)) return;
-    const d = toDelta(index, obj(c.delta) ?? {}, str(c.finish_reason));
+    const d = toDelta(index, this.text ? { content: c.text } : (obj(c.delta) ?? {}), str(c.finish_reason));
     if (this.started.has(index)) delete d.role; // only a choice's first delta carries it
     if (!d.role && !d.content && !d.toolCalls && !d.refusal && !d.finishReason) return;
     if (!this.started.has(index)) {
@@ -75,8 +79,8 @@ export class StreamMapper {
   }
 }
 
-/** Maps a `chat.completion` to one delta per choice. */
-export function completionToDeltas(payload: unknown, sink: DeltaSink, host: string, key: string): Served {
+/** Maps a `chat.completion` (or with `text`, a `text_completion`) to one delta per choice. */
+export function completionToDeltas(payload: unknown, sink: DeltaSink, host: string, key: string, text = false): Served {
   const body = obj(payload);
   if (body?.error !== undefined) throw streamError(body, host, key);
   const choices = Array.isArray(body?.choices) ? body.choices : [];
@@ -85,7 +89,8 @@ export function completionToDeltas(payload: unknown, sink: DeltaSink, host: stri
   }
   choices.forEach((c, pos) => {
     const choice = obj(c) ?? {};
-    const d = toDelta(num(choice.index) ?? pos, obj(choice.message) ?? {}, str(choice.finish_reason) || "stop");
+    const m = text ? { content: choice.text } : (obj(choice.message) ?? {});
+    const d = toDelta(num(choice.index) ?? pos, m, str(choice.finish_reason) || "stop");
     d.role ||= "assistant";
     sink.delta(d);
   });
@@ -121,7 +126,7 @@ function toToolCall(v: unknown, pos: number): ToolCallDelta {
   };
 }
 
-function readServed(p: Json, served: Served): void {
+export function readServed(p: Json, served: Served): void {
   const model = str(p.model);
   if (model) served.model = model;
   const fp = str(p.system_fingerprint);

@@ -3,8 +3,9 @@
 // with OpenAI's max_tokens, n and stop semantics so clients see real behaviour.
 import { z } from "zod";
 import { BrokerError } from "../../../broker/errors.js";
-import type { ChatMessage, Delta, InferenceJob } from "../../../broker/proto.js";
-import type { DeltaSink, EngineAdapter, EngineFactory, RunContext, RunResult } from "../../engine.js";
+import type { ChatMessage, InferenceJob } from "../../../broker/proto.js";
+import type { DeltaSink, EmbedResult, EngineAdapter, EngineFactory, RunContext, RunResult } from "../../engine.js";
+import { Choice, mulberry32 } from "./choice.js";
 
 const optionsSchema = z.strictObject({
   /** Delay before the first token. */
@@ -13,21 +14,12 @@ const optionsSchema = z.strictObject({
   itlMs: z.number().int().nonnegative().default(0),
   /** Tokens generated when max_tokens or a stop string does not end a choice earlier. */
   outputTokens: z.number().int().nonnegative().default(16),
+  /** Length of the vectors `embed` returns when the request names no `dimensions`. */
+  embeddingDims: z.number().int().min(1).max(8192).default(64),
 });
 
 /** The sim engine's options, after defaults. */
 export type SimOptions = z.infer<typeof optionsSchema>;
-
-// Fixed so that a seed means the same text across versions and processes.
-const WORDS = [
-  "Lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit", "sed", "do",
-  "eiusmod", "tempor", "incididunt", "ut", "labore", "et", "dolore", "magna", "aliqua", "enim",
-  "ad", "minim", "veniam", "quis", "nostrud", "exercitation", "ullamco", "laboris", "nisi",
-  "aliquip", "ex", "ea", "commodo", "consequat", "duis", "aute", "irure", "in", "reprehenderit",
-  "voluptate", "velit", "esse", "cillum", "eu", "fugiat", "nulla", "pariatur", "excepteur",
-  "sint", "occaecat", "cupidatat", "non", "proident", "sunt", "culpa", "qui", "officia",
-  "deserunt", "mollit", "anim", "id", "est", "laborum", "vitae",
-] as const;
 
 // With no delay, generation never awaits a timer; it yields this often so a
 // long run does not starve the worker's NATS traffic.
@@ -44,22 +36,72 @@ export const createSimEngine: EngineFactory = async (spec) => {
   return new SimEngine(parsed.data);
 };
 
+/** What one generation needs, from a chat or a legacy completion request. */
+interface Generation {
+  maxTokens: number | null | undefined;
+  stop: string[];
+  n: number;
+  seed: number;
+  /** Prompt texts; legacy completions make n choices per prompt. */
+  prompts: string[];
+  chat: boolean;
+  echo: boolean;
+}
+
 class SimEngine implements EngineAdapter {
   readonly name = "sim";
   constructor(private readonly opts: SimOptions) {}
 
   async run(job: InferenceJob, sink: DeltaSink, ctx: RunContext): Promise<RunResult> {
-    const { ttftMs, itlMs, outputTokens } = this.opts;
-    const { signal } = ctx;
     const chat = job.chat ?? {};
     const messages = chat.messages ?? [];
-    const maxTokens = chat.maxTokens;
-    const limit = maxTokens != null ? Math.min(maxTokens, outputTokens) : outputTokens;
-    const cutReason = maxTokens != null && maxTokens < outputTokens ? "length" : "stop";
-    const seed = chat.seed ?? promptHash(messages);
-    const stops = (chat.stop ?? []).filter((s) => s.length > 0);
+    const completionTokens = await this.generate({
+      maxTokens: chat.maxTokens, stop: chat.stop ?? [], n: chat.n ?? 0, seed: chat.seed ?? promptHash(messages.map(messageLine)),
+      prompts: [""], chat: true, echo: false,
+    }, sink, ctx.signal);
+    return { usage: { promptTokens: promptTokens(messages), completionTokens }, model: job.model };
+  }
+
+  async complete(job: InferenceJob, sink: DeltaSink, ctx: RunContext): Promise<RunResult> {
+    const c = job.completion ?? {};
+    const prompts = c.prompts?.length ? c.prompts : [""];
+    const completionTokens = await this.generate({
+      // OpenAI's legacy default is 16 tokens.
+      maxTokens: c.maxTokens ?? 16, stop: c.stop ?? [], n: c.n ?? 0, seed: c.seed ?? promptHash(prompts),
+      prompts, chat: false, echo: c.echo === true,
+    }, sink, ctx.signal);
+    return { usage: { promptTokens: prompts.reduce((s, p) => s + wordCount(p), 0), completionTokens }, model: job.model };
+  }
+
+  /** Deterministic unit vectors from the text, so equal inputs embed equally. */
+  async embed(job: InferenceJob, ctx: RunContext): Promise<EmbedResult> {
+    ctx.signal.throwIfAborted();
+    const e = job.embedding ?? {};
+    const inputs = e.inputs ?? [];
+    const dims = e.dimensions || this.opts.embeddingDims;
+    const vectors = inputs.map((text) => {
+      const rnd = mulberry32(promptHash([text]));
+      const v = Float32Array.from({ length: dims }, () => rnd() * 2 - 1);
+      const norm = Math.hypot(...v) || 1;
+      return v.map((x) => x / norm);
+    });
+    return { vectors, usage: { promptTokens: inputs.reduce((s, t) => s + wordCount(t), 0), completionTokens: 0 }, model: job.model };
+  }
+
+  /** Streams every choice token by token; returns the number of tokens generated. */
+  private async generate(g: Generation, sink: DeltaSink, signal: AbortSignal): Promise<number> {
+    const { ttftMs, itlMs, outputTokens } = this.opts;
+    const limit = g.maxTokens != null ? Math.min(g.maxTokens, outputTokens) : outputTokens;
+    const cutReason = g.maxTokens != null && g.maxTokens < outputTokens ? "length" : "stop";
+    const stops = g.stop.filter((s) => s.length > 0);
+    const n = Math.max(1, g.n);
     const choices: Choice[] = [];
-    for (let i = 0; i < Math.max(1, chat.n ?? 0); i++) choices.push(new Choice(i, seed + i, stops, sink));
+    g.prompts.forEach((prompt, p) => {
+      for (let i = 0; i < n; i++) {
+        const index = p * n + i;
+        choices.push(new Choice(index, g.seed + index, stops, sink, g.chat, g.echo ? prompt : ""));
+      }
+    });
 
     signal.throwIfAborted();
     if (ttftMs > 0) await sleep(ttftMs, signal);
@@ -76,84 +118,10 @@ class SimEngine implements EngineAdapter {
       }
     }
     for (const choice of choices) if (!choice.done) choice.finish(cutReason);
-    return { usage: { promptTokens: promptTokens(messages), completionTokens }, model: job.model };
+    return completionTokens;
   }
 
   async close(): Promise<void> {}
-}
-
-/** One choice's generator, with the look-behind buffer that stop strings need. */
-class Choice {
-  done = false;
-  private started = false;
-  private readonly random: () => number;
-  private readonly maxStop: number;
-  // Only kept when there are stop strings: all text generated, and how much of it was sent.
-  private text = "";
-  private sent = 0;
-
-  constructor(
-    private readonly index: number,
-    seed: number,
-    private readonly stops: string[],
-    private readonly sink: DeltaSink,
-  ) {
-    this.random = mulberry32(seed);
-    this.maxStop = stops.reduce((m, s) => Math.max(m, s.length), 0);
-  }
-
-  /** Generates one token; returns true when a stop string ended the choice. */
-  push(first: boolean): boolean {
-    const word = WORDS[Math.floor(this.random() * WORDS.length)] ?? "";
-    const token = first ? word : ` ${word}`;
-    if (this.maxStop === 0) {
-      this.emit(token, "");
-      return false;
-    }
-    this.text += token;
-    // Text already sent holds no stop and no stop's beginning, so a match starts at `sent` or later.
-    let at = -1;
-    for (const stop of this.stops) {
-      const i = this.text.indexOf(stop, this.sent);
-      if (i >= 0 && (at < 0 || i < at)) at = i;
-    }
-    if (at >= 0) {
-      this.emit(this.text.slice(this.sent, at), "stop");
-      this.done = true;
-      return true;
-    }
-    const safe = this.text.length - this.heldBack();
-    if (safe > this.sent) {
-      this.emit(this.text.slice(this.sent, safe), "");
-      this.sent = safe;
-    }
-    return false;
-  }
-
-  /** Ends the choice, sending any text held back for a stop that never completed. */
-  finish(reason: string): void {
-    this.emit(this.text.slice(this.sent), reason);
-    this.done = true;
-  }
-
-  // The longest unsent tail of the text that some stop string begins with.
-  private heldBack(): number {
-    for (let k = Math.min(this.maxStop - 1, this.text.length - this.sent); k > 0; k--) {
-      const tail = this.text.slice(this.text.length - k);
-      if (this.stops.some((s) => s.length > k && s.startsWith(tail))) return k;
-    }
-    return 0;
-  }
-
-  private emit(content: string, finishReason: string): void {
-    const d: Delta = { index: this.index, content };
-    if (!this.started) {
-      d.role = "assistant";
-      this.started = true;
-    }
-    if (finishReason) d.finishReason = finishReason;
-    this.sink.delta(d);
-  }
 }
 
 function messageText(m: ChatMessage): string {
@@ -161,35 +129,28 @@ function messageText(m: ChatMessage): string {
   return (m.parts ?? []).map((p) => p.text ?? "").join(" ");
 }
 
+function messageLine(m: ChatMessage): string {
+  return `${m.role ?? ""}\u0000${messageText(m)}`;
+}
+
+function wordCount(text: string): number {
+  const t = text.trim();
+  return t ? t.split(/\s+/).length : 0;
+}
+
 /** A rough token count: words plus OpenAI's per-message overhead of about 3 tokens. */
 function promptTokens(messages: ChatMessage[]): number {
-  let n = 0;
-  for (const m of messages) {
-    const text = messageText(m).trim();
-    n += (text ? text.split(/\s+/).length : 0) + 3;
-  }
-  return n;
+  return messages.reduce((n, m) => n + wordCount(messageText(m)) + 3, 0);
 }
 
 // FNV-1a over the prompt, so a request without a seed still gets the same text every time.
-function promptHash(messages: ChatMessage[]): number {
+function promptHash(texts: string[]): number {
   let h = 0x811c9dc5;
-  for (const m of messages) {
-    const text = `${m.role ?? ""}\u0000${messageText(m)}\u0001`;
+  for (const t of texts) {
+    const text = `${t}\u0001`;
     for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
   }
   return h >>> 0;
-}
-
-function mulberry32(seed: number): () => number {
-  // Fold the high bits in: seeds are int64 and should not collide modulo 2^32.
-  let a = (seed ^ Math.imul(Math.floor(seed / 0x100000000), 0x9e3779b1)) >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 0x100000000;
-  };
 }
 
 /** Waits `ms`, rejecting with the signal's reason (an AbortError by default) when it aborts. */
