@@ -9,6 +9,8 @@ const GatewayModel = z.strictObject({
   id: z.string().min(1),
   /** Queue jobs while no worker serves the model (else 503 at once). */
   queueWithoutWorkers: z.boolean().default(false),
+  /** Longest wait for a worker to take a job (0: only requestTimeoutMs); past it: 503 queue_timeout. */
+  maxQueueWaitMs: ms(0),
   ownedBy: z.string().default("broker"),
 });
 

@@ -24,6 +24,7 @@ export const ErrorCodes = {
   not_found: { status: 404, doc: "No such endpoint." },
   request_too_large: { status: 413, doc: "The body is over the gateway's limit, or the job would not fit in a NATS message." },
   queue_full: { status: 429, doc: "The model's queue is at its bound; retry after `Retry-After` seconds." },
+  queue_timeout: { status: 503, doc: "No worker took the job within the model's `maxQueueWaitMs`; it will never run." },
   upstream_rate_limited: { status: 429, doc: "The upstream engine answered 429; its `Retry-After` is kept." },
   upstream_error: { status: 502, doc: "The upstream engine failed or answered something unusable." },
   stream_interrupted: { status: 502, doc: "Chunks of the answer were lost between worker and gateway." },

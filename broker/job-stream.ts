@@ -1,8 +1,13 @@
 import { BrokerError } from "./errors.js";
 import type { Delta, Final } from "./proto.js";
 
-/** What a submitted job yields: batches of deltas, then exactly one final. Failures are thrown as BrokerError. */
-export type JobEvent = { kind: "deltas"; items: Delta[] } | { kind: "final"; final: Final };
+/**
+ * What a submitted job yields: batches of deltas, then exactly one final.
+ * `restart` means the worker died before anything reached the client and the
+ * job runs again from scratch elsewhere: drop what was collected so far.
+ * Failures are thrown as BrokerError.
+ */
+export type JobEvent = { kind: "deltas"; items: Delta[] } | { kind: "final"; final: Final } | { kind: "restart" };
 
 /**
  * A job's output as an async iterable, fed by the gateway's one reply
@@ -14,7 +19,7 @@ export class JobStream implements AsyncIterable<JobEvent> {
   private failure: BrokerError | undefined;
   private finished = false;
   private wake: (() => void) | undefined;
-  /** Set once any delta reached the consumer: from then on a retry would duplicate text. */
+  /** Set by the consumer once output reached the client: from then on a retry would duplicate text. */
   delivered = false;
 
   constructor(
@@ -33,6 +38,14 @@ export class JobStream implements AsyncIterable<JobEvent> {
     if (this.finished) return;
     this.finished = true;
     this.failure = err;
+    this.notify();
+  }
+
+  /** The worker was lost before output reached the client: forget its partial output. */
+  restart(): void {
+    if (this.finished) return;
+    this.queue.length = 0;
+    this.queue.push({ kind: "restart" });
     this.notify();
   }
 
@@ -61,7 +74,6 @@ export class JobStream implements AsyncIterable<JobEvent> {
     for (;;) {
       const ev = this.queue.shift();
       if (ev) {
-        if (ev.kind === "deltas") this.delivered = true;
         yield ev;
         if (ev.kind === "final") return;
         continue;

@@ -6,7 +6,7 @@ import type { Subjects } from "./subjects.js";
 export interface WorkerInfo {
   id: string;
   hostname: string;
-  models: { model: string; engine: string }[];
+  models: { model: string; engine: string; completed: number; ratePerS: number }[];
   slots: number;
   inFlight: number;
   draining: boolean;
@@ -64,10 +64,22 @@ export class WorkerRegistry {
 
   observe(hb: WorkerHeartbeat): void {
     const now = Date.now();
+    const prev = this.workers.get(hb.workerId);
     const info: WorkerInfo = {
       id: hb.workerId,
       hostname: hb.hostname,
-      models: hb.models.map((m) => ({ model: m.model ?? "", engine: m.engine ?? "" })),
+      models: hb.models.map((m) => {
+        const model = m.model ?? "";
+        const completed = m.completed ?? 0;
+        const before = prev?.models.find((p) => p.model === model);
+        let ratePerS = before?.ratePerS ?? 0;
+        if (before && prev && now > prev.lastSeenMs) {
+          // An EWMA over heartbeats: steady under bursts, follows a change within a few beats.
+          const instant = ((completed - before.completed) * 1000) / (now - prev.lastSeenMs);
+          ratePerS = 0.5 * ratePerS + 0.5 * Math.max(0, instant);
+        }
+        return { model, engine: m.engine ?? "", completed, ratePerS };
+      }),
       slots: hb.slots,
       inFlight: hb.inFlight,
       draining: hb.draining,
@@ -109,6 +121,13 @@ export class WorkerRegistry {
       }
     }
     return out;
+  }
+
+  /** Jobs per second that live workers finish for this model. */
+  drainRate(model: string): number {
+    let rate = 0;
+    for (const w of this.workers.values()) for (const m of w.models) if (m.model === model) rate += m.ratePerS;
+    return rate;
   }
 
   isLive(model: string): boolean {

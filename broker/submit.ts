@@ -18,12 +18,17 @@ export interface SubmitOptions {
   timeoutMs?: number;
   priority?: number;
   tenant?: string;
+  /** Longest wait for a worker to claim the job; 0: only the deadline bounds it. */
+  maxQueueWaitMs?: number;
 }
 
 interface JobState {
   stream: JobStream;
   model: string;
   deadline: number;
+  /** Until a first claim: after this the job ends with queue_timeout and is never run. */
+  queueDeadline: number;
+  claimedOnce: boolean;
   streamSeq: number;
   nextSeq: number;
   lastActivity: number;
@@ -49,7 +54,7 @@ export class JobClient {
     private readonly nc: NatsConnection,
     private readonly jsm: JetStreamManager,
     private readonly cfg: Config,
-    registry: WorkerRegistry,
+    private readonly registry: WorkerRegistry,
     private readonly log: Logger,
   ) {
     this.gatewayId = cfg.gateway.id || nuid.next();
@@ -98,7 +103,8 @@ export class JobClient {
       throw new BrokerError("request_too_large", `The request is ${data.length} bytes once encoded; this broker's NATS carries at most ${max - 1024}. Shorten the prompt or raise the server's max_payload.`);
     }
     const stream = new JobStream(id, (jobId, reason) => this.cancel(jobId, reason));
-    const state: JobState = { stream, model, deadline, streamSeq: 0, nextSeq: 1, lastActivity: now };
+    const queueDeadline = opts.maxQueueWaitMs ? now + opts.maxQueueWaitMs : Infinity;
+    const state: JobState = { stream, model, deadline, queueDeadline, claimedOnce: false, streamSeq: 0, nextSeq: 1, lastActivity: now };
     // Registered before publishing: a fast worker may claim before the ack returns.
     this.jobs.set(id, state);
     try {
@@ -111,9 +117,20 @@ export class JobClient {
     return stream;
   }
 
+  /**
+   * Seconds until a tenth of a full queue has drained at the rate workers
+   * finish this model's jobs (from their heartbeats), within 1 to 60.
+   */
+  retryAfter(model: string): number {
+    const rate = this.registry.drainRate(model);
+    if (rate <= 0) return 10;
+    return Math.min(60, Math.max(1, Math.ceil((0.1 * this.cfg.queue.maxPerModel) / rate)));
+  }
+
   private publishError(e: unknown, model: string): BrokerError {
     if (e instanceof JetStreamApiError && e.code === 10077) {
-      return new BrokerError("queue_full", `The queue for model '${model}' is full (${this.cfg.queue.maxPerModel} jobs). Retry after a few seconds.`, { retryAfterS: 1 });
+      const retry = this.retryAfter(model);
+      return new BrokerError("queue_full", `The queue for model '${model}' is full (${this.cfg.queue.maxPerModel} jobs). Retry after ${retry} s.`, { retryAfterS: retry });
     }
     this.log.warn({ err: (e as Error).message, model }, "job publish failed");
     return new BrokerError("nats_unavailable", "The job queue did not accept the request in time; retry shortly.", { retryAfterS: 1 });
@@ -131,13 +148,15 @@ export class JobClient {
     if (chunk.claim) {
       msg.respond(pb.ClaimAnswer.encode({ verdict: this.claimVerdict(state, chunk.claim.delivery ?? 1) }).finish());
       if (state && !state.stream.done) {
+        state.claimedOnce = true;
         state.worker = { id: chunk.claim.workerId ?? "", control: chunk.claim.controlSubject ?? "" };
         state.nextSeq = 1;
         state.lastActivity = Date.now();
       }
       return;
     }
-    if (!state) return;
+    // Nothing counts before a claim: late chunks of a worker given up for lost are dropped.
+    if (!state?.worker) return;
     if (chunk.seq !== state.nextSeq) {
       this.finish(chunk.jobId, new BrokerError("stream_interrupted", `Chunks of the answer were lost in transit (expected ${state.nextSeq}, got ${chunk.seq}); the job was stopped.`));
       this.sendCancel(state, "sequence gap");
@@ -157,7 +176,8 @@ export class JobClient {
 
   private claimVerdict(state: JobState | undefined, delivery: number): Verdict {
     if (!state || state.stream.done) return Verdict.CANCELLED;
-    if (Date.now() > state.deadline) return Verdict.EXPIRED;
+    const now = Date.now();
+    if (now > state.deadline || (!state.claimedOnce && now > state.queueDeadline)) return Verdict.EXPIRED;
     // A redelivered job may restart only if its client has seen nothing yet.
     if (delivery > 1 && state.stream.delivered) return Verdict.CANCELLED;
     return Verdict.GO;
@@ -192,7 +212,10 @@ export class JobClient {
   private sweepJobs(now: number): void {
     const idle = this.cfg.gateway.idleTimeoutMs;
     for (const [id, s] of this.jobs) {
-      if (now > s.deadline) {
+      if (!s.claimedOnce && now > s.queueDeadline) {
+        this.finish(id, new BrokerError("queue_timeout", `No worker took the request within the queue wait limit for model '${s.model}'. Retry later.`, { retryAfterS: this.retryAfter(s.model) }));
+        this.cancelQuietly(s);
+      } else if (now > s.deadline) {
         this.finish(id, new BrokerError("timeout", `The request did not complete within its deadline (${s.worker ? "while generating" : "while queued"}).`));
         this.cancelQuietly(s);
       } else if (s.worker && idle > 0 && now - s.lastActivity > idle) {
@@ -214,7 +237,9 @@ export class JobClient {
       if (s.stream.delivered) {
         this.finish(id, new BrokerError("worker_lost", "The worker generating this answer stopped responding; the answer is incomplete."));
       } else {
+        // JetStream redelivers it after the ack wait; the next claim gets "go".
         s.worker = undefined;
+        s.stream.restart();
       }
     }
   }

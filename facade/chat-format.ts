@@ -118,6 +118,10 @@ interface ChoiceState {
 export class ChatAggregator {
   private readonly choices = new Map<number, ChoiceState>();
 
+  reset(): void {
+    this.choices.clear();
+  }
+
   add(items: Delta[]): void {
     for (const d of items) {
       const index = d.index ?? 0;

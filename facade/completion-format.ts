@@ -51,6 +51,10 @@ export class CompletionStream {
 export class CompletionAggregator {
   private readonly choices = new Map<number, { text: string; finish: string }>();
 
+  reset(): void {
+    this.choices.clear();
+  }
+
   add(items: Delta[]): void {
     for (const d of items) {
       const index = d.index ?? 0;

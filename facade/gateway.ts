@@ -28,7 +28,10 @@ export async function startGateway(cfg: Config, log: Logger): Promise<GatewayHan
     jobs,
     registry,
     log,
-    readiness: { notReadyReason: () => (draining ? "shutting down" : jobs.connected ? null : "no connection to NATS") },
+    readiness: {
+      notReadyReason: () => (draining ? "shutting down" : jobs.connected ? null : "no connection to NATS"),
+      capacity: () => ({ workers: registry.list().filter((w) => !w.draining).length, models: [...registry.liveModels().keys()].sort() }),
+    },
   });
   await app.listen({ host: cfg.gateway.host, port: cfg.gateway.port });
   const addr = app.server.address();

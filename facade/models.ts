@@ -22,16 +22,17 @@ export class ModelCatalog {
   }
 
   /** Throws 404 for unknown ids and 503 for known ones that nobody serves and that may not queue. */
-  resolve(model: string): string {
+  resolve(model: string): { maxQueueWaitMs: number } {
     const conf = this.configured.get(model);
-    if (this.registry.isLive(model)) return model;
+    const found = { maxQueueWaitMs: conf?.maxQueueWaitMs ?? 0 };
+    if (this.registry.isLive(model)) return found;
     if (!conf) {
       throw new BrokerError("model_not_found", `The model '${model}' does not exist or you do not have access to it.`, { param: "model" });
     }
     if (!conf.queueWithoutWorkers) {
       throw new BrokerError("model_unavailable", `No worker is serving the model '${model}' right now. Retry later.`, { retryAfterS: 5 });
     }
-    return model;
+    return found;
   }
 
   /** Listed: live models, and configured ones that accept jobs while no worker is up. */

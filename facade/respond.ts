@@ -22,6 +22,8 @@ export interface StreamFormat {
 /** Collects a job's output into one response object (ChatAggregator, CompletionAggregator). */
 export interface Collector {
   add(items: Delta[]): void;
+  /** Forgets everything added: the job restarts from scratch on another worker. */
+  reset(): void;
   result(opts: { id: string; created: number; model: string; final: Final }): unknown;
 }
 
@@ -32,8 +34,8 @@ export interface Ids {
 
 /** Resolves the model, submits the job and ties its life to the client's connection. */
 export async function submitFor(deps: RouteDeps, req: FastifyRequest, reply: FastifyReply, model: string, request: JobRequest): Promise<JobStream> {
-  deps.catalog.resolve(model);
-  const job = await deps.jobs.submit(model, request, { requestId: req.id });
+  const { maxQueueWaitMs } = deps.catalog.resolve(model);
+  const job = await deps.jobs.submit(model, request, { requestId: req.id, maxQueueWaitMs });
   // A client that goes away cancels its job, queued or running.
   reply.raw.once("close", () => {
     if (!reply.raw.writableFinished) job.cancel("client disconnected");
@@ -44,6 +46,7 @@ export async function submitFor(deps: RouteDeps, req: FastifyRequest, reply: Fas
 export async function collect(job: JobStream, ids: Ids, model: string, into: Collector): Promise<unknown> {
   for await (const ev of job) {
     if (ev.kind === "deltas") into.add(ev.items);
+    else if (ev.kind === "restart") into.reset();
     else return into.result({ ...ids, model: ev.final.model || model, final: ev.final });
   }
   throw new BrokerError("stream_interrupted", "The answer ended without its final chunk.");
@@ -70,9 +73,13 @@ export async function stream(job: JobStream, req: FastifyRequest, reply: Fastify
     let r: IteratorResult<JobEvent> = first;
     while (!r.done && !res.destroyed) {
       const ev = r.value;
-      const w = writeSse(res, ev.kind === "deltas" ? out.deltas(ev.items) : out.final(ev.final));
-      if (w) await w;
-      if (ev.kind === "final") break;
+      // A restart can only come before anything was written: there is nothing to undo.
+      if (ev.kind !== "restart") {
+        const w = writeSse(res, ev.kind === "deltas" ? out.deltas(ev.items) : out.final(ev.final));
+        job.delivered = true;
+        if (w) await w;
+        if (ev.kind === "final") break;
+      }
       r = await it.next();
     }
   } catch (e) {

@@ -17,6 +17,8 @@ interface Served {
   engine: EngineAdapter;
   consumer: Consumer;
   fetches: Set<ConsumerMessages>;
+  /** Jobs finished, for the gateways' drain-rate estimate. */
+  completed: number;
 }
 
 interface Running {
@@ -48,7 +50,7 @@ export async function startWorker(cfg: Config, wcfg: WorkerConfig, factories: Re
   const served: Served[] = [];
   for (const b of built) {
     const name = await ensureJobConsumer(jsm, cfg, b.model, log);
-    served.push({ ...b, consumer: await js.consumers.get(stream, name), fetches: new Set() });
+    served.push({ ...b, consumer: await js.consumers.get(stream, name), fetches: new Set(), completed: 0 });
   }
   const w = new Worker(id, nc, cfg, wcfg, served, log);
   w.start();
@@ -124,7 +126,7 @@ class Worker implements WorkerHandle {
   private heartbeat(): void {
     this.nc.publish(this.subj.heartbeat(this.id), pb.WorkerHeartbeat.encode({
       workerId: this.id,
-      models: this.served.map((s) => ({ model: s.model, engine: s.engineName })),
+      models: this.served.map((s) => ({ model: s.model, engine: s.engineName, completed: s.completed })),
       slots: this.wcfg.slots,
       inFlight: this.busy,
       draining: this.draining,
@@ -240,6 +242,7 @@ class Worker implements WorkerHandle {
       clearInterval(keepAlive);
       clearTimeout(deadline);
       this.running.delete(job.id);
+      s.completed++;
       // Acked even after a failure: a retry could repeat text the client already has.
       msg.ack();
     }

@@ -1,0 +1,101 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import type { Config } from "../../broker/config.js";
+import type { GatewayHandle } from "../../facade/gateway.js";
+import { spawnWorker, startTestGateway, testConfig, waitFor, waitForModel, type WorkerProcess } from "../helpers/broker.js";
+import { startFakeOpenAI, type FakeOpenAI } from "../helpers/fake-openai.js";
+import { parseSse, postJson } from "../helpers/http.js";
+import { startNats, type TestNats } from "../helpers/nats.js";
+
+type Json = Record<string, any>;
+
+// Processes are really killed here; every wait is bounded.
+describe("crash safety", () => {
+  let nats: TestNats;
+  let fake: FakeOpenAI;
+  const cleanups: (() => Promise<unknown>)[] = [];
+
+  before(async () => {
+    nats = await startNats();
+    fake = await startFakeOpenAI();
+  });
+  after(async () => {
+    for (const c of cleanups.reverse()) await c();
+    await fake?.close();
+    await nats?.close();
+  });
+
+  function worker(cfg: Config, name: string): WorkerProcess {
+    const p = spawnWorker(cfg, name);
+    cleanups.push(async () => {
+      p.child.kill("SIGKILL");
+      await p.exited;
+    });
+    return p;
+  }
+
+  async function gateway(cfg: Config): Promise<GatewayHandle> {
+    const gw = await startTestGateway(cfg);
+    cleanups.push(() => gw.close());
+    return gw;
+  }
+
+  test("kill -9 of a worker: queued jobs run once elsewhere, started streams end with an error, untouched ones restart", async () => {
+    const relay = { id: "crashy", engine: "openai-http", options: { baseUrl: fake.url } };
+    const cfg = testConfig(nats.url, {
+      queue: { ackWaitMs: 2000 },
+      workers: [{ name: "a", slots: 2, models: [relay] }, { name: "b", slots: 4, models: [relay] }],
+    });
+    const gw = await gateway(cfg);
+    const a = worker(cfg, "a");
+    await waitForModel(gw.url, "crashy");
+    fake.requests.length = 0;
+    fake.setPace({ ttftMs: 0, itlMs: 400 });
+    const chat = `${gw.url}/v1/chat/completions`;
+    // Two running on A: one streamed (text reaches its client), one non-stream (nothing reaches its client).
+    const streamed = postJson(chat, { model: "crashy", stream: true, messages: [{ role: "user", content: "s0 x" }] }).then((r) => r.text());
+    const collected = postJson(chat, { model: "crashy", messages: [{ role: "user", content: "c0 x" }] }).then(async (r) => ({ status: r.status, body: (await r.json()) as Json }));
+    await waitFor(() => fake.requests.length === 2, "both jobs running on worker a");
+    // Two more wait in JetStream: A has no free slot.
+    const queued = [1, 2].map((i) => postJson(chat, { model: "crashy", messages: [{ role: "user", content: `q${i} x` }] }).then((r) => r.status));
+    await new Promise((r) => setTimeout(r, 600));
+    a.child.kill("SIGKILL");
+    await a.exited;
+    fake.setPace({});
+    worker(cfg, "b");
+
+    const raw = await streamed;
+    const { events, done } = parseSse(raw);
+    assert.equal(done, false);
+    assert.equal((events[events.length - 1] as Json).error?.code, "worker_lost", raw);
+    assert.deepEqual(await Promise.all(queued), [200, 200], "queued jobs completed on the other worker");
+    const c = await collected;
+    assert.equal(c.status, 200, "a job whose client had seen nothing is retried from scratch");
+    assert.equal(c.body.choices[0].message.content.split(" ")[0], "c0", "no text from the first attempt leaks in");
+
+    const runs = (tag: string) => fake.requests.filter((q) => ((q.body as Json).messages[0].content as string).startsWith(tag)).length;
+    assert.equal(runs("q1"), 1, "q1 ran exactly once");
+    assert.equal(runs("q2"), 1, "q2 ran exactly once");
+    assert.equal(runs("s0"), 1, "the broken stream is not re-run after its client got an error");
+    assert.equal(runs("c0"), 2, "the untouched job ran again, once");
+  });
+
+  test("a worker that stops sending heartbeats leaves /v1/models and readiness", async () => {
+    const cfg = testConfig(nats.url, { workers: [{ name: "sleepy", slots: 1, models: [{ id: "sleepy", engine: "sim" }] }] });
+    const gw = await gateway(cfg);
+    const w = worker(cfg, "sleepy");
+    await waitForModel(gw.url, "sleepy");
+    const listed = async () => ((await (await fetch(`${gw.url}/v1/models`)).json()) as Json).data.some((m: Json) => m.id === "sleepy");
+    const readyWorkers = async () => ((await (await fetch(`${gw.url}/readyz`)).json()) as Json).workers as number;
+    assert.equal(await readyWorkers(), 1);
+    w.child.kill("SIGSTOP");
+    try {
+      await waitFor(async () => !(await listed()), "the silent worker to leave /v1/models", 5000);
+      assert.equal(await readyWorkers(), 0);
+      assert.equal((await postJson(`${gw.url}/v1/chat/completions`, { model: "sleepy", messages: [{ role: "user", content: "x" }] })).status, 404);
+    } finally {
+      w.child.kill("SIGCONT");
+    }
+    await waitForModel(gw.url, "sleepy", 5000);
+  });
+});
