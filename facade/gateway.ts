@@ -45,6 +45,10 @@ export async function startGateway(cfg: Config, log: Logger): Promise<GatewayHan
     const serverClosed = app.close();
     await jobs.drain(cfg.gateway.drainTimeoutMs);
     jobs.stop();
+    // Keep-alive sockets that went idle after their last response would hold close() for the keep-alive timeout.
+    app.server.closeIdleConnections();
+    await Promise.race([serverClosed, new Promise((r) => setTimeout(r, 1000))]);
+    app.server.closeAllConnections();
     await serverClosed;
     registry.stop();
     await nc.drain();

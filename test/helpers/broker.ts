@@ -39,10 +39,19 @@ export interface WorkerProcess {
 
 /** Runs `broker worker` as a real child process on the given config. */
 export function spawnWorker(cfg: Config, name: string): WorkerProcess {
+  return spawnCli(cfg, ["worker", "--name", name]);
+}
+
+/** Runs `broker gateway` as a real child process; the config's gateway.port must be a free port. */
+export function spawnGateway(cfg: Config): WorkerProcess {
+  return spawnCli(cfg, ["gateway"]);
+}
+
+function spawnCli(cfg: Config, args: string[]): WorkerProcess {
   const dir = mkdtempSync(join(tmpdir(), "broker-cfg-"));
   const file = join(dir, "config.json");
   writeFileSync(file, JSON.stringify(cfg));
-  const child = spawn(process.execPath, [CLI, "worker", "--config", file, "--name", name], {
+  const child = spawn(process.execPath, [CLI, ...args, "--config", file], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, NATS_URL: cfg.nats.url, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "warn" },
   });

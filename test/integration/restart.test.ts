@@ -1,0 +1,99 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { subjects } from "../../broker/subjects.js";
+import { spawnGateway, spawnWorker, startTestGateway, testConfig, waitFor, waitForModel } from "../helpers/broker.js";
+import { parseSse, postJson } from "../helpers/http.js";
+import { freePort, startNats, type TestNats } from "../helpers/nats.js";
+
+const messages = [{ role: "user", content: "hello" }];
+
+// A nats-server restart under a full queue, and a gateway's graceful stop.
+describe("restarts", () => {
+  let nats: TestNats;
+  const cleanups: (() => Promise<unknown>)[] = [];
+
+  before(async () => {
+    nats = await startNats();
+  });
+  after(async () => {
+    for (const c of cleanups.reverse()) await c();
+    await nats?.close();
+  });
+
+  test("500 queued jobs survive a nats-server restart; requests during the outage get 503 at once", async () => {
+    const cfg = testConfig(nats.url, {
+      gateway: { models: [{ id: "durable", queueWithoutWorkers: true }] },
+      workers: [{ name: "w", slots: 16, models: [{ id: "durable", engine: "sim", options: { outputTokens: 4 } }] }],
+    });
+    const gw = await startTestGateway(cfg);
+    cleanups.push(() => gw.close());
+    const N = 500;
+    const pending = Array.from({ length: N }, (_, i) => postJson(`${gw.url}/v1/chat/completions`, { model: "durable", messages, seed: i }));
+
+    const stream = subjects(cfg.nats.prefix).stream;
+    const queued = async (): Promise<number> => {
+      const nc = await connect({ servers: nats.url });
+      try {
+        return (await (await jetstreamManager(nc)).streams.info(stream)).state.messages;
+      } finally {
+        await nc.close();
+      }
+    };
+    await waitFor(async () => (await queued()) === N, `${N} jobs in the stream`, 30_000);
+
+    await nats.stop();
+    const t0 = Date.now();
+    const during = await postJson(`${gw.url}/v1/chat/completions`, { model: "durable", messages });
+    assert.equal(during.status, 503);
+    assert.equal(((await during.json()) as { error: { code: string } }).error.code, "nats_unavailable");
+    assert.ok(Date.now() - t0 < 2000, "fails fast, not after a publish timeout");
+    assert.equal((await fetch(`${gw.url}/readyz`)).status, 503);
+
+    await nats.restart();
+    await waitFor(async () => (await fetch(`${gw.url}/readyz`)).ok, "the gateway to reconnect", 15_000);
+    const w = spawnWorker(cfg, "w");
+    cleanups.push(async () => {
+      w.child.kill("SIGKILL");
+      await w.exited;
+    });
+    const results = await Promise.all(pending);
+    const statuses = new Map<number, number>();
+    for (const r of results) statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+    assert.deepEqual([...statuses], [[200, N]], "every queued job completed");
+    await waitFor(async () => (await queued()) === 0, "the stream to be empty", 10_000);
+  });
+
+  test("a SIGTERMed gateway finishes open streams, refuses new work and exits 0", async () => {
+    const port = await freePort();
+    const cfg = testConfig(nats.url, {
+      gateway: { port },
+      workers: [{ name: "w", slots: 2, models: [{ id: "slowish", engine: "sim", options: { itlMs: 20, outputTokens: 50 } }] }],
+    });
+    const w = spawnWorker(cfg, "w");
+    cleanups.push(async () => {
+      w.child.kill("SIGKILL");
+      await w.exited;
+    });
+    const g = spawnGateway(cfg);
+    const url = `http://127.0.0.1:${port}`;
+    await waitFor(async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.ok, "gateway process to be ready", 15_000);
+    await waitForModel(url, "slowish");
+    const res = await postJson(`${url}/v1/chat/completions`, { model: "slowish", messages, stream: true });
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const dec = new TextDecoder();
+    let raw = dec.decode((await reader.read()).value);
+    g.child.kill("SIGTERM");
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      raw += dec.decode(value, { stream: true });
+    }
+    const { done } = parseSse(raw);
+    assert.ok(done, `the open stream finished: ${raw.slice(-200)}`);
+    const refused = await postJson(`${url}/v1/chat/completions`, { model: "slowish", messages }).then((r) => r.status, () => "refused");
+    assert.ok(refused === "refused" || refused === 503, `new work refused (${refused})`);
+    assert.equal(await g.exited, 0, g.output());
+  });
+});
