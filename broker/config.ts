@@ -34,6 +34,9 @@ const Worker = z.strictObject({
   pullExpiresMs: z.number().int().min(1000).default(5000),
   /** Token deltas emitted within this window go out as one NATS message (0: same tick only). */
   coalesceMs: ms(0),
+  /** Prometheus /metrics for this worker (0: off). */
+  metricsPort: z.number().int().min(0).max(65535).default(0),
+  metricsHost: z.string().default("127.0.0.1"),
 });
 
 const Schema = z.strictObject({

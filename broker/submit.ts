@@ -4,6 +4,7 @@ import type { Config } from "./config.js";
 import { BrokerError } from "./errors.js";
 import { JobStream } from "./job-stream.js";
 import type { Logger } from "./log.js";
+import type { GatewayMetrics, ModelMetrics } from "./metrics.js";
 import { trackConnected } from "./nats.js";
 import { decodeChunk, encodeJob, pb, Verdict, type ChatRequest, type CompletionRequest, type EmbeddingRequest } from "./proto.js";
 import type { WorkerRegistry } from "./registry.js";
@@ -25,6 +26,10 @@ export interface SubmitOptions {
 interface JobState {
   stream: JobStream;
   model: string;
+  m: ModelMetrics;
+  created: number;
+  /** When the last output chunk arrived; 0 before the first. */
+  lastOutput: number;
   deadline: number;
   /** Until a first claim: after this the job ends with queue_timeout and is never run. */
   queueDeadline: number;
@@ -56,6 +61,7 @@ export class JobClient {
     private readonly cfg: Config,
     private readonly registry: WorkerRegistry,
     private readonly log: Logger,
+    private readonly metrics: GatewayMetrics,
   ) {
     this.gatewayId = cfg.gateway.id || nuid.next();
     this.subj = subjects(cfg.nats.prefix);
@@ -104,7 +110,10 @@ export class JobClient {
     }
     const stream = new JobStream(id, (jobId, reason) => this.cancel(jobId, reason));
     const queueDeadline = opts.maxQueueWaitMs ? now + opts.maxQueueWaitMs : Infinity;
-    const state: JobState = { stream, model, deadline, queueDeadline, claimedOnce: false, streamSeq: 0, nextSeq: 1, lastActivity: now };
+    const state: JobState = {
+      stream, model, m: this.metrics.forModel(model), created: now, lastOutput: 0,
+      deadline, queueDeadline, claimedOnce: false, streamSeq: 0, nextSeq: 1, lastActivity: now,
+    };
     // Registered before publishing: a fast worker may claim before the ack returns.
     this.jobs.set(id, state);
     try {
@@ -146,8 +155,12 @@ export class JobClient {
     }
     const state = this.jobs.get(chunk.jobId);
     if (chunk.claim) {
-      msg.respond(pb.ClaimAnswer.encode({ verdict: this.claimVerdict(state, chunk.claim.delivery ?? 1) }).finish());
-      if (state && !state.stream.done) {
+      const verdict = this.claimVerdict(state, chunk.claim.delivery ?? 1);
+      msg.respond(pb.ClaimAnswer.encode({ verdict }).finish());
+      if (verdict !== Verdict.GO) {
+        this.metrics.claimsAbandoned.labels(state?.model ?? "", verdict === Verdict.EXPIRED ? "expired" : "cancelled").inc();
+      } else if (state) {
+        if (!state.claimedOnce) state.m.queueWait.observe((Date.now() - state.created) / 1000);
         state.claimedOnce = true;
         state.worker = { id: chunk.claim.workerId ?? "", control: chunk.claim.controlSubject ?? "" };
         state.nextSeq = 1;
@@ -163,10 +176,16 @@ export class JobClient {
       return;
     }
     state.nextSeq++;
-    state.lastActivity = Date.now();
+    const now = Date.now();
+    state.lastActivity = now;
     if (chunk.deltas) {
+      if (state.lastOutput === 0) state.m.ttft.observe((now - state.created) / 1000);
+      else state.m.itl.observe((now - state.lastOutput) / 1000);
+      state.lastOutput = now;
       state.stream.push({ kind: "deltas", items: chunk.deltas.items ?? [] });
     } else if (chunk.final) {
+      state.m.tokens.inc(chunk.final.usage?.completionTokens ?? 0);
+      this.metrics.jobs.labels(state.model, "ok").inc();
       state.stream.push({ kind: "final", final: chunk.final });
       this.jobs.delete(chunk.jobId);
     } else if (chunk.error) {
@@ -187,6 +206,7 @@ export class JobClient {
     const state = this.jobs.get(id);
     if (!state) return;
     this.jobs.delete(id);
+    this.metrics.jobs.labels(state.model, "error").inc();
     state.stream.fail(err);
   }
 
@@ -195,6 +215,7 @@ export class JobClient {
     const state = this.jobs.get(id);
     if (!state) return;
     this.jobs.delete(id);
+    this.metrics.jobs.labels(state.model, "cancelled").inc();
     if (state.worker) {
       this.sendCancel(state, reason);
     } else if (state.streamSeq > 0 && this.nats.up) {

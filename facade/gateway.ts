@@ -3,6 +3,7 @@ import type { Config } from "../broker/config.js";
 import { ensureJobStream } from "../broker/jetstream.js";
 import type { Logger } from "../broker/log.js";
 import { connectNats } from "../broker/nats.js";
+import { GatewayMetrics } from "../broker/metrics.js";
 import { WorkerRegistry } from "../broker/registry.js";
 import { JobClient } from "../broker/submit.js";
 import { subjects } from "../broker/subjects.js";
@@ -21,13 +22,16 @@ export async function startGateway(cfg: Config, log: Logger): Promise<GatewayHan
   const jsm = await ensureJobStream(nc, cfg, log);
   const registry = new WorkerRegistry(nc, subjects(cfg.nats.prefix), log);
   await registry.start();
-  const jobs = new JobClient(nc, jsm, cfg, registry, log);
+  const metrics = new GatewayMetrics();
+  const jobs = new JobClient(nc, jsm, cfg, registry, log, metrics);
   jobs.start();
   let draining = false;
   const app = buildServer(cfg, {
     jobs,
     registry,
     log,
+    metrics,
+    jsm,
     readiness: {
       notReadyReason: () => (draining ? "shutting down" : jobs.connected ? null : "no connection to NATS"),
       capacity: () => ({ workers: registry.list().filter((w) => !w.draining).length, models: [...registry.liveModels().keys()].sort() }),

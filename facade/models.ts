@@ -42,8 +42,12 @@ export class ModelCatalog {
     return { id, object: "model", created: this.created, owned_by: conf?.ownedBy ?? "broker" };
   }
 
+  /** Every model id this gateway knows: configured or served by a live worker. */
+  modelIds(): string[] {
+    return [...new Set([...this.configured.keys(), ...this.registry.liveModels().keys()])].sort();
+  }
+
   list(): ModelCard[] {
-    const ids = new Set([...this.configured.keys(), ...this.registry.liveModels().keys()]);
-    return [...ids].sort().flatMap((id) => this.card(id) ?? []);
+    return this.modelIds().flatMap((id) => this.card(id) ?? []);
   }
 }

@@ -1,12 +1,15 @@
 import { randomBytes } from "node:crypto";
+import type { JetStreamManager } from "@nats-io/jetstream";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Config } from "../broker/config.js";
 import { BrokerError } from "../broker/errors.js";
 import type { Logger } from "../broker/log.js";
+import type { GatewayMetrics } from "../broker/metrics.js";
 import type { WorkerRegistry } from "../broker/registry.js";
 import type { JobClient } from "../broker/submit.js";
 import { sendError, toBrokerError } from "./errors.js";
 import { ModelCatalog } from "./models.js";
+import { registerAdminRoutes } from "./routes/admin.js";
 import { registerChatRoutes } from "./routes/chat-completions.js";
 import { registerCompletionRoutes } from "./routes/completions.js";
 import { registerEmbeddingRoutes } from "./routes/embeddings.js";
@@ -18,6 +21,8 @@ export interface ServerDeps {
   registry: WorkerRegistry;
   readiness: Readiness;
   log: Logger;
+  metrics: GatewayMetrics;
+  jsm: JetStreamManager;
 }
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -53,13 +58,18 @@ export function buildServer(cfg: Config, deps: ServerDeps): FastifyInstance {
   app.addHook("onSend", async (req, reply) => {
     reply.header("x-request-id", req.id);
   });
-  app.setErrorHandler((err, req, reply) => sendError(reply, toBrokerError(err, req)));
+  app.setErrorHandler((err, req, reply) => {
+    const e = toBrokerError(err, req);
+    deps.metrics.rejections.labels(e.code ?? "error").inc();
+    return sendError(reply, e);
+  });
   app.setNotFoundHandler((req, reply) =>
     sendError(reply, new BrokerError("not_found", `Invalid URL (${req.method} ${req.url.split("?")[0]})`)));
 
   const catalog = new ModelCatalog(cfg, deps.registry);
   registerHealthRoutes(app, deps.readiness);
   registerModelRoutes(app, catalog);
+  registerAdminRoutes(app, { jsm: deps.jsm, prefix: cfg.nats.prefix, registry: deps.registry, catalog, jobs: deps.jobs, metrics: deps.metrics });
   const routeDeps = { jobs: deps.jobs, catalog };
   registerChatRoutes(app, routeDeps);
   registerCompletionRoutes(app, routeDeps);

@@ -1,3 +1,4 @@
+import type { Server } from "node:http";
 import { hostname } from "node:os";
 import { jetstream, type Consumer, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
 import { NoRespondersError, nuid, type NatsConnection } from "@nats-io/transport-node";
@@ -5,11 +6,13 @@ import type { Config, WorkerConfig } from "../broker/config.js";
 import { BrokerError } from "../broker/errors.js";
 import { ensureJobConsumer, ensureJobStream } from "../broker/jetstream.js";
 import type { Logger } from "../broker/log.js";
+import { WorkerMetrics } from "../broker/metrics.js";
 import { connectNats } from "../broker/nats.js";
 import { decodeJob, encodeChunk, pb, Verdict, type Final, type InferenceJob } from "../broker/proto.js";
 import { subjects, type Subjects } from "../broker/subjects.js";
 import { ChunkEmitter } from "./chunk-emitter.js";
 import type { EngineAdapter, EngineFactory } from "./engine.js";
+import { serveWorkerMetrics } from "./metrics-server.js";
 
 interface Served {
   model: string;
@@ -52,7 +55,9 @@ export async function startWorker(cfg: Config, wcfg: WorkerConfig, factories: Re
     const name = await ensureJobConsumer(jsm, cfg, b.model, log);
     served.push({ ...b, consumer: await js.consumers.get(stream, name), fetches: new Set(), completed: 0 });
   }
-  const w = new Worker(id, nc, cfg, wcfg, served, log);
+  const metrics = new WorkerMetrics();
+  const w = new Worker(id, nc, cfg, wcfg, served, log, metrics);
+  if (wcfg.metricsPort > 0) w.metricsServer = await serveWorkerMetrics(metrics, wcfg.metricsHost, wcfg.metricsPort, () => w.refreshMetrics());
   w.start();
   log.info({ worker: id, models: built.map((b) => b.model), slots: wcfg.slots }, "worker started");
   return w;
@@ -89,6 +94,7 @@ class Worker implements WorkerHandle {
   private draining = false;
   private beat: NodeJS.Timeout | undefined;
   private readonly control: string;
+  metricsServer: Server | undefined;
 
   constructor(
     readonly id: string,
@@ -97,6 +103,7 @@ class Worker implements WorkerHandle {
     private readonly wcfg: WorkerConfig,
     private readonly served: Served[],
     private readonly log: Logger,
+    private readonly metrics: WorkerMetrics,
   ) {
     this.subj = subjects(cfg.nats.prefix);
     this.control = this.subj.control(id);
@@ -104,6 +111,11 @@ class Worker implements WorkerHandle {
 
   get inFlight(): number {
     return this.busy;
+  }
+
+  refreshMetrics(): void {
+    this.metrics.slots.set(this.wcfg.slots);
+    this.metrics.inFlight.set(this.busy);
   }
 
   start(): void {
@@ -206,6 +218,7 @@ class Worker implements WorkerHandle {
   /** Asks the job's gateway whether anyone still waits; acks and drops the job when not. */
   private async claim(job: InferenceJob, msg: JsMsg): Promise<boolean> {
     if (Date.now() > job.deadlineUnixMs) {
+      this.metrics.jobs.labels(job.model, "dropped_at_claim").inc();
       msg.ack();
       return false;
     }
@@ -214,10 +227,12 @@ class Worker implements WorkerHandle {
       const res = await this.nc.request(job.replySubject, req, { timeout: this.wcfg.claimTimeoutMs });
       const ans = pb.ClaimAnswer.decode(res.data);
       if (ans.verdict === Verdict.GO) return true;
+      this.metrics.jobs.labels(job.model, "dropped_at_claim").inc();
       this.log.debug({ job: job.id, verdict: ans.verdict }, "job dropped at claim");
     } catch (e) {
       if (!(e instanceof NoRespondersError) && !(e instanceof Error && (e.cause instanceof NoRespondersError))) {
         // No answer in time: never run blind; put it back for a later try.
+        this.metrics.jobs.labels(job.model, "claim_timeout").inc();
         msg.nak(1000);
         return false;
       }
@@ -233,12 +248,19 @@ class Worker implements WorkerHandle {
     this.running.set(job.id, r);
     const keepAlive = setInterval(() => msg.working(), Math.max(500, Math.floor(this.cfg.queue.ackWaitMs / 3)));
     const deadline = setTimeout(() => abort.abort(new BrokerError("timeout", "The request did not complete within its deadline.")), Math.max(0, job.deadlineUnixMs - Date.now()));
+    const started = performance.now();
+    let outcome = "ok";
     try {
-      emitter.final(await serve(s, job, emitter, abort.signal));
+      const final = await serve(s, job, emitter, abort.signal);
+      this.metrics.tokens.labels(job.model).inc(final.usage?.completionTokens ?? 0);
+      emitter.final(final);
     } catch (e) {
+      outcome = r.cancelled ? "cancelled" : "error";
       if (r.cancelled) emitter.discard();
       else emitter.error(this.toBrokerError(e, abort.signal, job));
     } finally {
+      this.metrics.jobs.labels(job.model, outcome).inc();
+      this.metrics.duration.labels(job.model).observe((performance.now() - started) / 1000);
       clearInterval(keepAlive);
       clearTimeout(deadline);
       this.running.delete(job.id);
@@ -266,6 +288,7 @@ class Worker implements WorkerHandle {
     while (this.busy > 0) await new Promise((r) => setTimeout(r, 20));
     if (this.beat) clearInterval(this.beat);
     for (const s of this.served) await s.engine.close();
+    this.metricsServer?.close();
     await this.nc.drain();
     this.log.info({ worker: this.id }, "worker drained");
   }

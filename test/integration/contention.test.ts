@@ -1,0 +1,134 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import type { Config } from "../../broker/config.js";
+import type { GatewayHandle } from "../../facade/gateway.js";
+import { freePort, startNats, type TestNats } from "../helpers/nats.js";
+import { spawnWorker, startTestGateway, testConfig, waitFor, waitForModel } from "../helpers/broker.js";
+import { postJson } from "../helpers/http.js";
+
+type Json = Record<string, any>;
+const messages = [{ role: "user", content: "hi" }];
+
+/** The value of one Prometheus sample, 0 when absent. */
+function sample(text: string, name: string, labels: Record<string, string> = {}): number {
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(name)) continue;
+    const m = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    if (Object.entries(labels).every(([k, v]) => (m[2] ?? "").includes(`${k}="${v}"`))) return Number(m[3]);
+  }
+  return 0;
+}
+
+describe("contention: bounded queues, 429s and queue timeouts", () => {
+  let nats: TestNats;
+  const cleanups: (() => Promise<unknown>)[] = [];
+
+  before(async () => {
+    nats = await startNats();
+  });
+  after(async () => {
+    for (const c of cleanups.reverse()) await c();
+    await nats?.close();
+  });
+
+  async function stack(raw: Record<string, unknown>): Promise<{ cfg: Config; gw: GatewayHandle }> {
+    const cfg = testConfig(nats.url, raw);
+    const gw = await startTestGateway(cfg);
+    cleanups.push(() => gw.close());
+    return { cfg, gw };
+  }
+
+  test("a burst of 2,000 at 4 slots: every request completes or gets a well-formed 429, each job runs once", async () => {
+    const metricsPort = await freePort();
+    const { cfg, gw } = await stack({
+      queue: { maxPerModel: 300 },
+      workers: [{ name: "w", slots: 4, metricsPort, models: [{ id: "busy", engine: "sim", options: { ttftMs: 1, outputTokens: 3 } }] }],
+    });
+    const w = spawnWorker(cfg, "w");
+    cleanups.push(async () => {
+      w.child.kill("SIGKILL");
+      await w.exited;
+    });
+    await waitForModel(gw.url, "busy");
+
+    const N = 2000;
+    const statuses = new Map<number, number>();
+    let peakWaiting = 0;
+    let next = 0;
+    let finished = false;
+    const scraper = (async () => {
+      while (!finished) {
+        const text = await (await fetch(`${gw.url}/metrics`)).text();
+        peakWaiting = Math.max(peakWaiting, sample(text, "broker_queue_waiting_jobs", { model: "busy" }));
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    // At most 1,000 connections at once, as a real burst from a pool of clients would be.
+    await Promise.all(Array.from({ length: 1000 }, async () => {
+      while (next < N) {
+        next++;
+        const res = await postJson(`${gw.url}/v1/chat/completions`, { model: "busy", messages });
+        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+        const body = (await res.json()) as Json;
+        if (res.status === 429) {
+          assert.equal(body.error.code, "queue_full");
+          assert.equal(body.error.type, "rate_limit_error");
+          const retry = Number(res.headers.get("retry-after"));
+          assert.ok(retry >= 1 && retry <= 60, `Retry-After ${retry}`);
+        } else {
+          assert.equal(res.status, 200, JSON.stringify(body));
+          assert.equal(body.usage.completion_tokens, 3);
+        }
+      }
+    }));
+    finished = true;
+    await scraper;
+    const ok = statuses.get(200) ?? 0;
+    const limited = statuses.get(429) ?? 0;
+    console.log(`# burst: ${ok} completed, ${limited} got 429, peak waiting ${peakWaiting}`);
+    assert.equal(ok + limited, N, `only 200 and 429: ${JSON.stringify([...statuses])}`);
+    assert.ok(limited > 0, "the bound was hit");
+    assert.ok(peakWaiting > 0 && peakWaiting <= 300, `queue depth moved and stayed within the bound (${peakWaiting})`);
+
+    const gwText = await (await fetch(`${gw.url}/metrics`)).text();
+    assert.equal(sample(gwText, "broker_rejections_total", { reason: "queue_full" }), limited);
+    assert.equal(sample(gwText, "broker_queue_wait_seconds_count", { model: "busy" }), ok);
+    assert.equal(sample(gwText, "broker_jobs_total", { model: "busy", outcome: "ok" }), ok);
+    await waitFor(async () => sample(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text(), "broker_worker_jobs_total", { model: "busy", outcome: "ok" }) === ok,
+      "the worker to have run exactly the completed jobs, once each");
+    const queues = (await (await fetch(`${gw.url}/admin/queues`)).json()) as Json;
+    assert.deepEqual(queues.data.find((q: Json) => q.model === "busy"), { model: "busy", lane: "normal", waiting: 0, running: 0, oldest_waiting_ms: 0 });
+    const workers = (await (await fetch(`${gw.url}/admin/workers`)).json()) as Json;
+    assert.equal(workers.data[0].slots, 4);
+    await waitFor(async () => ((await (await fetch(`${gw.url}/admin/workers`)).json()) as Json).data[0].models[0].completed === ok,
+      "the worker's heartbeat to report its completed jobs");
+  });
+
+  test("a job no worker takes within maxQueueWaitMs ends with queue_timeout and never runs", async () => {
+    const metricsPort = await freePort();
+    const { cfg, gw } = await stack({
+      gateway: { models: [{ id: "nobody", queueWithoutWorkers: true, maxQueueWaitMs: 500 }] },
+      workers: [{ name: "late", slots: 1, metricsPort, models: [{ id: "nobody", engine: "sim" }] }],
+    });
+    const t0 = Date.now();
+    const res = await postJson(`${gw.url}/v1/chat/completions`, { model: "nobody", messages, stream: true });
+    assert.equal(res.status, 503);
+    assert.equal(((await res.json()) as Json).error.code, "queue_timeout");
+    assert.ok(res.headers.get("retry-after"));
+    assert.ok(Date.now() - t0 < 3000);
+    const queues = (await (await fetch(`${gw.url}/admin/queues`)).json()) as Json;
+    assert.equal(queues.data.find((q: Json) => q.model === "nobody")?.waiting ?? 0, 0, "the timed-out job left the queue");
+    // A worker that starts later finds nothing to run.
+    const w = spawnWorker(cfg, "late");
+    cleanups.push(async () => {
+      w.child.kill("SIGKILL");
+      await w.exited;
+    });
+    // The model is listed without workers (it queues), so wait for the worker itself.
+    await waitFor(async () => ((await (await fetch(`${gw.url}/admin/workers`)).json()) as Json).data.length === 1, "the late worker to join");
+    await new Promise((r) => setTimeout(r, 300));
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    assert.equal(sample(text, "broker_worker_jobs_total", { model: "nobody", outcome: "ok" }), 0);
+  });
+});
