@@ -30,8 +30,10 @@ const Worker = z.strictObject({
   drainTimeoutMs: ms(30_000),
   /** How long a worker waits for the gateway's answer to a claim. */
   claimTimeoutMs: ms(2000),
-  /** Longest a pull request waits for a job before it is re-issued. */
-  pullExpiresMs: z.number().int().min(1000).default(5000),
+  /** How often an idle worker looks at its queues without a wake-up (redeliveries, lost wake-ups). */
+  pullIntervalMs: z.number().int().min(50).default(1000),
+  /** A lower priority lane passed over this many times goes first once (starvation guard). */
+  fairEvery: z.number().int().min(1).default(10),
   /** Token deltas emitted within this window go out as one NATS message (0: same tick only). */
   coalesceMs: ms(0),
   /** Prometheus /metrics for this worker (0: off). */
@@ -63,6 +65,8 @@ const Schema = z.strictObject({
     /** After SIGTERM, how long open streams may finish. */
     drainTimeoutMs: ms(30_000),
     models: z.array(GatewayModel).default([]),
+    /** Request header that picks a priority lane (high, normal, low); "" ignores it. */
+    priorityHeader: z.string().regex(/^[a-z0-9-]*$/, "a lower-case header name").default("x-priority"),
   }).prefault({}),
   queue: z.strictObject({
     /** Jobs per model (queued + running on this stream); the next is refused with 429. */

@@ -44,9 +44,11 @@ export function modelFromToken(token: string): string | null {
   return modelToken(text) === token ? text : null;
 }
 
-/** Lanes exist in the subject space now so priorities can be added without renaming. */
-export const Lane = { normal: "normal" } as const;
+/** Priority lanes: one subject and one durable consumer per model and lane. */
+export const Lane = { high: "high", normal: "normal", low: "low" } as const;
 export type Lane = (typeof Lane)[keyof typeof Lane];
+/** Highest first. */
+export const Lanes: readonly Lane[] = [Lane.high, Lane.normal, Lane.low];
 
 /** Every subject and JetStream name the broker uses, derived from one prefix. */
 export function subjects(prefix: string) {
@@ -61,6 +63,9 @@ export function subjects(prefix: string) {
     heartbeat: (workerId: string) => `${prefix}.hb.w.${workerId}`,
     heartbeatAll: `${prefix}.hb.w.*`,
     heartbeatAsk: `${prefix}.hb.ask`,
+    /** Core NATS nudge after a job is queued, so idle workers pull at once instead of polling. */
+    wake: (model: string, lane: Lane) => `${prefix}.wake.${modelToken(model)}.${lane}`,
+    wakeAll: (model: string) => `${prefix}.wake.${modelToken(model)}.*`,
   };
 }
 export type Subjects = ReturnType<typeof subjects>;

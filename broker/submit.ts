@@ -8,7 +8,7 @@ import type { GatewayMetrics, ModelMetrics } from "./metrics.js";
 import { trackConnected } from "./nats.js";
 import { decodeChunk, encodeJob, pb, Verdict, type ChatRequest, type CompletionRequest, type EmbeddingRequest } from "./proto.js";
 import type { WorkerRegistry } from "./registry.js";
-import { subjects, type Subjects } from "./subjects.js";
+import { Lane, Lanes, subjects, type Subjects } from "./subjects.js";
 
 /** What a job asks for: exactly one kind of request. */
 export type JobRequest = { chat: ChatRequest } | { completion: CompletionRequest } | { embedding: EmbeddingRequest };
@@ -17,10 +17,10 @@ export interface SubmitOptions {
   requestId?: string;
   /** Overall deadline for the job, queue time included. */
   timeoutMs?: number;
-  priority?: number;
   tenant?: string;
   /** Longest wait for a worker to claim the job; 0: only the deadline bounds it. */
   maxQueueWaitMs?: number;
+  lane?: Lane;
 }
 
 interface JobState {
@@ -98,7 +98,7 @@ export class JobClient {
       ...request,
       deadlineUnixMs: deadline,
       replySubject: this.subj.reply(this.gatewayId, id),
-      priority: opts.priority ?? 0,
+      priority: Lanes.indexOf(opts.lane ?? Lane.normal),
       tenant: opts.tenant ?? "",
       attempt: 1,
       createdUnixMs: now,
@@ -117,8 +117,10 @@ export class JobClient {
     // Registered before publishing: a fast worker may claim before the ack returns.
     this.jobs.set(id, state);
     try {
-      const ack = await this.js.publish(this.subj.job(model), data, { msgID: id, timeout: PUBLISH_TIMEOUT_MS });
+      const lane = opts.lane ?? Lane.normal;
+      const ack = await this.js.publish(this.subj.job(model, lane), data, { msgID: id, timeout: PUBLISH_TIMEOUT_MS });
       state.streamSeq = ack.seq;
+      this.nc.publish(this.subj.wake(model, lane));
     } catch (e) {
       this.jobs.delete(id);
       throw this.publishError(e, model);

@@ -3,6 +3,7 @@ import { BrokerError } from "../broker/errors.js";
 import type { JobEvent, JobStream } from "../broker/job-stream.js";
 import type { Delta, Final } from "../broker/proto.js";
 import type { JobClient, JobRequest } from "../broker/submit.js";
+import { Lane, Lanes } from "../broker/subjects.js";
 import { toBrokerError } from "./errors.js";
 import type { ModelCatalog } from "./models.js";
 import { startSse, writeSse } from "./sse.js";
@@ -10,6 +11,15 @@ import { startSse, writeSse } from "./sse.js";
 export interface RouteDeps {
   jobs: JobClient;
   catalog: ModelCatalog;
+  /** The header that picks a lane; "" when priorities come from elsewhere. */
+  priorityHeader: string;
+}
+
+function laneOf(req: FastifyRequest, header: string): Lane {
+  const v = header ? req.headers[header] : undefined;
+  if (v === undefined) return Lane.normal;
+  if (typeof v === "string" && (Lanes as readonly string[]).includes(v.toLowerCase())) return v.toLowerCase() as Lane;
+  throw new BrokerError("invalid_request", `The '${header}' header must be one of ${Lanes.join(", ")}.`, { param: header });
 }
 
 /** Formats a job's output as SSE text (ChatStream, CompletionStream). */
@@ -34,8 +44,9 @@ export interface Ids {
 
 /** Resolves the model, submits the job and ties its life to the client's connection. */
 export async function submitFor(deps: RouteDeps, req: FastifyRequest, reply: FastifyReply, model: string, request: JobRequest): Promise<JobStream> {
+  const lane = laneOf(req, deps.priorityHeader);
   const { maxQueueWaitMs } = deps.catalog.resolve(model);
-  const job = await deps.jobs.submit(model, request, { requestId: req.id, maxQueueWaitMs });
+  const job = await deps.jobs.submit(model, request, { requestId: req.id, maxQueueWaitMs, lane });
   // A client that goes away cancels its job, queued or running.
   reply.raw.once("close", () => {
     if (!reply.raw.writableFinished) job.cancel("client disconnected");

@@ -70,7 +70,7 @@ export function buildServer(cfg: Config, deps: ServerDeps): FastifyInstance {
   registerHealthRoutes(app, deps.readiness);
   registerModelRoutes(app, catalog);
   registerAdminRoutes(app, { jsm: deps.jsm, prefix: cfg.nats.prefix, registry: deps.registry, catalog, jobs: deps.jobs, metrics: deps.metrics });
-  const routeDeps = { jobs: deps.jobs, catalog };
+  const routeDeps = { jobs: deps.jobs, catalog, priorityHeader: cfg.gateway.priorityHeader };
   registerChatRoutes(app, routeDeps);
   registerCompletionRoutes(app, routeDeps);
   registerEmbeddingRoutes(app, routeDeps);

@@ -1,6 +1,5 @@
 import type { Server } from "node:http";
 import { hostname } from "node:os";
-import { jetstream, type Consumer, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
 import { NoRespondersError, nuid, type NatsConnection } from "@nats-io/transport-node";
 import type { Config, WorkerConfig } from "../broker/config.js";
 import { BrokerError } from "../broker/errors.js";
@@ -9,17 +8,22 @@ import type { Logger } from "../broker/log.js";
 import { WorkerMetrics } from "../broker/metrics.js";
 import { connectNats } from "../broker/nats.js";
 import { decodeJob, encodeChunk, pb, Verdict, type Final, type InferenceJob } from "../broker/proto.js";
-import { subjects, type Subjects } from "../broker/subjects.js";
+import { Lanes, subjects, type Lane, type Subjects } from "../broker/subjects.js";
 import { ChunkEmitter } from "./chunk-emitter.js";
 import type { EngineAdapter, EngineFactory } from "./engine.js";
+import { LaneScheduler } from "./lanes.js";
 import { serveWorkerMetrics } from "./metrics-server.js";
+import { Puller, type JobMsg } from "./puller.js";
 
 interface Served {
   model: string;
   engineName: string;
   engine: EngineAdapter;
-  consumer: Consumer;
-  fetches: Set<ConsumerMessages>;
+  /** Durable consumer name per lane. */
+  consumers: Record<Lane, string>;
+  lanes: LaneScheduler;
+  puller: Puller;
+  pumping: boolean;
   /** Jobs finished, for the gateways' drain-rate estimate. */
   completed: number;
 }
@@ -48,12 +52,12 @@ export async function startWorker(cfg: Config, wcfg: WorkerConfig, factories: Re
   const id = `${wcfg.name}-${nuid.next().slice(-10).toLowerCase()}`;
   const nc = await connectNats(cfg.nats.url, `worker ${id}`, log);
   const jsm = await ensureJobStream(nc, cfg, log);
-  const js = jetstream(nc);
-  const stream = subjects(cfg.nats.prefix).stream;
   const served: Served[] = [];
   for (const b of built) {
-    const name = await ensureJobConsumer(jsm, cfg, b.model, log);
-    served.push({ ...b, consumer: await js.consumers.get(stream, name), fetches: new Set(), completed: 0 });
+    const consumers = {} as Record<Lane, string>;
+    for (const lane of Lanes) consumers[lane] = await ensureJobConsumer(jsm, cfg, b.model, log, lane);
+    const puller = new Puller(nc, subjects(cfg.nats.prefix).stream);
+    served.push({ ...b, consumers, lanes: new LaneScheduler(wcfg.fairEvery), puller, pumping: false, completed: 0 });
   }
   const metrics = new WorkerMetrics();
   const w = new Worker(id, nc, cfg, wcfg, served, log, metrics);
@@ -93,6 +97,7 @@ class Worker implements WorkerHandle {
   private busy = 0;
   private draining = false;
   private beat: NodeJS.Timeout | undefined;
+  private sweep: NodeJS.Timeout | undefined;
   private readonly control: string;
   metricsServer: Server | undefined;
 
@@ -130,7 +135,21 @@ class Worker implements WorkerHandle {
       },
     });
     this.nc.subscribe(this.subj.heartbeatAsk, { callback: () => this.heartbeat() });
+    for (const s of this.served) {
+      this.nc.subscribe(this.subj.wakeAll(s.model), {
+        callback: (err, msg) => {
+          if (err) return;
+          s.lanes.wake(msg.subject.slice(msg.subject.lastIndexOf(".") + 1) as Lane);
+          this.pump(s);
+        },
+      });
+    }
     this.beat = setInterval(() => this.heartbeat(), this.wcfg.heartbeatMs);
+    // Wake-ups are core NATS (at most once) and redeliveries come without one: look at every lane now and then.
+    this.sweep = setInterval(() => {
+      for (const s of this.served) s.lanes.wakeAll();
+      this.pumpAll();
+    }, this.wcfg.pullIntervalMs);
     this.heartbeat();
     this.pumpAll();
   }
@@ -158,50 +177,42 @@ class Worker implements WorkerHandle {
   }
 
   /**
-   * Issues pull requests for free slots only, so jobs wait in JetStream and
-   * never in this process. Several pulls may be open at once (a slot freed
-   * while one waits gets its own). With several models, each pull takes a
-   * share of the free slots so an idle model cannot hold them all.
+   * Pulls for free slots only, so jobs wait in JetStream and never in this
+   * process, lane by lane in the scheduler's order. Each pull answers at once;
+   * when every lane is empty the worker idles until a wake-up or the sweep.
    */
   private pump(s: Served): void {
-    const share = Math.max(1, Math.floor(this.wcfg.slots / this.served.length));
-    while (!this.draining && s.fetches.size < 4) {
-      const take = Math.min(this.free(), share);
-      if (take <= 0) return;
-      this.reserved += take;
-      void this.pull(s, take);
+    if (s.pumping || this.draining) return;
+    s.pumping = true;
+    void this.pullLanes(s).finally(() => {
+      s.pumping = false;
+      // Another model's wake-up may have found every slot reserved by this pull.
+      if (this.served.length > 1) for (const o of this.served) if (o !== s) this.pump(o);
+    });
+  }
+
+  private async pullLanes(s: Served): Promise<void> {
+    for (;;) {
+      const free = this.free();
+      const lane = s.lanes.next();
+      if (free <= 0 || !lane || this.draining) return;
+      this.reserved += free;
+      let got = 0;
+      try {
+        got = await s.puller.pull(s.consumers[lane], free, (msg) => {
+          this.reserved--;
+          if (this.draining) return msg.nak(); // back to the queue at once for another worker
+          this.busy++;
+          void this.handle(s, msg);
+        });
+      } finally {
+        this.reserved -= free - got;
+      }
+      s.lanes.took(lane, got, free);
     }
   }
 
-  private async pull(s: Served, take: number): Promise<void> {
-    let left = take;
-    let iter: ConsumerMessages | undefined;
-    try {
-      iter = await s.consumer.fetch({ max_messages: take, expires: this.wcfg.pullExpiresMs });
-      s.fetches.add(iter);
-      for await (const msg of iter) {
-        left--;
-        this.reserved--;
-        if (this.draining) {
-          msg.nak(); // back to the queue at once for another worker
-          continue;
-        }
-        this.busy++;
-        void this.handle(s, msg);
-      }
-    } catch (e) {
-      if (!this.draining) {
-        this.log.warn({ err: (e as Error).message, model: s.model }, "pull failed; retrying");
-        await new Promise((r) => setTimeout(r, 1000));
-      }
-    } finally {
-      if (iter) s.fetches.delete(iter);
-      this.reserved -= left;
-      this.pump(s);
-    }
-  }
-
-  private async handle(s: Served, msg: JsMsg): Promise<void> {
+  private async handle(s: Served, msg: JobMsg): Promise<void> {
     let job: InferenceJob | undefined;
     try {
       job = decodeJob(msg.data);
@@ -216,13 +227,13 @@ class Worker implements WorkerHandle {
   }
 
   /** Asks the job's gateway whether anyone still waits; acks and drops the job when not. */
-  private async claim(job: InferenceJob, msg: JsMsg): Promise<boolean> {
+  private async claim(job: InferenceJob, msg: JobMsg): Promise<boolean> {
     if (Date.now() > job.deadlineUnixMs) {
       this.metrics.jobs.labels(job.model, "dropped_at_claim").inc();
       msg.ack();
       return false;
     }
-    const req = encodeChunk({ jobId: job.id, seq: 0, claim: { workerId: this.id, controlSubject: this.control, delivery: msg.info.deliveryCount } });
+    const req = encodeChunk({ jobId: job.id, seq: 0, claim: { workerId: this.id, controlSubject: this.control, delivery: msg.deliveryCount } });
     try {
       const res = await this.nc.request(job.replySubject, req, { timeout: this.wcfg.claimTimeoutMs });
       const ans = pb.ClaimAnswer.decode(res.data);
@@ -241,7 +252,7 @@ class Worker implements WorkerHandle {
     return false;
   }
 
-  private async run(s: Served, job: InferenceJob, msg: JsMsg): Promise<void> {
+  private async run(s: Served, job: InferenceJob, msg: JobMsg): Promise<void> {
     const abort = new AbortController();
     const emitter = new ChunkEmitter(this.nc, job.replySubject, job.id, this.wcfg.coalesceMs);
     const r: Running = { abort, emitter, cancelled: false };
@@ -281,12 +292,13 @@ class Worker implements WorkerHandle {
     if (this.draining) return;
     this.draining = true;
     this.heartbeat();
-    for (const s of this.served) for (const f of s.fetches) f.stop();
+    if (this.sweep) clearInterval(this.sweep);
     const until = Date.now() + this.wcfg.drainTimeoutMs;
     while (this.busy > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
     for (const r of this.running.values()) r.abort.abort(new BrokerError("shutting_down", "The worker shut down before the answer was complete."));
     while (this.busy > 0) await new Promise((r) => setTimeout(r, 20));
     if (this.beat) clearInterval(this.beat);
+    for (const s of this.served) s.puller.close();
     for (const s of this.served) await s.engine.close();
     this.metricsServer?.close();
     await this.nc.drain();

@@ -1,0 +1,76 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import type { Config } from "../../broker/config.js";
+import { subjects } from "../../broker/subjects.js";
+import type { GatewayHandle } from "../../facade/gateway.js";
+import { spawnWorker, startTestGateway, testConfig, waitFor, waitForModel } from "../helpers/broker.js";
+import { postJson } from "../helpers/http.js";
+import { startNats, type TestNats } from "../helpers/nats.js";
+
+// One slot, held by a long job while the lanes fill; then the order of service shows the policy.
+describe("priority lanes", () => {
+  let nats: TestNats;
+  const cleanups: (() => Promise<unknown>)[] = [];
+
+  before(async () => {
+    nats = await startNats();
+  });
+  after(async () => {
+    for (const c of cleanups.reverse()) await c();
+    await nats?.close();
+  });
+
+  async function serviceOrder(fairEvery: number, jobs: string[]): Promise<string[]> {
+    const cfg: Config = testConfig(nats.url, {
+      workers: [{ name: "one", slots: 1, fairEvery, models: [{ id: "prio", engine: "sim", options: { itlMs: 40, outputTokens: 20 } }] }],
+    });
+    const gw: GatewayHandle = await startTestGateway(cfg);
+    cleanups.push(() => gw.close());
+    const w = spawnWorker(cfg, "one");
+    cleanups.push(async () => {
+      w.child.kill("SIGKILL");
+      await w.exited;
+    });
+    await waitForModel(gw.url, "prio");
+    const chat = `${gw.url}/v1/chat/completions`;
+    const blocker = postJson(chat, { model: "prio", messages: [{ role: "user", content: "block" }] });
+    await new Promise((r) => setTimeout(r, 100));
+    const order: string[] = [];
+    const pending = jobs.map((lane, i) => postJson(chat, { model: "prio", max_tokens: 1, messages: [{ role: "user", content: `${lane}${i}` }] }, { "x-priority": lane })
+      .then(async (r) => {
+        assert.equal(r.status, 200);
+        order.push(lane);
+      }));
+    const nc = await connect({ servers: nats.url });
+    try {
+      const jsm = await jetstreamManager(nc);
+      await waitFor(async () => (await jsm.streams.info(subjects(cfg.nats.prefix).stream)).state.messages === jobs.length + 1, "every job to be queued");
+    } finally {
+      await nc.close();
+    }
+    assert.equal((await blocker).status, 200);
+    await Promise.all(pending);
+    return order;
+  }
+
+  test("the highest non-empty lane goes first", async () => {
+    const order = await serviceOrder(10, ["low", "low", "normal", "normal", "high", "high"]);
+    assert.deepEqual(order, ["high", "high", "normal", "normal", "low", "low"]);
+  });
+
+  test("a low lane passed over fairEvery times goes first once, so it is never starved", async () => {
+    const order = await serviceOrder(2, ["low", "low", "high", "high", "high", "high", "high", "high"]);
+    assert.deepEqual(order, ["high", "high", "low", "high", "high", "low", "high", "high"]);
+  });
+
+  test("an unknown priority is a 400 naming the header", async () => {
+    const cfg = testConfig(nats.url, {});
+    const gw = await startTestGateway(cfg);
+    cleanups.push(() => gw.close());
+    const res = await postJson(`${gw.url}/v1/chat/completions`, { model: "x", messages: [{ role: "user", content: "x" }] }, { "x-priority": "urgent" });
+    assert.equal(res.status, 400);
+    assert.equal(((await res.json()) as { error: { param: string } }).error.param, "x-priority");
+  });
+});
