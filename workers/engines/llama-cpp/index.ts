@@ -1,0 +1,232 @@
+// Runs GGUF models in-process with llama.cpp (node-llama-cpp): one model per
+// engine, one context whose N sequences are the worker's slots, so concurrent
+// requests are batched together. Chat goes through the model's own template.
+import { randomInt } from "node:crypto";
+import {
+  LlamaChat,
+  LlamaCompletion,
+  type ChatHistoryItem,
+  type ChatWrapper,
+  type LLamaChatGenerateResponseOptions,
+  type LlamaContextSequence,
+  type LlamaEmbeddingContext,
+  type LlamaModel,
+  type TokenMeterState,
+} from "node-llama-cpp";
+import { BrokerError } from "../../../broker/errors.js";
+import type { ChatRequest, CompletionRequest, InferenceJob } from "../../../broker/proto.js";
+import type { DeltaSink, EmbedResult, EngineAdapter, EngineFactory, RunContext, RunResult } from "../../engine.js";
+import { loadModel, type LoadedModel } from "./load.js";
+import { toHistory } from "./messages.js";
+import { parseOptions, type LlamaCppOptions } from "./options.js";
+import { CallStream, ChoiceOutput } from "./output.js";
+import { Pool } from "./pool.js";
+import { StructuredOutput, type Mode } from "./structured.js";
+
+export type { LlamaCppOptions } from "./options.js";
+export { writeDemoModel } from "./demo-model.js";
+
+/** Checks the options and the model file, then loads the model; throws BrokerError("invalid_request") naming the option. */
+export const createLlamaCppEngine: EngineFactory = async (spec) => {
+  const opts = parseOptions(spec.options);
+  return new LlamaCppEngine(opts, await loadModel(opts, spec.model));
+};
+
+/** One sequence of the context with the two generators that use it. */
+interface Slot {
+  sequence: LlamaContextSequence;
+  chat: LlamaChat;
+  completion: LlamaCompletion;
+}
+
+/** Sampling settings shared by the choices of one request. */
+interface Sampling {
+  maxTokens: number;
+  temperature: number;
+  topP: number;
+  seed: number;
+  stops: string[] | undefined;
+  penalties: { presencePenalty: number; frequencyPenalty: number } | undefined;
+}
+
+// A seed for node-llama-cpp is 32 bits; requests carry int64. Without a seed
+// llama.cpp uses the current second, so two requests in one second would match.
+const seedOf = (seed: number | null | undefined): number => (seed == null ? randomInt(2 ** 32 - 1) : Number(BigInt.asUintN(32, BigInt(seed))));
+
+class LlamaCppEngine implements EngineAdapter {
+  readonly name = "llama-cpp";
+  private readonly model: LlamaModel;
+  private readonly wrapper: ChatWrapper;
+  private readonly pool: Pool<Slot>;
+  private readonly structured: StructuredOutput;
+  private readonly contextSize: number;
+  private embedding: Promise<LlamaEmbeddingContext> | undefined;
+
+  constructor(
+    private readonly opts: LlamaCppOptions,
+    private readonly loaded: LoadedModel,
+  ) {
+    const { model, context, wrapper, llama } = loaded;
+    this.model = model;
+    this.wrapper = wrapper;
+    this.contextSize = context.contextSize;
+    this.structured = new StructuredOutput(llama);
+    this.pool = new Pool(
+      Array.from({ length: opts.sequences }, () => {
+        const sequence = context.getSequence();
+        return { sequence, chat: new LlamaChat({ contextSequence: sequence, chatWrapper: wrapper }), completion: new LlamaCompletion({ contextSequence: sequence }) };
+      }),
+    );
+  }
+
+  async run(job: InferenceJob, sink: DeltaSink, ctx: RunContext): Promise<RunResult> {
+    const chat = job.chat ?? {};
+    const mode = await this.structured.modeFor(chat);
+    const history = toHistory(chat.messages ?? [], mode);
+    const functions = mode.kind === "functions" ? mode.functions : undefined;
+    // The templated chat with tool documentation, as the wrapper renders it: an
+    // upper bound (a BOS the model does not use is counted) to size max_tokens.
+    const promptTokens = this.wrapper.generateContextState({ chatHistory: history, availableFunctions: functions }).contextText.tokenize(this.model.tokenizer).length;
+    const sampling = this.sampling(chat, promptTokens, chat.maxTokens, "messages");
+    return this.withSlot(ctx.signal, async (slot) => {
+      const usage = { promptTokens: 0, completionTokens: 0 };
+      for (let i = 0; i < Math.max(1, chat.n ?? 0); i++) {
+        const out = new ChoiceOutput(sink, i, true);
+        const used = await this.chatChoice(slot, history, mode, out, { ...sampling, seed: (sampling.seed + i) >>> 0 }, ctx.signal);
+        if (i === 0) usage.promptTokens = used.usedInputTokens;
+        usage.completionTokens += used.usedOutputTokens;
+      }
+      return { usage, model: job.model };
+    });
+  }
+
+  async complete(job: InferenceJob, sink: DeltaSink, ctx: RunContext): Promise<RunResult> {
+    const req = job.completion ?? {};
+    const prompts = req.prompts?.length ? req.prompts : [""];
+    const n = Math.max(1, req.n ?? 0);
+    return this.withSlot(ctx.signal, async (slot) => {
+      const usage = { promptTokens: 0, completionTokens: 0 };
+      for (const [p, prompt] of prompts.entries()) {
+        // +1: llama.cpp may put a BOS token in front.
+        const sampling = this.sampling(req, this.model.tokenize(prompt).length + 1, req.maxTokens ?? 16, `prompt`);
+        for (let i = 0; i < n; i++) {
+          const out = new ChoiceOutput(sink, p * n + i, false, req.echo ? prompt : "");
+          const used = await this.completeChoice(slot, prompt, out, { ...sampling, seed: (sampling.seed + i) >>> 0 }, ctx.signal);
+          if (i === 0) usage.promptTokens += used.usedInputTokens;
+          usage.completionTokens += used.usedOutputTokens;
+        }
+      }
+      return { usage, model: job.model };
+    });
+  }
+
+  async embed(job: InferenceJob, ctx: RunContext): Promise<EmbedResult> {
+    const req = job.embedding ?? {};
+    if (!this.opts.embeddings) throw new BrokerError("invalid_request", `model ${job.model} does not serve embeddings`, { param: "model" });
+    const size = this.model.embeddingVectorSize;
+    if (req.dimensions && req.dimensions !== size) {
+      throw new BrokerError("invalid_request", `model ${job.model} makes ${size}-dimensional embeddings; dimensions ${req.dimensions} is not supported`, { param: "dimensions" });
+    }
+    // Created on first use: a worker that never embeds does not pay for a second context.
+    this.embedding ??= this.model.createEmbeddingContext({ contextSize: this.opts.contextSize, threads: this.opts.threads }).catch((err: unknown) => {
+      this.embedding = undefined;
+      throw err;
+    });
+    const context = await this.embedding;
+    const vectors: Float32Array[] = [];
+    let promptTokens = 0;
+    for (const [i, input] of (req.inputs ?? []).entries()) {
+      ctx.signal.throwIfAborted();
+      const tokens = this.model.tokenize(input);
+      if (tokens.length === 0) throw new BrokerError("invalid_request", `input[${i}] is empty`, { param: "input" });
+      if (tokens.length >= this.opts.contextSize) {
+        throw new BrokerError("invalid_request", `input[${i}] is ${tokens.length} tokens; this model embeds at most ${this.opts.contextSize - 1}`, { param: "input" });
+      }
+      vectors.push(Float32Array.from((await context.getEmbeddingFor(tokens)).vector));
+      promptTokens += tokens.length;
+    }
+    return { vectors, usage: { promptTokens, completionTokens: 0 }, model: job.model };
+  }
+
+  async close(): Promise<void> {
+    this.pool.close();
+    await (await this.embedding?.catch(() => undefined))?.dispose();
+    await this.loaded.context.dispose();
+    await this.model.dispose();
+  }
+
+  private async withSlot<T>(signal: AbortSignal, fn: (slot: Slot) => Promise<T>): Promise<T> {
+    const slot = await this.pool.acquire(signal);
+    try {
+      return await fn(slot);
+    } finally {
+      this.pool.release(slot);
+    }
+  }
+
+  /** The request's sampling settings; max_tokens is capped by what the context has left after the prompt. */
+  private sampling(req: ChatRequest | CompletionRequest, promptTokens: number, maxTokens: number | null | undefined, param: string): Sampling {
+    const room = this.contextSize - promptTokens;
+    if (room < 1) {
+      throw new BrokerError("invalid_request", `the prompt is ${promptTokens} tokens; this model's context holds ${this.contextSize} per request`, { param });
+    }
+    const stops = (req.stop ?? []).filter((s) => s.length > 0);
+    const penalize = req.presencePenalty != null || req.frequencyPenalty != null;
+    return {
+      // 0 means "no limit" to node-llama-cpp, so the least is 1.
+      maxTokens: Math.max(1, Math.min(maxTokens ?? room, room)),
+      temperature: req.temperature ?? 1,
+      topP: req.topP ?? 1,
+      seed: seedOf(req.seed),
+      stops: stops.length > 0 ? stops : undefined,
+      penalties: penalize ? { presencePenalty: req.presencePenalty ?? 0, frequencyPenalty: req.frequencyPenalty ?? 0 } : undefined,
+    };
+  }
+
+  /** Generates one chat choice; returns the tokens it evaluated and generated, as llama.cpp counted them. */
+  private async chatChoice(slot: Slot, history: ChatHistoryItem[], mode: Mode, out: ChoiceOutput, s: Sampling, signal: AbortSignal): Promise<TokenMeterState> {
+    // Each choice starts from an empty sequence: the same seed then gives the same text whatever ran before.
+    await slot.sequence.clearHistory();
+    const before = slot.sequence.tokenMeter.getState();
+    const call = mode.kind === "call" ? new CallStream(out) : undefined;
+    const options = {
+      ...generation(s, signal),
+      onTextChunk: call ? (text: string) => call.push(text) : (text: string) => out.text(text),
+    };
+    const res =
+      mode.kind === "functions"
+        ? await slot.chat.generateResponse(history, {
+            ...options,
+            functions: mode.functions,
+            onFunctionCallParamsChunk: (c) => out.toolCall(c.callIndex, c.functionName, c.paramsChunk),
+          })
+        : await slot.chat.generateResponse(history, { ...options, grammar: mode.kind === "text" ? undefined : mode.grammar });
+    const cut = res.metadata.stopReason === "maxTokens";
+    call?.end(!cut);
+    out.finish(cut ? "length" : out.called ? "tool_calls" : "stop");
+    return slot.sequence.tokenMeter.diff(before);
+  }
+
+  /** Generates one legacy completion choice from the raw prompt; returns the tokens it read and generated. */
+  private async completeChoice(slot: Slot, prompt: string, out: ChoiceOutput, s: Sampling, signal: AbortSignal): Promise<TokenMeterState> {
+    await slot.sequence.clearHistory();
+    const before = slot.sequence.tokenMeter.getState();
+    const res = await slot.completion.generateCompletionWithMeta(prompt, { ...generation(s, signal), onTextChunk: (text) => out.text(text) });
+    out.finish(res.metadata.stopReason === "maxTokens" ? "length" : "stop");
+    return slot.sequence.tokenMeter.diff(before);
+  }
+}
+
+/** The node-llama-cpp generation options both generators share. */
+function generation(s: Sampling, signal: AbortSignal): Pick<LLamaChatGenerateResponseOptions, "signal" | "maxTokens" | "temperature" | "topP" | "seed" | "customStopTriggers" | "repeatPenalty"> {
+  return {
+    signal,
+    maxTokens: s.maxTokens,
+    temperature: s.temperature,
+    topP: s.topP,
+    seed: s.seed,
+    customStopTriggers: s.stops,
+    // node-llama-cpp penalizes repeats by default; OpenAI's API does not unless asked.
+    repeatPenalty: s.penalties ? { penalty: 1, ...s.penalties } : false,
+  };
+}
