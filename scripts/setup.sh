@@ -25,3 +25,6 @@ fi
 
 echo "setup: building"
 npm run --silent build
+
+# The demo model `broker up` serves: written here, never downloaded (git-ignored).
+node dist/scripts/gen-demo-model.js

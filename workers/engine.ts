@@ -53,6 +53,8 @@ export interface EngineAdapter {
 export interface EngineSpec {
   model: string;
   options: unknown;
+  /** The worker's slots: engines that run requests in parallel size themselves to it by default. */
+  slots?: number;
 }
 
 /** Builds an engine; throws a BrokerError naming the bad option when `options` is invalid. */

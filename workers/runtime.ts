@@ -47,7 +47,7 @@ export async function startWorker(cfg: Config, wcfg: WorkerConfig, factories: Re
   for (const m of wcfg.models) {
     const factory = factories[m.engine];
     if (!factory) throw new BrokerError("invalid_request", `worker ${wcfg.name}: model ${m.id}: unknown engine '${m.engine}' (known: ${Object.keys(factories).join(", ")})`);
-    built.push({ model: m.id, engineName: m.engine, engine: await factory({ model: m.id, options: m.options }) });
+    built.push({ model: m.id, engineName: m.engine, engine: await factory({ model: m.id, options: m.options, slots: wcfg.slots }) });
   }
   const id = `${wcfg.name}-${nuid.next().slice(-10).toLowerCase()}`;
   const nc = await connectNats(cfg.nats.url, `worker ${id}`, log);

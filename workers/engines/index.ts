@@ -6,4 +6,6 @@ import { createSimEngine } from "./sim/index.js";
 export const engines: Readonly<Record<string, EngineFactory>> = {
   sim: createSimEngine,
   "openai-http": createOpenAIHttpEngine,
+  // Loaded on first use: node-llama-cpp costs start-up time that sim and relay workers need not pay.
+  "llama-cpp": async (spec) => (await import("./llama-cpp/index.js")).createLlamaCppEngine(spec),
 };

@@ -28,7 +28,9 @@ export { writeDemoModel } from "./demo-model.js";
 
 /** Checks the options and the model file, then loads the model; throws BrokerError("invalid_request") naming the option. */
 export const createLlamaCppEngine: EngineFactory = async (spec) => {
-  const opts = parseOptions(spec.options);
+  // One sequence per worker slot unless the options say otherwise.
+  const raw = spec.slots && spec.options && typeof spec.options === "object" ? { sequences: spec.slots, ...spec.options } : spec.options;
+  const opts = parseOptions(raw);
   return new LlamaCppEngine(opts, await loadModel(opts, spec.model));
 };
 
