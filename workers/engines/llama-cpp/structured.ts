@@ -88,11 +88,17 @@ export class StructuredOutput {
     return { kind: "text" };
   }
 
+  private boundedNumbers(g: LlamaGrammar): Promise<LlamaGrammar> {
+    const grammar = boundNumberRules(g.grammar);
+    if (grammar === g.grammar) return Promise.resolve(g);
+    return this.llama.createGrammar({ grammar, rootRuleName: g.rootRuleName, stopGenerationTriggers: g.stopGenerationTriggers, trimWhitespaceSuffix: g.trimWhitespaceSuffix });
+  }
+
   private grammar(schema: unknown, param: string): Promise<LlamaGrammar> {
     const key = JSON.stringify(schema);
     let grammar = this.grammars.get(key);
     if (!grammar) {
-      grammar = this.llama.createGrammarForJsonSchema<GbnfJsonSchema>(schema as GbnfJsonSchema).catch((err: unknown) => {
+      grammar = this.llama.createGrammarForJsonSchema<GbnfJsonSchema>(schema as GbnfJsonSchema).then((g) => this.boundedNumbers(g)).catch((err: unknown) => {
         this.grammars.delete(key);
         throw new BrokerError("invalid_request", `${param}: this JSON schema cannot be enforced: ${err instanceof Error ? err.message : String(err)}`, { param });
       });
@@ -101,6 +107,23 @@ export class StructuredOutput {
     }
     return grammar;
   }
+}
+
+/**
+ * node-llama-cpp's number rules allow exponents of up to 16 digits: a random
+ * model writes "n": 654197e423249, which JSON.parse reads as Infinity, so an
+ * "integer" field fails its schema. Integers lose the exponent here and other
+ * numbers keep at most two exponent digits.
+ */
+export function boundNumberRules(gbnf: string): string {
+  return gbnf
+    .split("\n")
+    .map((line) => {
+      if (!line.includes("::=") || !line.includes("[eE]")) return line;
+      const exponent = / \(\[eE\] \[-\+\]\? \("0" \| \[1-9\] \[0-9\]\{0,15\}\)\)\?/;
+      return line.startsWith("integer-number-rule") ? line.replace(exponent, "") : line.replace(exponent, ' ([eE] [-+]? [0-9]{1,2})?');
+    })
+    .join("\n");
 }
 
 function parseField<T>(json: string | null | undefined, schema: z.ZodType<T>, param: string): T | undefined {
