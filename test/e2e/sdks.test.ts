@@ -4,6 +4,10 @@ import { createOpenAI } from "@ai-sdk/openai";
 import { ChatOpenAI } from "@langchain/openai";
 import { generateText, streamText } from "ai";
 import OpenAI from "openai";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { writeDemoModel } from "../../workers/engines/llama-cpp/demo-model.js";
 import { waitForModel } from "../helpers/broker.js";
 import { startUp, type Up } from "../helpers/up.js";
 
@@ -13,11 +17,17 @@ describe("official SDKs against `broker up`", () => {
   let client: OpenAI;
 
   before(async () => {
+    const modelPath = join(mkdtempSync(join(tmpdir(), "demo-")), "demo.gguf");
+    await writeDemoModel(modelPath);
     up = await startUp({
       gateway: { models: [{ id: "sim", queueWithoutWorkers: true }] },
-      workers: [{ name: "sim", slots: 4, heartbeatMs: 500, models: [{ id: "sim", engine: "sim", options: { outputTokens: 10, itlMs: 1 } }] }],
+      workers: [
+        { name: "sim", slots: 4, heartbeatMs: 500, models: [{ id: "sim", engine: "sim", options: { outputTokens: 10, itlMs: 1 } }] },
+        { name: "demo", slots: 2, heartbeatMs: 500, models: [{ id: "demo", engine: "llama-cpp", options: { modelPath, gpu: false, threads: 1, contextSize: 1024 } }] },
+      ],
     });
     await waitForModel(up.url, "sim");
+    await waitForModel(up.url, "demo", 30_000);
     client = new OpenAI({ baseURL: `${up.url}/v1`, apiKey: "unused", maxRetries: 0 });
   });
   after(async () => {
@@ -102,5 +112,33 @@ describe("official SDKs against `broker up`", () => {
     let text = "";
     for await (const chunk of await llm.stream("hi")) text += String(chunk.content);
     assert.ok(text.length > 0);
+  });
+
+  test("openai: real llama.cpp inference streams, answers JSON, calls a tool and embeds", async () => {
+    const stream = await client.chat.completions.create({ model: "demo", stream: true, max_tokens: 16, messages: [{ role: "user", content: "hi" }] });
+    let text = "";
+    for await (const c of stream) text += c.choices[0]?.delta.content ?? "";
+    assert.ok(text.length > 0);
+
+    const schema = { type: "object", properties: { answer: { type: "string", maxLength: 20 } }, required: ["answer"], additionalProperties: false };
+    const json = await client.chat.completions.create({
+      model: "demo", max_tokens: 100, messages: [{ role: "user", content: "JSON please" }],
+      response_format: { type: "json_schema", json_schema: { name: "a", schema } },
+    });
+    assert.equal(typeof (JSON.parse(json.choices[0]?.message.content ?? "") as { answer: unknown }).answer, "string");
+
+    const tool = await client.chat.completions.create({
+      model: "demo", max_tokens: 100, messages: [{ role: "user", content: "weather in Paris?" }],
+      tools: [{ type: "function", function: { name: "get_weather", parameters: { type: "object", properties: { city: { type: "string", maxLength: 12 } }, required: ["city"] } } }],
+      tool_choice: "required",
+    });
+    const call = tool.choices[0]?.message.tool_calls?.[0];
+    assert.equal(tool.choices[0]?.finish_reason, "tool_calls");
+    assert.ok(call && call.type === "function");
+    assert.equal(call.function.name, "get_weather");
+    assert.equal(typeof (JSON.parse(call.function.arguments) as { city: unknown }).city, "string");
+
+    const e = await client.embeddings.create({ model: "demo", input: "hello" });
+    assert.equal(e.data[0]?.embedding.length, 64);
   });
 });
