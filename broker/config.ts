@@ -4,15 +4,41 @@ import { z } from "zod";
 
 const ms = (dflt: number) => z.number().int().nonnegative().default(dflt);
 
+const Fallback = z.strictObject({
+  /** Skip a target that no live worker serves. */
+  onNoWorker: z.boolean().default(true),
+  /** Give a target this long to be taken by a worker before trying the next (0: no limit). */
+  onQueueWaitMs: ms(0),
+  /** Try the next target after an error before the first token: 5xx, timeouts, an upstream 429. */
+  onError: z.boolean().default(true),
+});
+
+/**
+ * One entry of the routing table. A public model id is matched exactly (`id`)
+ * or by `prefix`; it is served by the workers of `model` (default: the id
+ * itself), or by the first usable target of `chain`.
+ */
 const GatewayModel = z.strictObject({
-  /** The public model id clients send. */
-  id: z.string().min(1),
+  /** The public model id clients send (exact match). */
+  id: z.string().min(1).optional(),
+  /** Matches every public id starting with this (e.g. "openai/"); the rest is the upstream model name. */
+  prefix: z.string().min(1).optional(),
+  /** The model the workers serve (their subject); an alias when it differs from `id`. */
+  model: z.string().min(1).optional(),
+  /** The model name the engine sends upstream (default: the engine's own setting). */
+  upstreamModel: z.string().min(1).optional(),
+  /** Public ids tried in order (each resolved through this table); the first usable one serves. */
+  chain: z.array(z.string().min(1)).min(1).optional(),
+  fallback: Fallback.prefault({}),
+  /** Send the client's own API key (Authorization: Bearer) to the upstream, in the claim answer only. */
+  passthroughKey: z.boolean().default(false),
   /** Queue jobs while no worker serves the model (else 503 at once). */
   queueWithoutWorkers: z.boolean().default(false),
   /** Longest wait for a worker to take a job (0: only requestTimeoutMs); past it: 503 queue_timeout. */
   maxQueueWaitMs: ms(0),
   ownedBy: z.string().default("broker"),
-});
+}).refine((r) => (r.id === undefined) !== (r.prefix === undefined), "give exactly one of id and prefix")
+  .refine((r) => !(r.chain && (r.model || r.prefix)), "a chain names its targets; it takes no model or prefix");
 
 const WorkerModel = z.strictObject({
   id: z.string().min(1),

@@ -20,6 +20,7 @@ export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 export const ErrorCodes = {
   invalid_json: { status: 400, doc: "The request body is not valid JSON." },
   invalid_request: { status: 400, doc: "A field is missing or has the wrong type or value; `param` names it." },
+  invalid_api_key: { status: 401, doc: "The route passes the client's own key upstream and none was sent." },
   model_not_found: { status: 404, doc: "No route or live worker knows this model id." },
   not_found: { status: 404, doc: "No such endpoint." },
   request_too_large: { status: 413, doc: "The body is over the gateway's limit, or the job would not fit in a NATS message." },

@@ -21,6 +21,10 @@ export interface SubmitOptions {
   /** Longest wait for a worker to claim the job; 0: only the deadline bounds it. */
   maxQueueWaitMs?: number;
   lane?: Lane;
+  /** The name the engine sends upstream, set by a route. */
+  upstreamModel?: string;
+  /** A client's own key for a passthrough route: kept in memory, sent only in the claim answer. */
+  upstreamKey?: string;
 }
 
 interface JobState {
@@ -31,6 +35,7 @@ interface JobState {
   /** When the last output chunk arrived; 0 before the first. */
   lastOutput: number;
   deadline: number;
+  upstreamKey: string;
   /** Until a first claim: after this the job ends with queue_timeout and is never run. */
   queueDeadline: number;
   claimedOnce: boolean;
@@ -103,6 +108,7 @@ export class JobClient {
       attempt: 1,
       createdUnixMs: now,
       requestId: opts.requestId ?? "",
+      upstreamModel: opts.upstreamModel ?? "",
     });
     const max = this.nc.info?.max_payload ?? 1024 * 1024;
     if (data.length > max - 1024) {
@@ -111,7 +117,7 @@ export class JobClient {
     const stream = new JobStream(id, (jobId, reason) => this.cancel(jobId, reason));
     const queueDeadline = opts.maxQueueWaitMs ? now + opts.maxQueueWaitMs : Infinity;
     const state: JobState = {
-      stream, model, m: this.metrics.forModel(model), created: now, lastOutput: 0,
+      stream, model, m: this.metrics.forModel(model), created: now, lastOutput: 0, upstreamKey: opts.upstreamKey ?? "",
       deadline, queueDeadline, claimedOnce: false, streamSeq: 0, nextSeq: 1, lastActivity: now,
     };
     // Registered before publishing: a fast worker may claim before the ack returns.
@@ -158,7 +164,9 @@ export class JobClient {
     const state = this.jobs.get(chunk.jobId);
     if (chunk.claim) {
       const verdict = this.claimVerdict(state, chunk.claim.delivery ?? 1);
-      msg.respond(pb.ClaimAnswer.encode({ verdict }).finish());
+      // The client's key travels here, to the worker that runs the job, and is never stored.
+      const upstreamKey = verdict === Verdict.GO ? (state?.upstreamKey ?? "") : "";
+      msg.respond(pb.ClaimAnswer.encode({ verdict, upstreamKey }).finish());
       if (verdict !== Verdict.GO) {
         this.metrics.claimsAbandoned.labels(state?.model ?? "", verdict === Verdict.EXPIRED ? "expired" : "cancelled").inc();
       } else if (state) {

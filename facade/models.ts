@@ -9,45 +9,120 @@ export interface ModelCard {
   owned_by: string;
 }
 
+/** One place a request may go: the served model and how to submit there. */
+export interface Target {
+  /** The public id this target was reached by (a chain member, an alias, or the request's own id). */
+  publicId: string;
+  /** The model the workers serve: the job's subject. */
+  model: string;
+  upstreamModel: string;
+  passthroughKey: boolean;
+  queueWithoutWorkers: boolean;
+  maxQueueWaitMs: number;
+  live: boolean;
+}
+
+/** Targets in order, and when to move on to the next. */
+export interface Plan {
+  route: string;
+  targets: Target[];
+  fallback: GatewayModelConfig["fallback"];
+}
+
+const notFound = (model: string) =>
+  new BrokerError("model_not_found", `The model '${model}' does not exist or you do not have access to it.`, { param: "model" });
+
 /**
- * Which model ids this gateway answers for: configured ones and any a live
- * worker serves. The routing table of a later issue replaces this.
+ * The routing table: exact ids, aliases, prefixes and fallback chains from
+ * config, plus any model a live worker serves under its own name.
  */
 export class ModelCatalog {
-  private readonly configured = new Map<string, GatewayModelConfig>();
+  private readonly exact = new Map<string, GatewayModelConfig>();
+  private readonly prefixes: GatewayModelConfig[];
   private readonly created = Math.floor(Date.now() / 1000);
 
   constructor(cfg: Config, private readonly registry: WorkerRegistry) {
-    for (const m of cfg.gateway.models) this.configured.set(m.id, m);
+    for (const m of cfg.gateway.models) if (m.id !== undefined) this.exact.set(m.id, m);
+    // Longest prefix first, so "openai/gpt-4o/" beats "openai/".
+    this.prefixes = cfg.gateway.models.filter((m) => m.prefix !== undefined).sort((a, b) => (b.prefix ?? "").length - (a.prefix ?? "").length);
   }
 
-  /** Throws 404 for unknown ids and 503 for known ones that nobody serves and that may not queue. */
-  resolve(model: string): { maxQueueWaitMs: number } {
-    const conf = this.configured.get(model);
-    const found = { maxQueueWaitMs: conf?.maxQueueWaitMs ?? 0 };
-    if (this.registry.isLive(model)) return found;
-    if (!conf) {
-      throw new BrokerError("model_not_found", `The model '${model}' does not exist or you do not have access to it.`, { param: "model" });
+  /** The targets for a public model id; throws 404 for ids nothing routes. */
+  plan(model: string): Plan {
+    const route = this.exact.get(model);
+    if (route?.chain) {
+      const targets = route.chain.map((id) => this.target(id, 1));
+      return { route: model, targets, fallback: route.fallback };
     }
-    if (!conf.queueWithoutWorkers) {
-      throw new BrokerError("model_unavailable", `No worker is serving the model '${model}' right now. Retry later.`, { retryAfterS: 5 });
-    }
-    return found;
+    const t = this.target(model, 0);
+    return { route: model, targets: [t], fallback: route?.fallback ?? { onNoWorker: false, onQueueWaitMs: 0, onError: false } };
   }
 
-  /** Listed: live models, and configured ones that accept jobs while no worker is up. */
+  private target(publicId: string, depth: number): Target {
+    const route = this.exact.get(publicId) ?? this.prefixes.find((p) => publicId.startsWith(p.prefix ?? "\0"));
+    if (route?.chain) {
+      if (depth > 0) throw new BrokerError("invalid_request", `The route '${publicId}' is a chain inside a chain; the config must name plain targets.`);
+      return this.target(route.chain[0] ?? publicId, depth + 1);
+    }
+    let model = publicId;
+    let upstreamModel = route?.upstreamModel ?? "";
+    if (route?.prefix !== undefined) {
+      model = route.model ?? route.prefix;
+      upstreamModel ||= publicId.slice(route.prefix.length);
+    } else if (route?.model) {
+      model = route.model;
+    }
+    const live = this.registry.isLive(model);
+    if (!route && !live) throw notFound(publicId);
+    return {
+      publicId,
+      model,
+      upstreamModel,
+      passthroughKey: route?.passthroughKey ?? false,
+      queueWithoutWorkers: route?.queueWithoutWorkers ?? false,
+      maxQueueWaitMs: route?.maxQueueWaitMs ?? 0,
+      live,
+    };
+  }
+
+  /** A single-target resolution for callers without fallbacks: 404 unknown, 503 nobody serves it and it may not queue. */
+  resolve(model: string): Target {
+    const t = this.plan(model).targets[0] as Target;
+    if (!t.live && !t.queueWithoutWorkers) throw unavailable(t.publicId);
+    return t;
+  }
+
+  /** Listed: exact routes and aliases that are live or may queue, and models live workers serve. */
   card(id: string): ModelCard | undefined {
-    const conf = this.configured.get(id);
-    if (!this.registry.isLive(id) && !conf?.queueWithoutWorkers) return undefined;
-    return { id, object: "model", created: this.created, owned_by: conf?.ownedBy ?? "broker" };
+    const route = this.exact.get(id);
+    let usable: boolean;
+    try {
+      usable = this.plan(id).targets.some((t) => t.live || t.queueWithoutWorkers);
+    } catch {
+      usable = false;
+    }
+    if (!usable) return undefined;
+    return { id, object: "model", created: this.created, owned_by: route?.ownedBy ?? "broker" };
   }
 
-  /** Every model id this gateway knows: configured or served by a live worker. */
+  /** Every public id this gateway can name (prefix routes cannot be listed). */
   modelIds(): string[] {
-    return [...new Set([...this.configured.keys(), ...this.registry.liveModels().keys()])].sort();
+    return [...new Set([...this.exact.keys(), ...this.registry.liveModels().keys()])].sort();
+  }
+
+  /** The models workers are asked for: what queues exist. */
+  servedModels(): string[] {
+    const served = new Set(this.registry.liveModels().keys());
+    for (const [id, r] of this.exact) if (!r.chain) served.add(r.model ?? id);
+    for (const r of this.prefixes) served.add(r.model ?? r.prefix ?? "");
+    return [...served].filter(Boolean).sort();
   }
 
   list(): ModelCard[] {
     return this.modelIds().flatMap((id) => this.card(id) ?? []);
   }
+}
+
+export function unavailable(model: string): BrokerError {
+  return new BrokerError("model_unavailable", `No worker is serving the model '${model}' right now. Retry later.`, { retryAfterS: 5 });
 }

@@ -10,7 +10,7 @@ import { connectNats } from "../broker/nats.js";
 import { decodeJob, encodeChunk, pb, Verdict, type Final, type InferenceJob } from "../broker/proto.js";
 import { Lanes, subjects, type Lane, type Subjects } from "../broker/subjects.js";
 import { ChunkEmitter } from "./chunk-emitter.js";
-import type { EngineAdapter, EngineFactory } from "./engine.js";
+import type { EngineAdapter, EngineFactory, RunContext } from "./engine.js";
 import { LaneScheduler } from "./lanes.js";
 import { serveWorkerMetrics } from "./metrics-server.js";
 import { Puller, type JobMsg } from "./puller.js";
@@ -68,9 +68,8 @@ export async function startWorker(cfg: Config, wcfg: WorkerConfig, factories: Re
 }
 
 /** Hands the job to the engine method for its kind of request. */
-async function serve(s: Served, job: InferenceJob, emitter: ChunkEmitter, signal: AbortSignal): Promise<Final> {
+async function serve(s: Served, job: InferenceJob, emitter: ChunkEmitter, ctx: RunContext): Promise<Final> {
   const e = s.engine;
-  const ctx = { signal };
   if (job.embedding) {
     if (!e.embed) throw unsupported(job.model, "embeddings");
     const r = await e.embed(job, ctx);
@@ -216,7 +215,8 @@ class Worker implements WorkerHandle {
     let job: InferenceJob | undefined;
     try {
       job = decodeJob(msg.data);
-      if (await this.claim(job, msg)) await this.run(s, job, msg);
+      const go = await this.claim(job, msg);
+      if (go) await this.run(s, job, msg, go.upstreamKey);
     } catch (e) {
       this.log.error({ err: (e as Error).message, job: job?.id }, "job handling failed");
       msg.term();
@@ -226,18 +226,21 @@ class Worker implements WorkerHandle {
     }
   }
 
-  /** Asks the job's gateway whether anyone still waits; acks and drops the job when not. */
-  private async claim(job: InferenceJob, msg: JobMsg): Promise<boolean> {
+  /**
+   * Asks the job's gateway whether anyone still waits; acks and drops the job
+   * when not. A "go" may carry the client's own upstream key (passthrough).
+   */
+  private async claim(job: InferenceJob, msg: JobMsg): Promise<{ upstreamKey: string } | undefined> {
     if (Date.now() > job.deadlineUnixMs) {
       this.metrics.jobs.labels(job.model, "dropped_at_claim").inc();
       msg.ack();
-      return false;
+      return undefined;
     }
     const req = encodeChunk({ jobId: job.id, seq: 0, claim: { workerId: this.id, controlSubject: this.control, delivery: msg.deliveryCount } });
     try {
       const res = await this.nc.request(job.replySubject, req, { timeout: this.wcfg.claimTimeoutMs });
       const ans = pb.ClaimAnswer.decode(res.data);
-      if (ans.verdict === Verdict.GO) return true;
+      if (ans.verdict === Verdict.GO) return { upstreamKey: ans.upstreamKey };
       this.metrics.jobs.labels(job.model, "dropped_at_claim").inc();
       this.log.debug({ job: job.id, verdict: ans.verdict }, "job dropped at claim");
     } catch (e) {
@@ -245,14 +248,14 @@ class Worker implements WorkerHandle {
         // No answer in time: never run blind; put it back for a later try.
         this.metrics.jobs.labels(job.model, "claim_timeout").inc();
         msg.nak(1000);
-        return false;
+        return undefined;
       }
     }
     msg.ack();
-    return false;
+    return undefined;
   }
 
-  private async run(s: Served, job: InferenceJob, msg: JobMsg): Promise<void> {
+  private async run(s: Served, job: InferenceJob, msg: JobMsg, upstreamKey: string): Promise<void> {
     const abort = new AbortController();
     const emitter = new ChunkEmitter(this.nc, job.replySubject, job.id, this.wcfg.coalesceMs);
     const r: Running = { abort, emitter, cancelled: false };
@@ -262,7 +265,7 @@ class Worker implements WorkerHandle {
     const started = performance.now();
     let outcome = "ok";
     try {
-      const final = await serve(s, job, emitter, abort.signal);
+      const final = await serve(s, job, emitter, { signal: abort.signal, ...(upstreamKey ? { upstreamKey } : {}) });
       this.metrics.tokens.labels(job.model).inc(final.usage?.completionTokens ?? 0);
       emitter.final(final);
     } catch (e) {

@@ -24,7 +24,7 @@ export interface AdminDeps {
  */
 export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void {
   const queues = async (): Promise<QueueStats[]> =>
-    Promise.all(deps.catalog.modelIds().flatMap((m) => Lanes.map((lane) => queueStats(deps.jsm, deps.prefix, m, lane))));
+    Promise.all(deps.catalog.servedModels().flatMap((m) => Lanes.map((lane) => queueStats(deps.jsm, deps.prefix, m, lane))));
 
   app.get("/admin/workers", async () => ({
     object: "list",

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import { parseEmbeddingRequest } from "../embedding-request.js";
-import { finalOf, submitFor, type RouteDeps } from "../respond.js";
+import { finalOf, open, type RouteDeps } from "../respond.js";
 
 /** Float32 little-endian bytes in base64: what the openai SDK asks for by default and decodes. */
 function toBase64(values: number[]): string {
@@ -11,8 +11,7 @@ function toBase64(values: number[]): string {
 export function registerEmbeddingRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.post("/v1/embeddings", async (req, reply) => {
     const { model, base64, embedding } = parseEmbeddingRequest(req.body);
-    const job = await submitFor(deps, req, reply, model, { embedding });
-    const final = await finalOf(job);
+    const final = await finalOf(await open(deps, req, reply, model, { embedding }, "emb-"));
     const prompt = final.usage?.promptTokens ?? 0;
     return {
       object: "list",

@@ -98,18 +98,18 @@ class OpenAIHttpEngine implements EngineAdapter {
 
   async run(job: InferenceJob, sink: DeltaSink, ctx: RunContext): Promise<RunResult> {
     const chat = job.chat ?? {};
-    const body = buildBody(chat, this.opts.upstreamModel ?? this.model, this.opts.streamUsage);
+    const body = buildBody(chat, this.upstream(job), this.opts.streamUsage);
     return this.generate("chat/completions", body, chat.stream === true, job, sink, ctx, false);
   }
 
   async complete(job: InferenceJob, sink: DeltaSink, ctx: RunContext): Promise<RunResult> {
     const c = job.completion ?? {};
-    const body = buildCompletionBody(c, this.opts.upstreamModel ?? this.model, this.opts.streamUsage);
+    const body = buildCompletionBody(c, this.upstream(job), this.opts.streamUsage);
     return this.generate("completions", body, c.stream === true, job, sink, ctx, true);
   }
 
   async embed(job: InferenceJob, ctx: RunContext): Promise<EmbedResult> {
-    const body = buildEmbeddingBody(job.embedding ?? {}, this.opts.upstreamModel ?? this.model);
+    const body = buildEmbeddingBody(job.embedding ?? {}, this.upstream(job));
     return this.exchange("embeddings", body, false, ctx, async (res, watch, key) => {
       if (!(res.headers["content-type"] ?? "").includes("json")) watch.arm(this.opts.idleTimeoutMs, this.silence());
       return toEmbeddings(parseJsonBody(await readBody(res, watch), this.host), job.model, this.host, key);
@@ -209,6 +209,11 @@ class OpenAIHttpEngine implements EngineAdapter {
       model: model ?? job.model,
       ...(systemFingerprint ? { systemFingerprint } : {}),
     };
+  }
+
+  /** A route's upstream name (prefix routes), else the configured one, else the served model id. */
+  private upstream(job: InferenceJob): string {
+    return job.upstreamModel || this.opts.upstreamModel || this.model;
   }
 
   private silence(): string {
