@@ -20,7 +20,9 @@ node -e 'const [M]=process.versions.node.split(".");if(+M<20){console.error("set
 # Reinstall only when the lockfile changed since the last install.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm dependencies"
-  npm ci --no-audit --no-fund --loglevel=error
+  # `npm install`, not `npm ci`: node-llama-cpp lists prebuilt binaries for every platform as optional
+  # dependencies and the registry lacks some of this version's, which `npm ci` refuses as an unsynced lock.
+  npm install --no-audit --no-fund --loglevel=error
 fi
 
 echo "setup: building"
