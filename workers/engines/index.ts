@@ -1,4 +1,5 @@
 import type { EngineFactory } from "../engine.js";
+import { createAnthropicEngine } from "./anthropic/index.js";
 import { createOpenAIHttpEngine } from "./openai-http/index.js";
 import { createSimEngine } from "./sim/index.js";
 
@@ -6,6 +7,7 @@ import { createSimEngine } from "./sim/index.js";
 export const engines: Readonly<Record<string, EngineFactory>> = {
   sim: createSimEngine,
   "openai-http": createOpenAIHttpEngine,
+  anthropic: createAnthropicEngine,
   // Loaded on first use: node-llama-cpp costs start-up time that sim and relay workers need not pay.
   "llama-cpp": async (spec) => (await import("./llama-cpp/index.js")).createLlamaCppEngine(spec),
 };

@@ -1,0 +1,160 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import type { Config } from "../../broker/config.js";
+import type { GatewayHandle } from "../../facade/gateway.js";
+import { spawnWorker, startTestGateway, testConfig, waitForModel, type WorkerProcess } from "../helpers/broker.js";
+import { anthropicError, FAKE_OUTPUT_TOKENS, startFakeAnthropic, type FakeAnthropic } from "../helpers/fake-anthropic.js";
+import { joinChoices, postJson, postSse } from "../helpers/http.js";
+import { startNats, type TestNats } from "../helpers/nats.js";
+
+const KEY = "sk-ant-test-secret-0123456789";
+
+type Json = Record<string, any>;
+
+/** Tool-call fragments of chat.completion.chunk events, joined per call index. */
+function joinToolCalls(events: Json[]): Map<number, { id: string; name: string; args: string }> {
+  const calls = new Map<number, { id: string; name: string; args: string }>();
+  for (const ev of events) {
+    for (const tc of ev.choices?.[0]?.delta?.tool_calls ?? []) {
+      const cur = calls.get(tc.index) ?? { id: "", name: "", args: "" };
+      cur.id ||= tc.id ?? "";
+      cur.name ||= tc.function?.name ?? "";
+      cur.args += tc.function?.arguments ?? "";
+      calls.set(tc.index, cur);
+    }
+  }
+  return calls;
+}
+
+// The anthropic engine in a real worker process, relaying to a local server speaking Anthropic's Messages API.
+describe("relay through the anthropic engine", () => {
+  let nats: TestNats;
+  let fake: FakeAnthropic;
+  let gw: GatewayHandle;
+  let cfg: Config;
+  let worker: WorkerProcess;
+  let chat: string;
+
+  before(async () => {
+    nats = await startNats();
+    fake = await startFakeAnthropic();
+    process.env.FAKE_ANTHROPIC_KEY = KEY;
+    cfg = testConfig(nats.url, {
+      workers: [{
+        name: "claude", slots: 2,
+        models: [{ id: "anthropic/claude", engine: "anthropic", options: { baseUrl: fake.url, upstreamModel: "claude-up", apiKeyEnv: "FAKE_ANTHROPIC_KEY" } }],
+      }],
+    });
+    worker = spawnWorker(cfg, "claude");
+    gw = await startTestGateway(cfg);
+    chat = `${gw.url}/v1/chat/completions`;
+    await waitForModel(gw.url, "anthropic/claude");
+  });
+  after(async () => {
+    await gw?.close();
+    worker?.child.kill("SIGTERM");
+    await worker?.exited;
+    await fake?.close();
+    await nats?.close();
+  });
+
+  const ask = (content: string, extra: Json = {}) => ({ model: "anthropic/claude", messages: [{ role: "user", content }], ...extra });
+  const lastUpstream = () => fake.requests.at(-1) as { headers: Record<string, string>; body: Json };
+
+  test("non-stream: system and text translated upstream, the answer and usage back", async () => {
+    const res = await postJson(chat, { model: "anthropic/claude", temperature: 0.3, messages: [{ role: "system", content: "be brief" }, { role: "user", content: "alpha beta gamma" }] });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as Json;
+    assert.equal(body.object, "chat.completion");
+    assert.equal(body.choices[0].message.role, "assistant");
+    assert.equal(body.choices[0].message.content, "alpha beta gamma alpha beta gamma alpha beta");
+    assert.equal(body.choices[0].finish_reason, "stop");
+    assert.equal(body.usage.completion_tokens, FAKE_OUTPUT_TOKENS);
+    assert.equal(body.usage.prompt_tokens, 2 + 3 + 3);
+    const up = lastUpstream();
+    assert.deepEqual(up.body, { model: "claude-up", max_tokens: 4096, system: "be brief", messages: [{ role: "user", content: "alpha beta gamma" }], temperature: 0.3 });
+    assert.equal(up.headers["x-api-key"], KEY);
+    assert.equal(up.headers["anthropic-version"], "2023-06-01");
+  });
+
+  test("stream: a forced tool call arrives as OpenAI tool-call deltas that join into valid JSON", async () => {
+    const tools = [{ type: "function", function: { name: "echo", description: "echoes", parameters: { type: "object", properties: { echo: { type: "string" } } } } }];
+    const r = await postSse(chat, ask("one two", { stream: true, tools, tool_choice: { type: "function", function: { name: "echo" } }, stream_options: { include_usage: true } }));
+    assert.equal(r.status, 200);
+    assert.ok(r.done, r.raw);
+    const calls = joinToolCalls(r.events as Json[]);
+    assert.deepEqual([calls.get(0)?.id, calls.get(0)?.name], ["toolu_fake01", "echo"]);
+    assert.deepEqual(JSON.parse(calls.get(0)!.args), { echo: "one two one two one two one two" });
+    assert.equal(joinChoices(r.events).get(0)?.finish, "tool_calls");
+    assert.deepEqual(lastUpstream().body.tool_choice, { type: "tool", name: "echo" });
+    const last = r.events[r.events.length - 1] as Json;
+    assert.ok(last.usage.prompt_tokens > 0);
+  });
+
+  test("tool results and images reach Anthropic as tool_result and image blocks", async () => {
+    const res = await postJson(chat, {
+      model: "anthropic/claude",
+      messages: [
+        { role: "user", content: [{ type: "text", text: "what is here?" }, { type: "image_url", image_url: { url: "https://example.com/cat.png" } },
+          { type: "image_url", image_url: { url: "data:image/jpeg;base64,/9j/4AAQ" } }] },
+        { role: "assistant", content: null, tool_calls: [{ id: "toolu_a", type: "function", function: { name: "look", arguments: '{"x":1}' } },
+          { id: "toolu_b", type: "function", function: { name: "look", arguments: '{"x":2}' } }] },
+        { role: "tool", tool_call_id: "toolu_a", content: "a cat" },
+        { role: "tool", tool_call_id: "toolu_b", content: "a hat" },
+      ],
+      tools: [{ type: "function", function: { name: "look", parameters: { type: "object", properties: { x: { type: "number" } } } } }],
+    });
+    assert.equal(res.status, 200, await res.clone().text());
+    const msgs = lastUpstream().body.messages as Json[];
+    assert.deepEqual(msgs[0]!.content.slice(1), [
+      { type: "image", source: { type: "url", url: "https://example.com/cat.png" } },
+      { type: "image", source: { type: "base64", media_type: "image/jpeg", data: "/9j/4AAQ" } },
+    ]);
+    assert.deepEqual(msgs[1], { role: "assistant", content: [{ type: "tool_use", id: "toolu_a", name: "look", input: { x: 1 } }, { type: "tool_use", id: "toolu_b", name: "look", input: { x: 2 } }] });
+    assert.deepEqual(msgs[2], { role: "user", content: [{ type: "tool_result", tool_use_id: "toolu_a", content: "a cat" }, { type: "tool_result", tool_use_id: "toolu_b", content: "a hat" }] });
+  });
+
+  test("overloaded (529) → 503; rate limit (429) → 429 with Retry-After", async () => {
+    fake.failNext({ status: 529 });
+    const busy = await postJson(chat, ask("x", { stream: true }));
+    assert.equal(busy.status, 503);
+    assert.match(((await busy.json()) as Json).error.message, /overloaded/);
+    fake.failNext({ status: 429, headers: { "retry-after": "17" }, body: anthropicError("rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit") });
+    const limited = await postJson(chat, ask("x", { stream: true }));
+    assert.equal(limited.status, 429);
+    assert.equal(limited.headers.get("retry-after"), "17");
+    assert.match(((await limited.json()) as Json).error.message, /rate limit/);
+  });
+
+  test("refused credentials become 502 and the key shows nowhere; a 400 keeps Anthropic's message", async () => {
+    fake.failNext({ status: 401, body: anthropicError("authentication_error", `invalid x-api-key ${KEY}`) });
+    const res = await postJson(chat, ask("x"));
+    assert.equal(res.status, 502);
+    const text = await res.text();
+    assert.ok(!text.includes(KEY) && !text.includes("0123456789"), `no key in ${text}`);
+    assert.ok(!worker.output().includes(KEY), "no key in worker logs");
+    fake.failNext({ status: 400, body: anthropicError("invalid_request_error", "prompt is too long: 210000 tokens > 200000 maximum") });
+    const bad = await postJson(chat, ask("x"));
+    assert.equal(bad.status, 400);
+    assert.equal(((await bad.json()) as Json).error.message, "prompt is too long: 210000 tokens > 200000 maximum");
+  });
+
+  test("an error event after the first token ends the stream with one error event", async () => {
+    fake.errorMidStreamNext(3);
+    const r = await postSse(chat, ask("a b c d e f g", { stream: true }));
+    assert.equal(r.status, 200);
+    const last = r.events[r.events.length - 1] as { error?: { message: string; code: string } };
+    assert.ok(last.error, `last event is an error: ${r.raw}`);
+    assert.match(last.error.message, /overloaded/);
+    assert.equal(r.done, false, "no [DONE] after an error");
+    assert.equal(joinChoices(r.events).get(0)?.text, "a b c");
+  });
+
+  test("n > 1 is a 400 naming n", async () => {
+    const before = fake.requests.length;
+    const res = await postJson(chat, ask("x", { n: 2 }));
+    assert.equal(res.status, 400);
+    assert.equal(((await res.json()) as Json).error.param, "n");
+    assert.equal(fake.requests.length, before, "nothing was sent upstream");
+  });
+});
