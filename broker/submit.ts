@@ -194,6 +194,11 @@ export class JobClient {
       state.lastOutput = now;
       state.stream.push({ kind: "deltas", items: chunk.deltas.items ?? [] });
     } else if (chunk.final) {
+      const tail = chunk.final.deltas;
+      if (tail?.length) {
+        if (state.lastOutput === 0) state.m.ttft.observe((now - state.created) / 1000);
+        state.stream.push({ kind: "deltas", items: tail });
+      }
       state.m.tokens.inc(chunk.final.usage?.completionTokens ?? 0);
       this.metrics.jobs.labels(state.model, "ok").inc();
       state.stream.push({ kind: "final", final: chunk.final });

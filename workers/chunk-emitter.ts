@@ -13,8 +13,6 @@ export class ChunkEmitter implements DeltaSink {
   private pending: Delta[] = [];
   private timer: NodeJS.Immediate | NodeJS.Timeout | undefined;
   private closed = false;
-  /** True once any delta left this worker: a retry elsewhere would duplicate text. */
-  sentAny = false;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -42,7 +40,6 @@ export class ChunkEmitter implements DeltaSink {
     if (this.pending.length === 0) return;
     const items = this.pending;
     this.pending = [];
-    this.sentAny = true;
     this.nc.publish(this.subject, encodeChunk({ jobId: this.jobId, seq: ++this.seq, deltas: { items } }));
   };
 
@@ -56,8 +53,10 @@ export class ChunkEmitter implements DeltaSink {
   final(f: Final): void {
     if (this.closed) return;
     this.cancelTimer();
-    this.flush();
     this.closed = true;
+    // Unsent deltas ride along with the final: one message instead of two.
+    if (this.pending.length > 0) f = { ...f, deltas: this.pending };
+    this.pending = [];
     this.nc.publish(this.subject, encodeChunk({ jobId: this.jobId, seq: ++this.seq, final: f }));
   }
 
