@@ -14,7 +14,7 @@ import { parseOptions, readKey, type AnthropicOptions } from "./options.js";
 import { buildBody } from "./request.js";
 import { messageToDeltas } from "./response.js";
 import { StreamMapper } from "./stream.js";
-import { readBody, Watchdog } from "./watchdog.js";
+import { parseJsonBody, readBody, Watchdog } from "../http-upstream.js";
 
 export type { AnthropicOptions } from "./options.js";
 
@@ -167,10 +167,3 @@ class AnthropicEngine implements EngineAdapter {
   }
 }
 
-function parseJsonBody(text: string, host: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new BrokerError("upstream_error", `the upstream at ${host} answered with something that is not JSON`, { status: 502 });
-  }
-}

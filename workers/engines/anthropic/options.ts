@@ -1,7 +1,7 @@
 // The anthropic engine's options: one strict zod schema, errors that name the option.
-import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { BrokerError } from "../../../broker/errors.js";
+import { readKey as readUpstreamKey } from "../http-upstream.js";
 
 const ms = z.number().int().positive();
 const optionsSchema = z.strictObject({
@@ -44,24 +44,8 @@ export function parseOptions(options: unknown): AnthropicOptions {
 }
 
 /** The worker's own key, from apiKeyEnv or apiKeyFile; "" when neither is set (passthrough-only routes). */
-export async function readKey(o: AnthropicOptions): Promise<string> {
-  if (o.apiKeyEnv && o.apiKeyFile) throw optionError("apiKeyFile", "give apiKeyEnv or apiKeyFile, not both");
-  if (o.apiKeyEnv) {
-    const key = process.env[o.apiKeyEnv]?.trim();
-    if (!key) throw optionError("apiKeyEnv", `environment variable ${o.apiKeyEnv} is not set or empty`);
-    return key;
-  }
-  if (o.apiKeyFile) {
-    const key = await readFile(o.apiKeyFile, "utf8").then(
-      (text) => text.trim(),
-      (err: NodeJS.ErrnoException) => {
-        throw optionError("apiKeyFile", `cannot read ${o.apiKeyFile}: ${err.code ?? "error"}`);
-      },
-    );
-    if (!key) throw optionError("apiKeyFile", `${o.apiKeyFile} is empty`);
-    return key;
-  }
-  return "";
+export function readKey(o: AnthropicOptions): Promise<string> {
+  return readUpstreamKey(o, optionError);
 }
 
 function optionError(path: string, message: string): BrokerError {

@@ -1,7 +1,6 @@
 // Relays jobs to any OpenAI-compatible server: vLLM, llama-server, Ollama's
 // /v1, TGI, LM Studio or OpenAI itself. node:http rather than fetch, because
 // the connect timeout needs the socket's own connect event.
-import { readFile } from "node:fs/promises";
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { z } from "zod";
@@ -9,6 +8,7 @@ import { BrokerError } from "../../../broker/errors.js";
 import type { InferenceJob } from "../../../broker/proto.js";
 import type { DeltaSink, EmbedResult, EngineAdapter, EngineFactory, RunContext, RunResult } from "../../engine.js";
 import { httpError, networkError } from "./errors.js";
+import { parseJsonBody, readBody, readKey as readUpstreamKey, Watchdog } from "../http-upstream.js";
 import { toEmbeddings } from "./embeddings.js";
 import { buildBody, buildCompletionBody, buildEmbeddingBody } from "./request.js";
 import { completionToDeltas, StreamMapper } from "./response.js";
@@ -53,24 +53,8 @@ function optionError(path: string, message: string): BrokerError {
   return new BrokerError("invalid_request", `openai-http engine: option ${path}: ${message}`);
 }
 
-async function readKey(o: OpenAIHttpOptions): Promise<string> {
-  if (o.apiKeyEnv && o.apiKeyFile) throw optionError("apiKeyFile", "give apiKeyEnv or apiKeyFile, not both");
-  if (o.apiKeyEnv) {
-    const key = process.env[o.apiKeyEnv]?.trim();
-    if (!key) throw optionError("apiKeyEnv", `environment variable ${o.apiKeyEnv} is not set or empty`);
-    return key;
-  }
-  if (o.apiKeyFile) {
-    const key = await readFile(o.apiKeyFile, "utf8").then(
-      (text) => text.trim(),
-      (err: NodeJS.ErrnoException) => {
-        throw optionError("apiKeyFile", `cannot read ${o.apiKeyFile}: ${err.code ?? "error"}`);
-      },
-    );
-    if (!key) throw optionError("apiKeyFile", `${o.apiKeyFile} is empty`);
-    return key;
-  }
-  return "";
+function readKey(o: OpenAIHttpOptions): Promise<string> {
+  return readUpstreamKey(o, optionError);
 }
 
 class OpenAIHttpEngine implements EngineAdapter {
@@ -218,55 +202,5 @@ class OpenAIHttpEngine implements EngineAdapter {
 
   private silence(): string {
     return `the upstream at ${this.host} sent nothing for ${this.opts.idleTimeoutMs} ms`;
-  }
-}
-
-function parseJsonBody(text: string, host: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new BrokerError("upstream_error", `the upstream at ${host} answered with something that is not JSON`, { status: 502 });
-  }
-}
-
-async function readBody(res: IncomingMessage, watch: Watchdog): Promise<string> {
-  const parts: Buffer[] = [];
-  for await (const bytes of res as AsyncIterable<Buffer>) {
-    watch.touch();
-    parts.push(bytes);
-  }
-  return Buffer.concat(parts).toString("utf8");
-}
-
-/**
- * One timer for the current phase (connect, first token, idle) and one abort
- * signal for the request, fired by the caller's signal or by the timer.
- */
-class Watchdog {
-  private readonly controller = new AbortController();
-  private timer: NodeJS.Timeout | undefined;
-  private readonly onAbort = (): void => this.controller.abort(this.outer.reason);
-
-  constructor(private readonly outer: AbortSignal) {
-    outer.addEventListener("abort", this.onAbort, { once: true });
-  }
-
-  get signal(): AbortSignal {
-    return this.controller.signal;
-  }
-
-  arm(ms: number, message: string): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.controller.abort(new BrokerError("timeout", message)), ms);
-  }
-
-  /** Restarts the current phase's timer: something arrived. */
-  touch(): void {
-    this.timer?.refresh();
-  }
-
-  dispose(): void {
-    clearTimeout(this.timer);
-    this.outer.removeEventListener("abort", this.onAbort);
   }
 }

@@ -1,0 +1,125 @@
+// The side-by-side scenarios of issue 3: every system gets the same load,
+// systems alternate within each round, and the figures are medians over rounds.
+import type { LoadSpec } from "./loadgen.js";
+import { fold, runMetered, type Run, type SystemResult } from "./measure.js";
+import { round } from "./stats.js";
+
+export interface Targets {
+  direct: string;
+  broker: string;
+  natsUrl: string;
+  /** Size of an encoded job for the non-stream body: the floor publishes jobs this big. */
+  jobBytes: number;
+  /** Each system's processes (role → pid), metered for CPU during its runs. */
+  pids: Record<"direct" | "jetstream-floor" | "broker", Record<string, number>>;
+}
+
+export interface Timing {
+  rounds: number;
+  warmupMs: number;
+  durationMs: number;
+}
+
+export interface ScenarioResult {
+  name: string;
+  description: string;
+  results: Record<string, SystemResult | Record<string, unknown>>;
+  ratios: Record<string, number>;
+  notes?: string[];
+}
+
+const PROMPT = [{ role: "user", content: "Write a short answer for the benchmark." }];
+
+export function chatBody(stream: boolean, maxTokens: number): string {
+  return JSON.stringify({
+    model: "sim",
+    messages: PROMPT,
+    max_tokens: maxTokens,
+    // Usage on the last event is how the load generator counts tokens without parsing every event.
+    ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}),
+  });
+}
+
+interface Def {
+  name: string;
+  description: string;
+  connections: number;
+  stream: boolean;
+  maxTokens: number;
+  systems: ("direct" | "jetstream-floor" | "broker")[];
+}
+
+const DEFS: Def[] = [
+  { name: "nonstream-c32", description: "non-stream chat, 16 tokens, 32 connections", connections: 32, stream: false, maxTokens: 16, systems: ["direct", "jetstream-floor", "broker"] },
+  { name: "nonstream-c128", description: "non-stream chat, 16 tokens, 128 connections", connections: 128, stream: false, maxTokens: 16, systems: ["direct", "jetstream-floor", "broker"] },
+  { name: "stream16-c32", description: "stream chat, 16 chunks, 32 connections", connections: 32, stream: true, maxTokens: 16, systems: ["direct", "broker"] },
+  { name: "stream256-c32", description: "stream chat, 256 chunks, 32 connections", connections: 32, stream: true, maxTokens: 256, systems: ["direct", "broker"] },
+  // The floor's round trip at 1 connection is the least a durable queue hop can add to TTFT.
+  { name: "ttft-c1", description: "stream chat, 16 chunks, 1 connection: time to first token (floor: its round trip)", connections: 1, stream: true, maxTokens: 16, systems: ["direct", "jetstream-floor", "broker"] },
+];
+
+export const SCENARIO_NAMES = DEFS.map((d) => d.name);
+
+function specFor(d: Def, system: string, t: Targets, timing: Timing): LoadSpec {
+  const base = { connections: d.connections, warmupMs: timing.warmupMs, durationMs: timing.durationMs, timeoutMs: 30_000 };
+  if (system === "jetstream-floor") return { ...base, target: { kind: "jetstream", natsUrl: t.natsUrl, jobBytes: t.jobBytes } };
+  const url = `${system === "direct" ? t.direct : t.broker}/v1/chat/completions`;
+  return { ...base, target: { kind: "http", url, body: chatBody(d.stream, d.maxTokens), stream: d.stream } };
+}
+
+const ratio = (a: number | undefined, b: number | undefined): number =>
+  a !== undefined && b !== undefined && b > 0 ? round(a / b) : Number.NaN;
+
+function ratios(d: Def, r: Record<string, SystemResult>, floorC32: number | undefined): { ratios: Record<string, number>; notes: string[] } {
+  const { broker, direct } = r;
+  const floor = r["jetstream-floor"];
+  const out: Record<string, number> = {};
+  const notes: string[] = [];
+  if (d.connections === 1) {
+    out["broker/direct ttft_p50"] = ratio(broker?.ttft_p50_ms, direct?.ttft_p50_ms);
+    out["broker-direct ttft_p50_ms"] = round((broker?.ttft_p50_ms ?? Number.NaN) - (direct?.ttft_p50_ms ?? Number.NaN));
+    out["broker-direct ttft_p99_ms"] = round((broker?.ttft_p99_ms ?? Number.NaN) - (direct?.ttft_p99_ms ?? Number.NaN));
+    if (floor) {
+      out["jetstream-floor-direct p50_ms"] = round(floor.p50_ms - (direct?.ttft_p50_ms ?? Number.NaN));
+      notes.push("jetstream-floor-direct p50_ms: the floor's whole round trip (publish+ack → pull → ack → reply) at 1 connection, less direct's TTFT");
+    }
+    return { ratios: out, notes };
+  }
+  out["broker/direct"] = ratio(broker?.rps, direct?.rps);
+  if (floor) {
+    out["broker/jetstream-floor"] = ratio(broker?.rps, floor.rps);
+    out["jetstream-floor/direct"] = ratio(floor.rps, direct?.rps);
+  } else if (floorC32 !== undefined) {
+    out["broker/jetstream-floor"] = ratio(broker?.rps, floorC32);
+    notes.push("broker/jetstream-floor: streams/s over the floor's non-stream round trips/s at 32 connections");
+  }
+  if (d.stream) out["broker/direct tokens_per_s"] = ratio(broker?.tokens_per_s, direct?.tokens_per_s);
+  return { ratios: out, notes };
+}
+
+/** Runs the named scenarios; `log` reports each run as it ends. */
+export async function runScenarios(names: string[], t: Targets, timing: Timing, log: (s: string) => void): Promise<ScenarioResult[]> {
+  const out: ScenarioResult[] = [];
+  let floorC32: number | undefined;
+  for (const d of DEFS.filter((x) => names.includes(x.name))) {
+    const runs: Record<string, Run[]> = {};
+    for (let r = 0; r < timing.rounds; r++) {
+      // Rotate the order each round, so no system always runs first (or right after another's GC).
+      const order = d.systems.map((_, i) => d.systems[(i + r) % d.systems.length] as string);
+      for (const system of order) {
+        const res = await runMetered(specFor(d, system, t, timing), t.pids[system as keyof Targets["pids"]]);
+        (runs[system] ??= []).push(res);
+        const extra = res.ttftMs ? ` ttft p50 ${round(res.ttftMs.p50)} ms` : "";
+        const bad = res.failed + res.non2xx ? ` (${res.non2xx} non-2xx, ${res.failed} failed)` : "";
+        const foreign = res.cpu.foreignPct === null ? "" : `, other processes ${round(res.cpu.foreignPct)}% CPU`;
+        log(`  ${d.name} round ${r + 1}/${timing.rounds} ${system}: ${round(res.rps)} req/s, p50 ${round(res.latencyMs.p50)} ms, p99 ${round(res.latencyMs.p99)} ms${extra}${bad}${foreign}`);
+      }
+    }
+    const results: Record<string, SystemResult> = {};
+    for (const system of d.systems) results[system] = fold(runs[system] ?? [], d.stream && system !== "jetstream-floor");
+    if (d.name === "nonstream-c32") floorC32 = results["jetstream-floor"]?.rps;
+    const { ratios: rs, notes } = ratios(d, results, floorC32);
+    out.push({ name: d.name, description: d.description, results, ratios: rs, ...(notes.length ? { notes } : {}) });
+  }
+  return out;
+}
