@@ -1,5 +1,5 @@
-import { jetstream, JetStreamApiError, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
-import { nuid, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import type { JetStreamManager } from "@nats-io/jetstream";
+import { headers, nuid, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import type { Config } from "./config.js";
 import { BrokerError } from "./errors.js";
 import { JobStream } from "./job-stream.js";
@@ -8,6 +8,7 @@ import type { GatewayMetrics, ModelMetrics } from "./metrics.js";
 import { trackConnected } from "./nats.js";
 import { decodeChunk, encodeJob, pb, Verdict, type ChatRequest, type CompletionRequest, type EmbeddingRequest } from "./proto.js";
 import type { WorkerRegistry } from "./registry.js";
+import { NoResponders, Requester } from "./requester.js";
 import { Lane, Lanes, subjects, type Subjects } from "./subjects.js";
 
 /** What a job asks for: exactly one kind of request. */
@@ -46,6 +47,15 @@ interface JobState {
 }
 
 const PUBLISH_TIMEOUT_MS = 5000;
+const DECODER = new TextDecoder();
+
+/** JetStream's answer to a publish. */
+interface PubAck {
+  stream?: string;
+  seq?: number;
+  duplicate?: boolean;
+  error?: { code: number; err_code?: number; description: string };
+}
 
 /**
  * The gateway's side of the job plane: publishes jobs, answers claims, and
@@ -54,7 +64,7 @@ const PUBLISH_TIMEOUT_MS = 5000;
 export class JobClient {
   readonly gatewayId: string;
   private readonly subj: Subjects;
-  private readonly js: JetStreamClient;
+  private readonly requester: Requester;
   private readonly jobs = new Map<string, JobState>();
   private readonly nats: { readonly up: boolean };
   private sub: Subscription | undefined;
@@ -70,7 +80,7 @@ export class JobClient {
   ) {
     this.gatewayId = cfg.gateway.id || nuid.next();
     this.subj = subjects(cfg.nats.prefix);
-    this.js = jetstream(nc);
+    this.requester = new Requester(nc);
     this.nats = trackConnected(nc);
     registry.onWorkerLost((id) => this.workerLost(id));
   }
@@ -124,9 +134,14 @@ export class JobClient {
     this.jobs.set(id, state);
     try {
       const lane = opts.lane ?? Lane.normal;
-      const ack = await this.js.publish(this.subj.job(model, lane), data, { msgID: id, timeout: PUBLISH_TIMEOUT_MS });
-      state.streamSeq = ack.seq;
-      this.nc.publish(this.subj.wake(model, lane));
+      // A JetStream publish by hand: Nats-Msg-Id makes a retried publish count once, and the PubAck comes back as the reply.
+      const h = headers();
+      h.set("Nats-Msg-Id", id);
+      const res = await this.requester.request(this.subj.job(model, lane), data, PUBLISH_TIMEOUT_MS, h);
+      const ack = JSON.parse(DECODER.decode(res.data)) as PubAck;
+      if (ack.error) throw ack.error;
+      state.streamSeq = ack.seq ?? 0;
+      this.requester.publish(this.subj.wake(model, lane));
     } catch (e) {
       this.jobs.delete(id);
       throw this.publishError(e, model);
@@ -145,11 +160,12 @@ export class JobClient {
   }
 
   private publishError(e: unknown, model: string): BrokerError {
-    if (e instanceof JetStreamApiError && e.code === 10077) {
+    if ((e as PubAck["error"])?.err_code === 10077) {
       const retry = this.retryAfter(model);
       return new BrokerError("queue_full", `The queue for model '${model}' is full (${this.cfg.queue.maxPerModel} jobs). Retry after ${retry} s.`, { retryAfterS: retry });
     }
-    this.log.warn({ err: (e as Error).message, model }, "job publish failed");
+    const why = e instanceof NoResponders ? "no jobs stream answers (is JetStream enabled?)" : ((e as Error).message ?? (e as PubAck["error"])?.description);
+    this.log.warn({ err: why, model }, "job publish failed");
     return new BrokerError("nats_unavailable", "The job queue did not accept the request in time; retry shortly.", { retryAfterS: 1 });
   }
 
@@ -288,6 +304,7 @@ export class JobClient {
 
   stop(): void {
     if (this.sweep) clearInterval(this.sweep);
+    this.requester.close();
     this.sub?.unsubscribe();
     for (const id of [...this.jobs.keys()]) this.finish(id, new BrokerError("shutting_down", "The gateway is shutting down."));
   }

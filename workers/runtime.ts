@@ -1,11 +1,12 @@
 import type { Server } from "node:http";
 import { hostname } from "node:os";
-import { NoRespondersError, nuid, type NatsConnection } from "@nats-io/transport-node";
+import { nuid, type NatsConnection } from "@nats-io/transport-node";
 import type { Config, WorkerConfig } from "../broker/config.js";
 import { BrokerError } from "../broker/errors.js";
 import { ensureJobConsumer, ensureJobStream } from "../broker/jetstream.js";
 import type { Logger } from "../broker/log.js";
 import { WorkerMetrics } from "../broker/metrics.js";
+import { NoResponders, Requester } from "../broker/requester.js";
 import { connectNats } from "../broker/nats.js";
 import { decodeJob, encodeChunk, pb, Verdict, type Final, type InferenceJob } from "../broker/proto.js";
 import { Lanes, subjects, type Lane, type Subjects } from "../broker/subjects.js";
@@ -98,6 +99,7 @@ class Worker implements WorkerHandle {
   private beat: NodeJS.Timeout | undefined;
   private sweep: NodeJS.Timeout | undefined;
   private readonly control: string;
+  private readonly requester: Requester;
   metricsServer: Server | undefined;
 
   constructor(
@@ -111,6 +113,7 @@ class Worker implements WorkerHandle {
   ) {
     this.subj = subjects(cfg.nats.prefix);
     this.control = this.subj.control(id);
+    this.requester = new Requester(nc);
   }
 
   get inFlight(): number {
@@ -238,13 +241,13 @@ class Worker implements WorkerHandle {
     }
     const req = encodeChunk({ jobId: job.id, seq: 0, claim: { workerId: this.id, controlSubject: this.control, delivery: msg.deliveryCount } });
     try {
-      const res = await this.nc.request(job.replySubject, req, { timeout: this.wcfg.claimTimeoutMs });
+      const res = await this.requester.request(job.replySubject, req, this.wcfg.claimTimeoutMs);
       const ans = pb.ClaimAnswer.decode(res.data);
       if (ans.verdict === Verdict.GO) return { upstreamKey: ans.upstreamKey };
       this.metrics.jobs.labels(job.model, "dropped_at_claim").inc();
       this.log.debug({ job: job.id, verdict: ans.verdict }, "job dropped at claim");
     } catch (e) {
-      if (!(e instanceof NoRespondersError) && !(e instanceof Error && (e.cause instanceof NoRespondersError))) {
+      if (!(e instanceof NoResponders)) {
         // No answer in time: never run blind; put it back for a later try.
         this.metrics.jobs.labels(job.model, "claim_timeout").inc();
         msg.nak(1000);
@@ -302,6 +305,7 @@ class Worker implements WorkerHandle {
     while (this.busy > 0) await new Promise((r) => setTimeout(r, 20));
     if (this.beat) clearInterval(this.beat);
     for (const s of this.served) s.puller.close();
+    this.requester.close();
     for (const s of this.served) await s.engine.close();
     this.metricsServer?.close();
     await this.nc.drain();
