@@ -91,6 +91,14 @@ const Schema = z.strictObject({
     /** After SIGTERM, how long open streams may finish. */
     drainTimeoutMs: ms(30_000),
     models: z.array(GatewayModel).default([]),
+    /** The gRPC front's port (GRPC_PORT); absent: no gRPC front. */
+    grpcPort: z.number().int().min(0).max(65535).optional(),
+    grpcTls: z.strictObject({
+      certFile: z.string(),
+      keyFile: z.string(),
+      caFile: z.string().optional(),
+      requireClientCert: z.boolean().default(false),
+    }).optional(),
     /** Request header that picks a priority lane (high, normal, low); "" ignores it. */
     priorityHeader: z.string().regex(/^[a-z0-9-]*$/, "a lower-case header name").default("x-priority"),
   }).prefault({}),
@@ -146,6 +154,7 @@ export function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): 
   if (env.BROKER_PREFIX) section("nats").prefix = env.BROKER_PREFIX;
   if (env.HOST) section("gateway").host = env.HOST;
   if (env.PORT) section("gateway").port = intEnv("PORT", env.PORT);
+  if (env.GRPC_PORT) section("gateway").grpcPort = intEnv("GRPC_PORT", env.GRPC_PORT);
   if (env.NATS_PORT) section("embeddedNats").port = intEnv("NATS_PORT", env.NATS_PORT);
   return out;
 }

@@ -19,6 +19,7 @@ export const demoModelPath = join(repoRoot(), "models", "demo.gguf");
  */
 export const defaultConfig = {
   gateway: {
+    grpcPort: 50051,
     models: [
       { id: "demo", queueWithoutWorkers: true },
       { id: "sim", queueWithoutWorkers: true },

@@ -7,6 +7,8 @@ import { GatewayMetrics } from "../broker/metrics.js";
 import { WorkerRegistry } from "../broker/registry.js";
 import { JobClient } from "../broker/submit.js";
 import { subjects } from "../broker/subjects.js";
+import { startGrpcFront } from "../broker/grpc/server.js";
+import { ModelCatalog } from "./models.js";
 import { buildServer } from "./server.js";
 
 export interface GatewayHandle {
@@ -38,16 +40,22 @@ export async function startGateway(cfg: Config, log: Logger): Promise<GatewayHan
     },
   });
   await app.listen({ host: cfg.gateway.host, port: cfg.gateway.port });
+  const grpcFront = cfg.gateway.grpcPort === undefined ? undefined : await startGrpcFront(
+    { jobs, catalog: new ModelCatalog(cfg, registry), registry, jsm, prefix: cfg.nats.prefix, log, priorityHeader: cfg.gateway.priorityHeader },
+    { host: cfg.gateway.host, port: cfg.gateway.grpcPort, tls: cfg.gateway.grpcTls, maxTimeoutMs: cfg.gateway.requestTimeoutMs, drainTimeoutMs: cfg.gateway.drainTimeoutMs, maxMessageBytes: cfg.gateway.bodyLimitBytes },
+  );
   const addr = app.server.address();
   const port = typeof addr === "object" && addr ? addr.port : cfg.gateway.port;
   const url = `http://${cfg.gateway.host.includes(":") ? `[${cfg.gateway.host}]` : cfg.gateway.host}:${port}`;
-  log.info({ url, gateway: jobs.gatewayId }, "gateway listening");
+  log.info({ url, grpcPort: grpcFront?.port, gateway: jobs.gatewayId }, "gateway listening");
 
   let closed: Promise<void> | undefined;
   const close = async (): Promise<void> => {
     draining = true;
     const serverClosed = app.close();
+    const grpcClosed = grpcFront?.close();
     await jobs.drain(cfg.gateway.drainTimeoutMs);
+    await grpcClosed;
     jobs.stop();
     // Keep-alive sockets that went idle after their last response would hold close() for the keep-alive timeout.
     app.server.closeIdleConnections();

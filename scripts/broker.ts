@@ -20,7 +20,7 @@ const USAGE = `usage: broker <up|gateway|worker> [--config FILE] [--name WORKER]
   up       start nats-server (unless NATS_URL is set), the gateway and every configured worker
   gateway  start the HTTP facade (needs NATS_URL or nats.url)
   worker   start one worker (--name, default: the first in the config)
-Environment: PORT, HOST, NATS_URL, NATS_PORT, BROKER_PREFIX, BROKER_CONFIG, LOG_LEVEL`;
+Environment: PORT, GRPC_PORT, HOST, NATS_URL, NATS_PORT, BROKER_PREFIX, BROKER_CONFIG, LOG_LEVEL`;
 
 function readConfig(path: string | undefined): Config {
   if (path) return loadConfig(path);
@@ -68,7 +68,8 @@ async function runUp(cfg: Config, configPath: string | undefined, log: Logger): 
       env: { ...process.env, NATS_URL: cfg.nats.url },
     }));
   const gw = await startGateway(cfg, log);
-  console.error(`\n  broker is up: ${gw.url}/v1  (models: ${cfg.gateway.models.map((m) => m.id).join(", ") || "from workers"})\n`);
+  const grpc = cfg.gateway.grpcPort === undefined ? "" : `, gRPC on ${cfg.gateway.host}:${cfg.gateway.grpcPort}`;
+  console.error(`\n  broker is up: ${gw.url}/v1${grpc}  (models: ${cfg.gateway.models.flatMap((m) => m.id ?? []).join(", ") || "from workers"})\n`);
   onSignals(async () => {
     const workersDone = children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once("exit", r))));
     for (const c of children) c.kill("SIGTERM");

@@ -83,14 +83,14 @@ export type EmbedRequest = inference.v1.EmbedRequest;
 export type QueueStatsRequest = inference.v1.QueueStatsRequest;
 export type OutputChunk = inference.v1.OutputChunk;
 export type EmbedResponse = inference.v1.EmbedResponse;
-export type ListModelsResponse = inference.v1.ListModelsResponse;
 export type ListWorkersResponse = inference.v1.ListWorkersResponse;
 export type QueueStatsResponse = inference.v1.QueueStatsResponse;
 /** Plain objects a sender builds. */
 export type OutputChunkInit = inference.v1.OutputChunk.$Properties;
-export type ChatCompletionRequestInit = inference.v1.ChatCompletionRequest.$Properties;
-export type TextCompletionRequestInit = inference.v1.TextCompletionRequest.$Properties;
-export type EmbedRequestInit = inference.v1.EmbedRequest.$Properties;
+export type EmbedResponseInit = inference.v1.EmbedResponse.$Properties;
+export type ListModelsResponseInit = inference.v1.ListModelsResponse.$Properties;
+export type ListWorkersResponseInit = inference.v1.ListWorkersResponse.$Properties;
+export type QueueStatsResponseInit = inference.v1.QueueStatsResponse.$Properties;
 
 /** Method definitions with the generated codecs, for server and client. */
 export function serviceDefinitions(pkg: PackageDefinition = loadPackage()) {

@@ -1,0 +1,57 @@
+// What every gRPC call shares: its metadata (request id, priority lane), its
+// deadline as the job's deadline, and the one way an unexpected error leaves
+// the process (logged, generic INTERNAL).
+import { randomBytes } from "node:crypto";
+import type { Deadline, Metadata } from "@grpc/grpc-js";
+import { BrokerError } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { JobClient } from "../submit.js";
+import { Lane, Lanes } from "../subjects.js";
+import type { ModelDirectory } from "./route.js";
+
+export interface CallDeps {
+  jobs: Pick<JobClient, "submit" | "connected">;
+  catalog: ModelDirectory;
+  log: Logger;
+  /** Metadata key that picks a priority lane (high, normal, low); "" ignores it. */
+  priorityHeader: string;
+  /** Upper bound on a job's deadline; a call without a deadline gets it (undefined: the JobClient's default). */
+  maxTimeoutMs: number | undefined;
+}
+
+const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The caller's own `x-request-id` when it is safe to log, else a fresh one. */
+export function requestIdOf(md: Metadata): string {
+  const given = md.get("x-request-id")[0];
+  return typeof given === "string" && SAFE_REQUEST_ID.test(given) ? given : `req_${randomBytes(12).toString("hex")}`;
+}
+
+/** @throws BrokerError 400 naming the metadata key when the lane is not one of high, normal, low. */
+export function laneOf(md: Metadata, key: string): Lane {
+  const v = key ? md.get(key)[0] : undefined;
+  if (v === undefined) return Lane.normal;
+  const lane = typeof v === "string" ? v.toLowerCase() : "";
+  if ((Lanes as readonly string[]).includes(lane)) return lane as Lane;
+  throw new BrokerError("invalid_request", `The '${key}' metadata must be one of ${Lanes.join(", ")}.`, { param: key });
+}
+
+/**
+ * Milliseconds the job may live: the call's deadline, within the configured
+ * bound. A call without a deadline gets the bound.
+ * @throws BrokerError 504 when the deadline has already passed.
+ */
+export function timeoutOf(deadline: Deadline, maxMs: number | undefined, now = Date.now()): number | undefined {
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  if (!Number.isFinite(at)) return maxMs;
+  const left = Math.floor(at - now);
+  if (left <= 0) throw new BrokerError("timeout", "The call's deadline passed before the job was queued.");
+  return maxMs ? Math.min(left, maxMs) : left;
+}
+
+/** Anything that is not a BrokerError is a bug: logged here, a generic 500 for the client. */
+export function asBrokerError(e: unknown, log: Logger, requestId: string): BrokerError {
+  if (e instanceof BrokerError) return e;
+  log.error({ err: e, requestId }, "grpc: unhandled error");
+  return new BrokerError("internal_error", `The server had an error while processing your request (request id ${requestId}).`);
+}

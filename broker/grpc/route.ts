@@ -1,0 +1,120 @@
+// Runs a request through its route, as the facade's open() does for HTTP:
+// each target of the plan in turn, moving on (when the route's fallback
+// allows) past targets with no live worker, past a queue wait over the
+// bound, and past errors before the first output. Nothing has reached the
+// client while this runs, so a retry elsewhere duplicates nothing.
+// Transport-free (an AbortSignal, a bearer key): both fronts could share it.
+import { BrokerError } from "../errors.js";
+import type { JobEvent, JobStream } from "../job-stream.js";
+import type { JobClient, JobRequest } from "../submit.js";
+import type { Lane } from "../subjects.js";
+
+/** One place a request may go (the facade's ModelCatalog Target). */
+export interface RouteTarget {
+  publicId: string;
+  model: string;
+  upstreamModel: string;
+  passthroughKey: boolean;
+  queueWithoutWorkers: boolean;
+  maxQueueWaitMs: number;
+  live: boolean;
+}
+
+/** A route's targets in order, and when to move on (the facade's ModelCatalog Plan). */
+export interface RoutePlan {
+  route: string;
+  targets: RouteTarget[];
+  fallback: { onNoWorker: boolean; onQueueWaitMs: number; onError: boolean };
+}
+
+/** The routing table as the gRPC front uses it; the facade's ModelCatalog is one. */
+export interface ModelDirectory {
+  /** @throws BrokerError 404 for ids nothing routes. */
+  plan(model: string): RoutePlan;
+  /** Models to list: usable routes and models live workers serve. */
+  list(): { id: string; owned_by: string; created: number }[];
+  /** The models workers are asked for: the queues that exist. */
+  servedModels(): string[];
+}
+
+/** A job that has produced its first event, on the target that took it. */
+export interface Opened {
+  job: JobStream;
+  target: RouteTarget;
+  first: JobEvent;
+  events: AsyncIterator<JobEvent>;
+}
+
+export interface OpenOptions {
+  requestId: string;
+  lane: Lane;
+  /** Milliseconds left for the job, asked anew for each target; undefined: the JobClient's default. */
+  timeoutMs: () => number | undefined;
+  /** The client's own key (`authorization: Bearer <key>`), for passthrough routes. */
+  bearer: string | undefined;
+  /** Aborted when the client is gone: cancels whichever job is open, now or later. */
+  signal: AbortSignal;
+}
+
+export function unavailable(model: string): BrokerError {
+  return new BrokerError("model_unavailable", `No worker is serving the model '${model}' right now. Retry later.`, { retryAfterS: 5 });
+}
+
+// Errors that say "this target cannot serve now", not "the request is wrong".
+const worthFallback = (e: BrokerError): boolean => e.status >= 500 || e.status === 429;
+
+function upstreamKey(t: RouteTarget, bearer: string | undefined): string | undefined {
+  if (!t.passthroughKey) return undefined;
+  if (!bearer) {
+    throw new BrokerError("invalid_api_key", `The model '${t.publicId}' uses your own API key upstream: send it as 'authorization: Bearer <key>' metadata.`, { status: 401 });
+  }
+  return bearer;
+}
+
+/** The key in an `authorization: Bearer <key>` value, if that is what it is. */
+export function bearerOf(authorization: unknown): string | undefined {
+  return typeof authorization === "string" ? /^Bearer\s+(\S+)$/i.exec(authorization)?.[1] : undefined;
+}
+
+export async function openRoute(jobs: Pick<JobClient, "submit">, plan: RoutePlan, request: JobRequest, opts: OpenOptions): Promise<Opened> {
+  const { targets, fallback } = plan;
+  let current: JobStream | undefined;
+  opts.signal.addEventListener("abort", () => current?.cancel("client cancelled"), { once: true });
+  let lastError: BrokerError | undefined;
+  for (let i = 0; i < targets.length; i++) {
+    const t = targets[i] as RouteTarget;
+    const last = i === targets.length - 1;
+    if (!t.live) {
+      lastError = unavailable(t.publicId);
+      if (!last && (fallback.onNoWorker || !t.queueWithoutWorkers)) continue;
+      if (!t.queueWithoutWorkers) throw lastError;
+    }
+    const queueWait = !last && fallback.onQueueWaitMs > 0 ? fallback.onQueueWaitMs : t.maxQueueWaitMs;
+    try {
+      const timeoutMs = opts.timeoutMs();
+      current = await jobs.submit(t.model, request, {
+        requestId: opts.requestId, maxQueueWaitMs: queueWait, lane: opts.lane, upstreamModel: t.upstreamModel, upstreamKey: upstreamKey(t, opts.bearer),
+        ...(timeoutMs ? { timeoutMs } : {}),
+      });
+      if (opts.signal.aborted) current.cancel("client cancelled");
+      const events = current[Symbol.asyncIterator]();
+      let r = await events.next();
+      while (!r.done && r.value.kind === "restart") r = await events.next();
+      if (r.done) {
+        if (opts.signal.aborted) throw new BrokerError("cancelled", "The client cancelled the call.", { status: 499 });
+        throw new BrokerError("stream_interrupted", "The answer ended without output.");
+      }
+      return { job: current, target: t, first: r.value, events };
+    } catch (e) {
+      if (!(e instanceof BrokerError) || last || !fallback.onError || !worthFallback(e) || opts.signal.aborted) throw e;
+      lastError = e;
+    }
+  }
+  throw lastError ?? new BrokerError("model_unavailable", `No target of '${plan.route}' could serve the request.`);
+}
+
+/** Every event from the first on. */
+export async function* eventsOf(o: Opened): AsyncGenerator<JobEvent> {
+  yield o.first;
+  for (let r = await o.events.next(); !r.done; r = await o.events.next()) yield r.value;
+}
