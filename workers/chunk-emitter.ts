@@ -12,6 +12,7 @@ export class ChunkEmitter implements DeltaSink {
   private seq = 0;
   private pending: Delta[] = [];
   private timer: NodeJS.Immediate | NodeJS.Timeout | undefined;
+  private immediate = true;
   private closed = false;
 
   constructor(
@@ -31,7 +32,9 @@ export class ChunkEmitter implements DeltaSink {
       this.pending.push({ ...d });
     }
     if (this.timer === undefined) {
-      this.timer = this.coalesceMs > 0 ? setTimeout(this.flush, this.coalesceMs) : setImmediate(this.flush);
+      // The first output goes out at once (time to first token); later ones wait out the window.
+      this.timer = this.coalesceMs > 0 && this.seq > 0 ? setTimeout(this.flush, this.coalesceMs) : setImmediate(this.flush);
+      this.immediate = !(this.coalesceMs > 0 && this.seq > 0);
     }
   }
 
@@ -45,8 +48,8 @@ export class ChunkEmitter implements DeltaSink {
 
   private cancelTimer(): void {
     if (this.timer === undefined) return;
-    if (this.coalesceMs > 0) clearTimeout(this.timer as NodeJS.Timeout);
-    else clearImmediate(this.timer as NodeJS.Immediate);
+    if (this.immediate) clearImmediate(this.timer as NodeJS.Immediate);
+    else clearTimeout(this.timer as NodeJS.Timeout);
     this.timer = undefined;
   }
 

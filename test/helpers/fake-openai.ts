@@ -8,6 +8,8 @@ import { answerCompletion, answerEmbeddings } from "./fake-openai-legacy.js";
 export interface RecordedRequest {
   method: string;
   path: string;
+  /** The path with its query string. */
+  url: string;
   headers: IncomingHttpHeaders;
   /** The parsed JSON body, or undefined when there was none. */
   body: unknown;
@@ -80,7 +82,7 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
       } catch {
         return sendJson(res, 400, errorBody("We could not parse the JSON body of your request.", "invalid_request_error"));
       }
-      requests.push({ method: req.method ?? "", path, headers: req.headers, body });
+      requests.push({ method: req.method ?? "", path, url: req.url ?? "/", headers: req.headers, body });
       if (req.method === "GET" && path === "/v1/models") {
         return sendJson(res, 200, { object: "list", data: [{ id: "fake-model", object: "model", created: 0, owned_by: "fake" }] });
       }

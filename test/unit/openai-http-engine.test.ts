@@ -106,6 +106,14 @@ describe("openai-http engine", () => {
     assert.equal(fake.requests.at(-1)!.headers.authorization, "Bearer sk-from-file");
   });
 
+  test("Azure OpenAI: api-version on every URL and the key in the api-key header", async () => {
+    await run({ messages: user("hi") }, { apiVersion: "2024-10-21", keyHeader: "api-key" });
+    const req = fake.requests.at(-1)!;
+    assert.equal(req.url, "/v1/chat/completions?api-version=2024-10-21");
+    assert.equal(req.headers["api-key"], KEY);
+    assert.equal(req.headers.authorization, undefined);
+  });
+
   test("model and system_fingerprint come from the upstream; non-stream n=2", async () => {
     const out = await run({ messages: user("one two three"), n: 2 }, { upstreamModel: "up-1" });
     assert.equal(out.result.model, "up-1");

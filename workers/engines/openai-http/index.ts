@@ -26,6 +26,13 @@ const optionsSchema = z.strictObject({
   apiKeyFile: z.string().min(1).optional(),
   /** Extra headers for every upstream request. */
   headers: z.record(z.string(), z.string()).optional(),
+  /**
+   * Azure OpenAI: baseUrl is the deployment URL (https://R.openai.azure.com/openai/deployments/D),
+   * every request gets ?api-version=, and the key goes in the api-key header.
+   */
+  apiVersion: z.string().min(1).optional(),
+  /** Where the key goes: "authorization" (Bearer, OpenAI and most servers) or "api-key" (Azure). */
+  keyHeader: z.enum(["authorization", "api-key"]).default("authorization"),
   /** Ask for usage in streams (stream_options.include_usage); turn off for servers that reject it. */
   streamUsage: z.boolean().default(true),
   connectTimeoutMs: ms.default(10_000),
@@ -121,12 +128,15 @@ class OpenAIHttpEngine implements EngineAdapter {
       "content-length": Buffer.byteLength(body),
       accept: stream ? "text/event-stream" : "application/json",
     };
-    if (key) headers.authorization = `Bearer ${key}`;
+    if (key && this.opts.keyHeader === "api-key") headers["api-key"] = key;
+    else if (key) headers.authorization = `Bearer ${key}`;
 
     const watch = new Watchdog(ctx.signal);
     try {
       watch.arm(this.opts.connectTimeoutMs, `could not connect to the upstream at ${this.host} within ${this.opts.connectTimeoutMs} ms`);
-      const res = await this.post(new URL(path, this.base), body, headers, watch, stream);
+      const url = new URL(path, this.base);
+      if (this.opts.apiVersion) url.searchParams.set("api-version", this.opts.apiVersion);
+      const res = await this.post(url, body, headers, watch, stream);
       const status = res.statusCode ?? 0;
       if (status < 200 || status >= 300) {
         watch.arm(this.opts.idleTimeoutMs, this.silence());
