@@ -1,6 +1,7 @@
 import type { Config, GatewayModelConfig } from "../broker/config.js";
 import { BrokerError } from "../broker/errors.js";
 import type { WorkerRegistry } from "../broker/registry.js";
+import { unavailable, type RoutePlan, type RouteTarget } from "../broker/route.js";
 
 export interface ModelCard {
   id: string;
@@ -9,25 +10,9 @@ export interface ModelCard {
   owned_by: string;
 }
 
-/** One place a request may go: the served model and how to submit there. */
-export interface Target {
-  /** The public id this target was reached by (a chain member, an alias, or the request's own id). */
-  publicId: string;
-  /** The model the workers serve: the job's subject. */
-  model: string;
-  upstreamModel: string;
-  passthroughKey: boolean;
-  queueWithoutWorkers: boolean;
-  maxQueueWaitMs: number;
-  live: boolean;
-}
-
-/** Targets in order, and when to move on to the next. */
-export interface Plan {
-  route: string;
-  targets: Target[];
-  fallback: GatewayModelConfig["fallback"];
-}
+/** One place a request may go, and a route's targets in order: the shapes broker/route.ts runs. */
+export type Target = RouteTarget;
+export type Plan = RoutePlan;
 
 const notFound = (model: string) =>
   new BrokerError("model_not_found", `The model '${model}' does not exist or you do not have access to it.`, { param: "model" });
@@ -121,8 +106,4 @@ export class ModelCatalog {
   list(): ModelCard[] {
     return this.modelIds().flatMap((id) => this.card(id) ?? []);
   }
-}
-
-export function unavailable(model: string): BrokerError {
-  return new BrokerError("model_unavailable", `No worker is serving the model '${model}' right now. Retry later.`, { retryAfterS: 5 });
 }

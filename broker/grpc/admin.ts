@@ -9,7 +9,7 @@ import type { WorkerRegistry } from "../registry.js";
 import { Lanes } from "../subjects.js";
 import { asBrokerError, requestIdOf } from "./call.js";
 import type { ListWorkersResponseInit, QueueStatsRequest, QueueStatsResponseInit } from "./definitions.js";
-import type { ModelDirectory } from "./route.js";
+import type { ModelDirectory } from "../route.js";
 import { toServiceError } from "./status.js";
 
 export interface AdminDeps {

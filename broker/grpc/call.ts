@@ -7,7 +7,7 @@ import { BrokerError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { JobClient } from "../submit.js";
 import { Lane, Lanes } from "../subjects.js";
-import type { ModelDirectory } from "./route.js";
+import type { ModelDirectory } from "../route.js";
 
 export interface CallDeps {
   jobs: Pick<JobClient, "submit" | "connected">;

@@ -16,7 +16,7 @@ import type {
   TextCompletionRequest,
 } from "./definitions.js";
 import { chatJob, completionJob, embeddingJob } from "./requests.js";
-import { bearerOf, eventsOf, openRoute, type Opened } from "./route.js";
+import { bearerOf, eventsOf, openRoute, type Opened } from "../route.js";
 import { toServiceError } from "./status.js";
 
 /** Counts calls that hold a job, so shutdown can wait for them and not for health watchers. */

@@ -11,11 +11,11 @@ import type { Logger } from "../log.js";
 import type { WorkerRegistry } from "../registry.js";
 import { adminHandlers } from "./admin.js";
 import type { CallDeps } from "./call.js";
-import type { ModelDirectory } from "./route.js";
+import type { ModelDirectory } from "../route.js";
 import { loadPackage, serviceDefinitions } from "./definitions.js";
 import { inferenceHandlers, type CallTracker } from "./inference.js";
 
-export type { ModelDirectory, RoutePlan, RouteTarget } from "./route.js";
+export type { ModelDirectory, RoutePlan, RouteTarget } from "../route.js";
 
 export interface GrpcFrontDeps {
   jobs: CallDeps["jobs"];

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { BrokerError } from "../../broker/errors.js";
-import { bearerOf, openRoute, type RoutePlan, type RouteTarget } from "../../broker/grpc/route.js";
+import { bearerOf, openRoute, type RoutePlan, type RouteTarget } from "../../broker/route.js";
 import { JobStream } from "../../broker/job-stream.js";
 import type { JobRequest, SubmitOptions } from "../../broker/submit.js";
 

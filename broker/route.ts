@@ -1,13 +1,13 @@
-// Runs a request through its route, as the facade's open() does for HTTP:
+// Runs a request through its route, for both fronts (HTTP and gRPC):
 // each target of the plan in turn, moving on (when the route's fallback
 // allows) past targets with no live worker, past a queue wait over the
 // bound, and past errors before the first output. Nothing has reached the
 // client while this runs, so a retry elsewhere duplicates nothing.
-// Transport-free (an AbortSignal, a bearer key): both fronts could share it.
-import { BrokerError } from "../errors.js";
-import type { JobEvent, JobStream } from "../job-stream.js";
-import type { JobClient, JobRequest } from "../submit.js";
-import type { Lane } from "../subjects.js";
+// Transport-free: the fronts hand it an AbortSignal and the bearer key.
+import { BrokerError } from "./errors.js";
+import type { JobEvent, JobStream } from "./job-stream.js";
+import type { JobClient, JobRequest } from "./submit.js";
+import type { Lane } from "./subjects.js";
 
 /** One place a request may go (the facade's ModelCatalog Target). */
 export interface RouteTarget {
@@ -66,7 +66,7 @@ const worthFallback = (e: BrokerError): boolean => e.status >= 500 || e.status =
 function upstreamKey(t: RouteTarget, bearer: string | undefined): string | undefined {
   if (!t.passthroughKey) return undefined;
   if (!bearer) {
-    throw new BrokerError("invalid_api_key", `The model '${t.publicId}' uses your own API key upstream: send it as 'authorization: Bearer <key>' metadata.`, { status: 401 });
+    throw new BrokerError("invalid_api_key", `The model '${t.publicId}' uses your own API key upstream: send it as 'Authorization: Bearer <key>'.`, { status: 401 });
   }
   return bearer;
 }
