@@ -46,6 +46,8 @@ export function targets(scenarios: ScenarioResult[]): Report["targets"] {
   if (tps !== undefined) out.push({ target: "stream 256 chunks: ≥ 100,000 tokens/s relayed", value: tps, met: tps >= 100_000 });
   const ttft = get("ttft-c1")?.ratios["broker-direct ttft_p50_ms"];
   if (ttft !== undefined) out.push({ target: "TTFT added over direct, p50 at 1 connection ≤ 1 ms", value: ttft, met: ttft <= 1 });
+  const llama = get("llama")?.ratios["broker/direct"];
+  if (llama !== undefined) out.push({ target: "llama-cpp: broker ≥ 0.95 × node-llama-cpp direct (tokens/s)", value: llama, met: llama >= 0.95 });
   const b = get("burst")?.results.broker as Record<string, number> | undefined;
   if (b) {
     out.push({ target: `burst: ${b.requests} of ${b.requests} complete`, value: b.completed ?? 0, met: b.completed === b.requests });
@@ -65,6 +67,10 @@ export function markdown(r: Report): string {
   lines.push("|---|---|---|---|---|---|---|---|---|---|");
   for (const s of r.scenarios) {
     if (s.name === "burst") continue;
+    if (s.name === "llama") {
+      for (const [system, raw] of Object.entries(s.results)) lines.push(`| llama | ${system} | — | ${n((raw as { tokens_per_s: number }).tokens_per_s)} | | | | | | |`);
+      continue;
+    }
     for (const [system, raw] of Object.entries(s.results)) {
       const x = raw as SystemResult;
       const ttft = x.ttft_p50_ms === undefined ? "—" : `${n(x.ttft_p50_ms)} / ${n(x.ttft_p99_ms)}`;

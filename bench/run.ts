@@ -48,9 +48,9 @@ function options() {
   };
   const quick = values.quick === true;
   const only = values.only?.split(",").map((s) => s.trim()).filter(Boolean);
-  const known = [...SCENARIO_NAMES, "burst", "profile"];
+  const known = [...SCENARIO_NAMES, "burst", "llama", "profile"];
   for (const o of only ?? []) if (!known.includes(o)) throw new Error(`unknown scenario '${o}'\n${USAGE}`);
-  const selected = only ?? [...SCENARIO_NAMES, "burst", ...(values.profile ? ["profile"] : [])];
+  const selected = only ?? [...SCENARIO_NAMES, "burst", "llama", ...(values.profile ? ["profile"] : [])];
   if (only && values.profile && !selected.includes("profile")) selected.push("profile");
   const burstRequests = num(values["burst-requests"], env.BENCH_BURST_REQUESTS, quick ? 1000 : 10_000);
   return {
@@ -102,6 +102,22 @@ async function sameAnswer(direct: string, broker: string): Promise<void> {
   if (a !== b || !a) throw new Error(`direct and broker disagree:\n  direct: ${a}\n  broker: ${b}`);
 }
 
+/** The llama-cpp engine through the broker against node-llama-cpp direct (bench/llama.ts, its own processes). */
+function runLlama(quick: boolean, log: (line: string) => void): ScenarioResult {
+  log("llama: broker vs node-llama-cpp direct on the demo model…");
+  const script = fileURLToPath(new URL("./llama.js", import.meta.url));
+  const r = spawnSync(process.execPath, [script, quick ? "5" : "20", quick ? "1" : "3"], { encoding: "utf8", timeout: 300_000 });
+  const json = /\{[\s\S]*\}\s*$/.exec(r.stdout ?? "")?.[0];
+  if (r.status !== 0 || !json) throw new Error(`bench/llama.js failed: ${(r.stderr ?? "").slice(-500)}`);
+  const out = JSON.parse(json) as { tokens_per_s: { direct: number; broker: number }; ratio: number; settings: Record<string, unknown> };
+  return {
+    name: "llama",
+    description: `llama-cpp engine, demo model, ${JSON.stringify(out.settings)}`,
+    results: { direct: { tokens_per_s: out.tokens_per_s.direct }, broker: { tokens_per_s: out.tokens_per_s.broker } },
+    ratios: { "broker/direct": out.ratio },
+  };
+}
+
 async function main(): Promise<void> {
   const o = options();
   const log = (s: string): void => console.error(s);
@@ -144,6 +160,13 @@ async function main(): Promise<void> {
       // A broken burst must not cost the figures already measured: it is reported as an error instead.
       await runBurst({ natsUrl: nats.url, requests: o.burstRequests, connections: o.burstConnections, slots: 8, limitMs: 120_000 }, log)
         .then((r) => void scenarios.push(r), (e: unknown) => void errors.push(`burst: ${e instanceof Error ? e.message : String(e)}`));
+    }
+    if (o.selected.includes("llama")) {
+      try {
+        scenarios.push(runLlama(o.quick, log));
+      } catch (e) {
+        errors.push(`llama: ${e instanceof Error ? e.message : String(e)}`);
+      }
     }
     const report: Report = {
       machine: machine(nats.version),
