@@ -90,4 +90,17 @@ describe("HTTP errors", () => {
     });
     assert.equal(status, 413);
   });
+
+  test("a body the gateway accepts but NATS cannot carry is 413, not a 5xx", async () => {
+    // The test nats-server's max_payload is 1 MB; this gateway accepts 4 MB bodies.
+    const cfg = testConfig(nats.url, { gateway: { bodyLimitBytes: 4 * 1024 * 1024, models: [{ id: "big", queueWithoutWorkers: true }] } });
+    const big = await startTestGateway(cfg);
+    try {
+      const body = JSON.stringify({ model: "big", messages: [{ role: "user", content: "x".repeat(2 * 1024 * 1024) }] });
+      const b = await expectError(await postJson(`${big.url}/v1/chat/completions`, body), 413, "request_too_large");
+      assert.match(b.error.message, /NATS/);
+    } finally {
+      await big.close();
+    }
+  });
 });
