@@ -24,7 +24,7 @@ describe("priority lanes", () => {
 
   async function serviceOrder(fairEvery: number, jobs: string[]): Promise<string[]> {
     const cfg: Config = testConfig(nats.url, {
-      workers: [{ name: "one", slots: 1, fairEvery, models: [{ id: "prio", engine: "sim", options: { itlMs: 40, outputTokens: 20 } }] }],
+      workers: [{ name: "one", slots: 1, fairEvery, models: [{ id: "prio", engine: "sim", options: { itlMs: 100, outputTokens: 20 } }] }],
     });
     const gw: GatewayHandle = await startTestGateway(cfg);
     cleanups.push(() => gw.close());
