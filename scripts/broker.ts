@@ -67,7 +67,16 @@ async function runUp(cfg: Config, configPath: string | undefined, log: Logger): 
       detached: true,
       env: { ...process.env, NATS_URL: cfg.nats.url },
     }));
-  const gw = await startGateway(cfg, log);
+  let gw;
+  try {
+    gw = await startGateway(cfg, log);
+  } catch (e) {
+    // The children run in their own process groups: they would outlive us.
+    for (const c of children) c.kill("SIGTERM");
+    await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once("exit", r)))));
+    await nats?.stop();
+    throw e;
+  }
   const grpc = cfg.gateway.grpcPort === undefined ? "" : `, gRPC on ${cfg.gateway.host}:${cfg.gateway.grpcPort}`;
   console.error(`\n  broker is up: ${gw.url}/v1${grpc}  (models: ${cfg.gateway.models.flatMap((m) => m.id ?? []).join(", ") || "from workers"})\n`);
   onSignals(async () => {
@@ -99,7 +108,10 @@ async function main(): Promise<void> {
 
 main().catch((e: unknown) => {
   // Config and set-up errors are for people: the message, not a stack.
-  const msg = e instanceof ConfigError || e instanceof BrokerError ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e);
+  const inUse = (e as NodeJS.ErrnoException)?.code === "EADDRINUSE" || /EADDRINUSE|address already in use/i.test(String((e as Error)?.message));
+  const msg = inUse
+    ? `a port is already in use (${(e as Error).message}); pick others with PORT, GRPC_PORT or NATS_PORT`
+    : e instanceof ConfigError || e instanceof BrokerError ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e);
   console.error(`broker: ${msg}`);
   process.exit(1);
 });
