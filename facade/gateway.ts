@@ -41,7 +41,10 @@ export async function startGateway(cfg: Config, log: Logger): Promise<GatewayHan
   });
   await app.listen({ host: cfg.gateway.host, port: cfg.gateway.port });
   const grpcFront = cfg.gateway.grpcPort === undefined ? undefined : await startGrpcFront(
-    { jobs, catalog: new ModelCatalog(cfg, registry), registry, jsm, prefix: cfg.nats.prefix, log, priorityHeader: cfg.gateway.priorityHeader },
+    {
+      jobs, catalog: new ModelCatalog(cfg, registry), registry, jsm, prefix: cfg.nats.prefix, log, priorityHeader: cfg.gateway.priorityHeader,
+      onFailure: (code) => metrics.rejections.labels(code).inc(),
+    },
     { host: cfg.gateway.host, port: cfg.gateway.grpcPort, tls: cfg.gateway.grpcTls, maxTimeoutMs: cfg.gateway.requestTimeoutMs, drainTimeoutMs: cfg.gateway.drainTimeoutMs, maxMessageBytes: cfg.gateway.bodyLimitBytes },
   );
   const addr = app.server.address();

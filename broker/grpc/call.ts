@@ -17,6 +17,8 @@ export interface CallDeps {
   priorityHeader: string;
   /** Upper bound on a job's deadline; a call without a deadline gets it (undefined: the JobClient's default). */
   maxTimeoutMs: number | undefined;
+  /** Told the code of every failed call (the gateway counts them in broker_rejections_total). */
+  onFailure?: (code: string) => void;
 }
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;

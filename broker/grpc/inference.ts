@@ -60,7 +60,9 @@ async function openFor(deps: CallDeps, call: CallLike, model: string, request: J
 }
 
 function failure(e: unknown, deps: CallDeps, requestId: string): ReturnType<typeof toServiceError> {
-  const err = toServiceError(asBrokerError(e, deps.log, requestId));
+  const be = asBrokerError(e, deps.log, requestId);
+  deps.onFailure?.(be.code ?? "error");
+  const err = toServiceError(be);
   err.metadata?.set("x-request-id", requestId);
   return err;
 }

@@ -28,6 +28,7 @@ export interface GrpcFrontDeps {
   log: Logger;
   /** Metadata key that picks a priority lane; default "x-priority", "" ignores it. */
   priorityHeader?: string;
+  onFailure?: (code: string) => void;
 }
 
 export interface GrpcFrontOptions {
@@ -79,6 +80,7 @@ export async function startGrpcFront(deps: GrpcFrontDeps, opts: GrpcFrontOptions
     log: deps.log,
     priorityHeader: deps.priorityHeader ?? "x-priority",
     maxTimeoutMs: opts.maxTimeoutMs,
+    ...(deps.onFailure ? { onFailure: deps.onFailure } : {}),
   };
   const inference = { ChatCompletion: defs.chat.server, Completion: defs.completion.server, Embed: defs.embed.server, ListModels: defs.listModels.server };
   const admin = { ListWorkers: defs.listWorkers.server, QueueStats: defs.queueStats.server };

@@ -112,7 +112,10 @@ async function startFronts(cfg: Config): Promise<Fronts> {
   await app.listen({ host: "127.0.0.1", port: 0 });
   const addr = app.server.address();
   const front: GrpcFront = await startGrpcFront(
-    { jobs, catalog: new ModelCatalog(cfg, registry), registry, jsm, prefix: cfg.nats.prefix, log, priorityHeader: cfg.gateway.priorityHeader },
+    {
+      jobs, catalog: new ModelCatalog(cfg, registry), registry, jsm, prefix: cfg.nats.prefix, log, priorityHeader: cfg.gateway.priorityHeader,
+      onFailure: (code) => metrics.rejections.labels(code).inc(),
+    },
     { host: "127.0.0.1", port: 0, maxTimeoutMs: cfg.gateway.requestTimeoutMs, drainTimeoutMs: 2000 },
   );
   return {
@@ -273,6 +276,8 @@ describe("gRPC front", () => {
 
     err = await expectStatus(readAll(inference.ChatCompletion({ model: "nope", request: user("x") })), grpc.status.NOT_FOUND, "model_not_found");
     assert.equal(err.metadata.get("x-error-type")[0], "invalid_request_error");
+    const counted = await (await fetch(`${fronts.http}/metrics`)).text();
+    assert.match(counted, /broker_rejections_total\{reason="model_not_found"\} [1-9]/, "gRPC failures count as rejections");
     err = await expectStatus(readAll(inference.ChatCompletion({ model: "unserved", request: user("x") })), grpc.status.UNAVAILABLE, "model_unavailable");
     assert.equal(err.metadata.get("retry-after")[0], "5");
     err = await expectStatus(readAll(inference.ChatCompletion({ model: "waiter", request: user("x") })), grpc.status.UNAVAILABLE, "queue_timeout");
