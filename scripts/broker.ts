@@ -7,14 +7,12 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { applyEnv, ConfigError, loadConfig, parseConfig, type Config } from "../broker/config.js";
-import { defaultConfig } from "../broker/default-config.js";
-import { BrokerError } from "../broker/errors.js";
-import { startEmbeddedNats, type EmbeddedNats } from "../broker/embedded-nats.js";
-import { createLogger, type Logger } from "../broker/log.js";
-import { startGateway } from "../facade/gateway.js";
-import { engines } from "../workers/engines/index.js";
-import { startWorker } from "../workers/runtime.js";
+import {
+  applyEnv, BrokerError, ConfigError, createLogger, defaultConfig, loadConfig, parseConfig, startEmbeddedNats,
+  type Config, type EmbeddedNats, type Logger,
+} from "../broker/mod.js";
+import { startGateway } from "../facade/mod.js";
+import { engines, startWorker } from "../workers/mod.js";
 
 const USAGE = `usage: broker <up|gateway|worker> [--config FILE] [--name WORKER]
   up       start nats-server (unless NATS_URL is set), the gateway and every configured worker
