@@ -11,7 +11,6 @@ import {
   applyEnv, BrokerError, ConfigError, createLogger, defaultConfig, loadConfig, parseConfig, startEmbeddedNats,
   type Config, type EmbeddedNats, type Logger,
 } from "../broker/mod.js";
-import { startGateway } from "../facade/mod.js";
 import { engines, startWorker } from "../workers/mod.js";
 
 const USAGE = `usage: broker <up|gateway|worker> [--config FILE] [--name WORKER]
@@ -39,8 +38,11 @@ function onSignals(fn: () => Promise<void>): void {
   }
 }
 
+// Loaded only by the commands that run a gateway: a worker process never pays for Fastify and gRPC.
+const loadGateway = async () => (await import("../facade/mod.js")).startGateway;
+
 async function runGateway(cfg: Config, log: Logger): Promise<void> {
-  const gw = await startGateway(cfg, log);
+  const gw = await (await loadGateway())(cfg, log);
   onSignals(() => gw.close());
 }
 
@@ -65,6 +67,7 @@ async function runUp(cfg: Config, configPath: string | undefined, log: Logger): 
       detached: true,
       env: { ...process.env, NATS_URL: cfg.nats.url },
     }));
+  const startGateway = await loadGateway();
   let gw;
   try {
     gw = await startGateway(cfg, log);
