@@ -14,43 +14,22 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
-import { connect } from "@nats-io/transport-node";
 import { parseConfig, type Config } from "../broker/config.js";
-import { ensureJobStream } from "../broker/jetstream.js";
 import { createLogger } from "../broker/log.js";
-import { GatewayMetrics } from "../broker/metrics.js";
-import { WorkerRegistry } from "../broker/registry.js";
-import { JobClient } from "../broker/submit.js";
-import { subjects } from "../broker/subjects.js";
-import { ModelCatalog } from "../facade/models.js";
-import { buildServer } from "../facade/server.js";
+import { startGateway } from "../facade/gateway.js";
 import { startNats } from "../test/helpers/nats.js";
 import { createInferenceClient } from "../broker/grpc/client.js";
 import { LOADER_OPTIONS, PROTO_DIR } from "../broker/grpc/definitions.js";
-import { startGrpcFront } from "../broker/grpc/server.js";
 
 const SELF = fileURLToPath(import.meta.url);
 const CLI = fileURLToPath(new URL("../scripts/broker.js", import.meta.url));
 
+/** The real gateway with both fronts, in its own process; prints their addresses as one JSON line. */
 async function serve(configFile: string): Promise<void> {
   const cfg = parseConfig(JSON.parse(readFileSync(configFile, "utf8")));
-  const log = createLogger("gateway", "warn");
-  const nc = await connect({ servers: cfg.nats.url, noAsyncTraces: true });
-  const jsm = await ensureJobStream(nc, cfg, log);
-  const registry = new WorkerRegistry(nc, subjects(cfg.nats.prefix), log);
-  await registry.start();
-  const metrics = new GatewayMetrics();
-  const jobs = new JobClient(nc, jsm, cfg, registry, log, metrics);
-  jobs.start();
-  const app = buildServer(cfg, { jobs, registry, log, metrics, jsm, readiness: { notReadyReason: () => null, capacity: () => ({ workers: 0, models: [] }) } });
-  await app.listen({ host: "127.0.0.1", port: 0 });
-  const addr = app.server.address();
-  const front = await startGrpcFront(
-    { jobs, catalog: new ModelCatalog(cfg, registry), registry, jsm, prefix: cfg.nats.prefix, log },
-    { host: "127.0.0.1", port: 0, maxTimeoutMs: cfg.gateway.requestTimeoutMs },
-  );
-  process.stdout.write(`${JSON.stringify({ http: `http://127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}`, grpc: `127.0.0.1:${front.port}` })}\n`);
-  process.once("SIGTERM", () => void front.close().then(() => app.close()).then(() => process.exit(0)));
+  const gw = await startGateway({ ...cfg, gateway: { ...cfg.gateway, host: "127.0.0.1", port: 0, grpcPort: 0 } }, createLogger("gateway", "warn"));
+  process.stdout.write(`${JSON.stringify({ http: gw.url, grpc: gw.grpcAddress })}\n`);
+  process.once("SIGTERM", () => void gw.close().then(() => process.exit(0)));
 }
 
 interface Result { name: string; seconds: number; streams: number; tokens: number; failed: number; p50: number; p95: number }

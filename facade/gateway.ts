@@ -14,6 +14,8 @@ import { buildServer } from "./server.js";
 export interface GatewayHandle {
   /** http://host:port the facade listens on. */
   readonly url: string;
+  /** host:port of the gRPC front; undefined when gateway.grpcPort is not set. */
+  readonly grpcAddress: string | undefined;
   readonly app: FastifyInstance;
   /** Stops accepting, lets open requests finish (up to drainTimeoutMs), then disconnects. */
   close(): Promise<void>;
@@ -69,5 +71,6 @@ export async function startGateway(cfg: Config, log: Logger): Promise<GatewayHan
     await nc.drain();
     log.info("gateway stopped");
   };
-  return { url, app, close: () => (closed ??= close()) };
+  const grpcAddress = grpcFront ? `${cfg.gateway.host}:${grpcFront.port}` : undefined;
+  return { url, grpcAddress, app, close: () => (closed ??= close()) };
 }

@@ -14,17 +14,11 @@ import type { Config } from "../../broker/config.js";
 import { BrokerError } from "../../broker/errors.js";
 import { collect, createInferenceClient } from "../../broker/grpc/client.js";
 import { PROTO_DIR } from "../../broker/grpc/definitions.js";
-import { startGrpcFront, type GrpcFront } from "../../broker/grpc/server.js";
+import { startGrpcFront } from "../../broker/grpc/server.js";
 import { statusDetails } from "../../broker/grpc/status.js";
-import { ensureJobStream } from "../../broker/jetstream.js";
 import { createLogger } from "../../broker/log.js";
-import { GatewayMetrics } from "../../broker/metrics.js";
-import { WorkerRegistry } from "../../broker/registry.js";
-import { JobClient } from "../../broker/submit.js";
 import { subjects } from "../../broker/subjects.js";
-import { ModelCatalog } from "../../facade/models.js";
-import { buildServer } from "../../facade/server.js";
-import { spawnWorker, testConfig, waitFor, type WorkerProcess } from "../helpers/broker.js";
+import { spawnWorker, startTestGateway, testConfig, waitFor, type WorkerProcess } from "../helpers/broker.js";
 import { postJson } from "../helpers/http.js";
 import { startNats, type TestNats } from "../helpers/nats.js";
 
@@ -99,36 +93,10 @@ interface Fronts {
   close(): Promise<void>;
 }
 
+/** The real gateway with its gRPC front on a random port. */
 async function startFronts(cfg: Config): Promise<Fronts> {
-  const log = createLogger("gateway", process.env.TEST_LOG_LEVEL ?? "silent");
-  const nc = await connect({ servers: cfg.nats.url });
-  const jsm = await ensureJobStream(nc, cfg, log);
-  const registry = new WorkerRegistry(nc, subjects(cfg.nats.prefix), log);
-  await registry.start();
-  const metrics = new GatewayMetrics();
-  const jobs = new JobClient(nc, jsm, cfg, registry, log, metrics);
-  jobs.start();
-  const app = buildServer(cfg, { jobs, registry, log, metrics, jsm, readiness: { notReadyReason: () => null, capacity: () => ({ workers: 0, models: [] }) } });
-  await app.listen({ host: "127.0.0.1", port: 0 });
-  const addr = app.server.address();
-  const front: GrpcFront = await startGrpcFront(
-    {
-      jobs, catalog: new ModelCatalog(cfg, registry), registry, jsm, prefix: cfg.nats.prefix, log, priorityHeader: cfg.gateway.priorityHeader,
-      onFailure: (code) => metrics.rejections.labels(code).inc(),
-    },
-    { host: "127.0.0.1", port: 0, maxTimeoutMs: cfg.gateway.requestTimeoutMs, drainTimeoutMs: 2000 },
-  );
-  return {
-    http: `http://127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}`,
-    grpc: `127.0.0.1:${front.port}`,
-    close: async () => {
-      await front.close();
-      await app.close();
-      jobs.stop();
-      registry.stop();
-      await nc.drain();
-    },
-  };
+  const gw = await startTestGateway({ ...cfg, gateway: { ...cfg.gateway, grpcPort: 0, drainTimeoutMs: 2000 } });
+  return { http: gw.url, grpc: gw.grpcAddress as string, close: () => gw.close() };
 }
 
 describe("gRPC front", () => {
