@@ -2,12 +2,12 @@
 // by its pid on success, on error and on Ctrl-C.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { findNatsServer } from "../broker/embedded-nats.js";
+import { freePort } from "../test/helpers/nats.js";
 
 export interface Proc {
   readonly name: string;
@@ -84,17 +84,8 @@ export function installCleanup(onSignal: () => Promise<void>): void {
   });
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+// The same free-port lookup the integration tests use.
+export { freePort };
 
 /** Polls `fn` until it returns true; throws naming `what` (and the process output) on timeout. */
 export async function waitUntil(what: string, fn: () => Promise<boolean>, timeoutMs = 20_000, proc?: Proc): Promise<void> {

@@ -141,15 +141,7 @@ export function chatJob(req: ChatCompletionRequest): { model: string; chat: Chat
     maxCompletionTokens: r.maxCompletionTokens ?? false,
   };
   if (chat.toolsJson === "[]") chat.toolsJson = "";
-  const optional = {
-    maxTokens: maxTokens(r.maxTokens, "request.max_tokens"),
-    temperature: between(r.temperature, 0, 2, "request.temperature"),
-    topP: between(r.topP, 0, 1, "request.top_p"),
-    seed: r.seed ?? undefined,
-    presencePenalty: between(r.presencePenalty, -2, 2, "request.presence_penalty"),
-    frequencyPenalty: between(r.frequencyPenalty, -2, 2, "request.frequency_penalty"),
-  };
-  return { model: name, chat: { ...chat, ...defined(optional) } };
+  return { model: name, chat: { ...chat, ...sampling(r) } };
 }
 
 /** A Completion call as a job request. @throws BrokerError 400 invalid_request naming the field. */
@@ -170,15 +162,7 @@ export function completionJob(req: TextCompletionRequest): { model: string; comp
     user: r.user ?? "",
     extraJson: json(r.extraJson ?? "", "request.extra_json", "object"),
   };
-  const optional = {
-    maxTokens: maxTokens(r.maxTokens, "request.max_tokens"),
-    temperature: between(r.temperature, 0, 2, "request.temperature"),
-    topP: between(r.topP, 0, 1, "request.top_p"),
-    seed: r.seed ?? undefined,
-    presencePenalty: between(r.presencePenalty, -2, 2, "request.presence_penalty"),
-    frequencyPenalty: between(r.frequencyPenalty, -2, 2, "request.frequency_penalty"),
-  };
-  return { model: name, completion: { ...completion, ...defined(optional) } };
+  return { model: name, completion: { ...completion, ...sampling(r) } };
 }
 
 /** An Embed call as a job request. @throws BrokerError 400 invalid_request naming the field. */
@@ -200,6 +184,18 @@ export function embeddingJob(req: EmbedRequest): { model: string; embedding: Emb
 }
 
 // Optional proto3 fields are set only when present: encoding an explicit undefined would still mark presence in some codecs.
+/** The sampling fields chat and legacy completions share, validated; absent ones stay absent. */
+function sampling(r: ChatRequest | CompletionRequest): Pick<ChatRequest, "maxTokens" | "temperature" | "topP" | "seed" | "presencePenalty" | "frequencyPenalty"> {
+  return defined({
+    maxTokens: maxTokens(r.maxTokens, "request.max_tokens"),
+    temperature: between(r.temperature, 0, 2, "request.temperature"),
+    topP: between(r.topP, 0, 1, "request.top_p"),
+    seed: r.seed ?? undefined,
+    presencePenalty: between(r.presencePenalty, -2, 2, "request.presence_penalty"),
+    frequencyPenalty: between(r.frequencyPenalty, -2, 2, "request.frequency_penalty"),
+  });
+}
+
 function defined<T extends Record<string, unknown>>(o: T): Partial<T> {
   const out: Partial<T> = {};
   for (const k of Object.keys(o) as (keyof T)[]) if (o[k] !== undefined) out[k] = o[k];

@@ -47,6 +47,15 @@ export async function readBody(res: IncomingMessage, watch: Watchdog): Promise<s
   return Buffer.concat(parts).toString("utf8");
 }
 
+/** An error answer's body as JSON, or undefined when it is not JSON (an HTML error page, nothing). */
+export function jsonOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
 export function parseJsonBody(text: string, host: string): unknown {
   try {
     return JSON.parse(text);

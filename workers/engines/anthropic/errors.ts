@@ -5,6 +5,7 @@
 // https://docs.anthropic.com/en/api/errors
 import type { IncomingHttpHeaders } from "node:http";
 import { BrokerError } from "../../../broker/errors.js";
+import { jsonOrUndefined } from "../http-upstream.js";
 import { redact, retryAfterSeconds } from "../openai-http/errors.js";
 
 /** What an Anthropic error says, from either place it can arrive. */
@@ -30,12 +31,7 @@ export function readAnthropicError(body: unknown): { type?: string; message?: st
 
 /** A non-2xx answer; `clientKey`: the key was the client's own (passthrough). */
 export function httpError(status: number, headers: IncomingHttpHeaders, bodyText: string, host: string, key: string, clientKey = false): BrokerError {
-  let body: unknown;
-  try {
-    body = JSON.parse(bodyText);
-  } catch {
-    body = undefined;
-  }
+  const body = jsonOrUndefined(bodyText);
   const e = readAnthropicError(body);
   return toBrokerError({ status, ...e, retryAfterS: retryAfterSeconds(headers) }, host, key, clientKey);
 }

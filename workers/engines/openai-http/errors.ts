@@ -3,6 +3,7 @@
 // key is never part of a message.
 import type { IncomingHttpHeaders } from "node:http";
 import { BrokerError } from "../../../broker/errors.js";
+import { jsonOrUndefined } from "../http-upstream.js";
 
 interface UpstreamError {
   message?: string;
@@ -44,12 +45,7 @@ export function retryAfterSeconds(headers: IncomingHttpHeaders, now = Date.now()
 
 /** A non-2xx answer from the upstream; `clientKey`: the key was the client's own (passthrough). */
 export function httpError(status: number, headers: IncomingHttpHeaders, bodyText: string, host: string, key: string, clientKey = false): BrokerError {
-  let body: unknown;
-  try {
-    body = JSON.parse(bodyText);
-  } catch {
-    body = undefined;
-  }
+  const body = jsonOrUndefined(bodyText);
   return upstreamError(status, readUpstreamError(body), host, key, retryAfterSeconds(headers), clientKey);
 }
 
