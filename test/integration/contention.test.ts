@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import type { Config } from "../../broker/config.js";
 import type { GatewayHandle } from "../../facade/gateway.js";
-import { freePort, startNats, type TestNats } from "../helpers/nats.js";
-import { spawnWorker, startTestGateway, testConfig, waitFor, waitForModel } from "../helpers/broker.js";
+import { waitFor, waitForModel } from "../helpers/broker.js";
 import { postJson } from "../helpers/http.js";
+import { freePort } from "../helpers/nats.js";
+import { useHarness } from "../helpers/stack.js";
 
 type Json = Record<string, any>;
 const messages = [{ role: "user", content: "hi" }];
@@ -21,21 +22,11 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
 }
 
 describe("contention: bounded queues, 429s and queue timeouts", () => {
-  let nats: TestNats;
-  const cleanups: (() => Promise<unknown>)[] = [];
-
-  before(async () => {
-    nats = await startNats();
-  });
-  after(async () => {
-    for (const c of cleanups.reverse()) await c();
-    await nats?.close();
-  });
+  const harness = useHarness();
 
   async function stack(raw: Record<string, unknown>): Promise<{ cfg: Config; gw: GatewayHandle }> {
-    const cfg = testConfig(nats.url, raw);
-    const gw = await startTestGateway(cfg);
-    cleanups.push(() => gw.close());
+    const cfg = harness.config(raw);
+    const gw = await harness.gateway(cfg);
     return { cfg, gw };
   }
 
@@ -45,11 +36,7 @@ describe("contention: bounded queues, 429s and queue timeouts", () => {
       queue: { maxPerModel: 300 },
       workers: [{ name: "w", slots: 4, metricsPort, models: [{ id: "busy", engine: "sim", options: { ttftMs: 1, outputTokens: 3 } }] }],
     });
-    const w = spawnWorker(cfg, "w");
-    cleanups.push(async () => {
-      w.child.kill("SIGKILL");
-      await w.exited;
-    });
+    harness.worker(cfg, "w");
     await waitForModel(gw.url, "busy");
 
     const N = 2000;
@@ -122,11 +109,7 @@ describe("contention: bounded queues, 429s and queue timeouts", () => {
     const waiting = queues.data.filter((q: Json) => q.model === "nobody").reduce((n: number, q: Json) => n + q.waiting, 0);
     assert.equal(waiting, 0, "the timed-out job left the queue");
     // A worker that starts later finds nothing to run.
-    const w = spawnWorker(cfg, "late");
-    cleanups.push(async () => {
-      w.child.kill("SIGKILL");
-      await w.exited;
-    });
+    harness.worker(cfg, "late");
     // The model is listed without workers (it queues), so wait for the worker itself.
     await waitFor(async () => ((await (await fetch(`${gw.url}/admin/workers`)).json()) as Json).data.length === 1, "the late worker to join");
     await new Promise((r) => setTimeout(r, 300));

@@ -1,53 +1,30 @@
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import type { Config } from "../../broker/config.js";
-import type { GatewayHandle } from "../../facade/gateway.js";
-import { spawnWorker, startTestGateway, testConfig, waitFor, waitForModel, type WorkerProcess } from "../helpers/broker.js";
+import { before, describe, test } from "node:test";
+import { waitFor, waitForModel } from "../helpers/broker.js";
 import { startFakeOpenAI, type FakeOpenAI } from "../helpers/fake-openai.js";
 import { parseSse, postJson } from "../helpers/http.js";
-import { startNats, type TestNats } from "../helpers/nats.js";
+import { useHarness } from "../helpers/stack.js";
 
 type Json = Record<string, any>;
 
 // Processes are really killed here; every wait is bounded.
 describe("crash safety", () => {
-  let nats: TestNats;
+  const harness = useHarness();
   let fake: FakeOpenAI;
-  const cleanups: (() => Promise<unknown>)[] = [];
 
   before(async () => {
-    nats = await startNats();
     fake = await startFakeOpenAI();
+    harness.defer(() => fake.close());
   });
-  after(async () => {
-    for (const c of cleanups.reverse()) await c();
-    await fake?.close();
-    await nats?.close();
-  });
-
-  function worker(cfg: Config, name: string): WorkerProcess {
-    const p = spawnWorker(cfg, name);
-    cleanups.push(async () => {
-      p.child.kill("SIGKILL");
-      await p.exited;
-    });
-    return p;
-  }
-
-  async function gateway(cfg: Config): Promise<GatewayHandle> {
-    const gw = await startTestGateway(cfg);
-    cleanups.push(() => gw.close());
-    return gw;
-  }
 
   test("kill -9 of a worker: queued jobs run once elsewhere, started streams end with an error, untouched ones restart", async () => {
     const relay = { id: "crashy", engine: "openai-http", options: { baseUrl: fake.url } };
-    const cfg = testConfig(nats.url, {
+    const cfg = harness.config({
       queue: { ackWaitMs: 2000 },
       workers: [{ name: "a", slots: 2, models: [relay] }, { name: "b", slots: 4, models: [relay] }],
     });
-    const gw = await gateway(cfg);
-    const a = worker(cfg, "a");
+    const gw = await harness.gateway(cfg);
+    const a = harness.worker(cfg, "a");
     await waitForModel(gw.url, "crashy");
     fake.requests.length = 0;
     fake.setPace({ ttftMs: 0, itlMs: 400 });
@@ -62,7 +39,7 @@ describe("crash safety", () => {
     a.child.kill("SIGKILL");
     await a.exited;
     fake.setPace({});
-    worker(cfg, "b");
+    harness.worker(cfg, "b");
 
     const raw = await streamed;
     const { events, done } = parseSse(raw);
@@ -81,9 +58,9 @@ describe("crash safety", () => {
   });
 
   test("a worker that stops sending heartbeats leaves /v1/models and readiness", async () => {
-    const cfg = testConfig(nats.url, { workers: [{ name: "sleepy", slots: 1, models: [{ id: "sleepy", engine: "sim" }] }] });
-    const gw = await gateway(cfg);
-    const w = worker(cfg, "sleepy");
+    const cfg = harness.config({ workers: [{ name: "sleepy", slots: 1, models: [{ id: "sleepy", engine: "sim" }] }] });
+    const gw = await harness.gateway(cfg);
+    const w = harness.worker(cfg, "sleepy");
     await waitForModel(gw.url, "sleepy");
     const listed = async () => ((await (await fetch(`${gw.url}/v1/models`)).json()) as Json).data.some((m: Json) => m.id === "sleepy");
     const readyWorkers = async () => ((await (await fetch(`${gw.url}/readyz`)).json()) as Json).workers as number;

@@ -1,38 +1,24 @@
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import type { Config } from "../../broker/config.js";
 import { subjects } from "../../broker/subjects.js";
 import type { GatewayHandle } from "../../facade/gateway.js";
-import { spawnWorker, startTestGateway, testConfig, waitFor, waitForModel } from "../helpers/broker.js";
+import { waitFor, waitForModel } from "../helpers/broker.js";
 import { postJson } from "../helpers/http.js";
-import { startNats, type TestNats } from "../helpers/nats.js";
+import { useHarness } from "../helpers/stack.js";
 
 // One slot, held by a long job while the lanes fill; then the order of service shows the policy.
 describe("priority lanes", () => {
-  let nats: TestNats;
-  const cleanups: (() => Promise<unknown>)[] = [];
-
-  before(async () => {
-    nats = await startNats();
-  });
-  after(async () => {
-    for (const c of cleanups.reverse()) await c();
-    await nats?.close();
-  });
+  const harness = useHarness();
 
   async function serviceOrder(fairEvery: number, jobs: string[]): Promise<string[]> {
-    const cfg: Config = testConfig(nats.url, {
+    const cfg: Config = harness.config({
       workers: [{ name: "one", slots: 1, fairEvery, models: [{ id: "prio", engine: "sim", options: { itlMs: 100, outputTokens: 20 } }] }],
     });
-    const gw: GatewayHandle = await startTestGateway(cfg);
-    cleanups.push(() => gw.close());
-    const w = spawnWorker(cfg, "one");
-    cleanups.push(async () => {
-      w.child.kill("SIGKILL");
-      await w.exited;
-    });
+    const gw: GatewayHandle = await harness.gateway(cfg);
+    harness.worker(cfg, "one");
     await waitForModel(gw.url, "prio");
     const chat = `${gw.url}/v1/chat/completions`;
     const blocker = postJson(chat, { model: "prio", messages: [{ role: "user", content: "block" }] });
@@ -43,7 +29,7 @@ describe("priority lanes", () => {
         assert.equal(r.status, 200);
         order.push(lane);
       }));
-    const nc = await connect({ servers: nats.url });
+    const nc = await connect({ servers: harness.nats.url });
     try {
       const jsm = await jetstreamManager(nc);
       await waitFor(async () => (await jsm.streams.info(subjects(cfg.nats.prefix).stream)).state.messages === jobs.length + 1, "every job to be queued");
@@ -66,9 +52,8 @@ describe("priority lanes", () => {
   });
 
   test("an unknown priority is a 400 naming the header", async () => {
-    const cfg = testConfig(nats.url, {});
-    const gw = await startTestGateway(cfg);
-    cleanups.push(() => gw.close());
+    const cfg = harness.config({});
+    const gw = await harness.gateway(cfg);
     const res = await postJson(`${gw.url}/v1/chat/completions`, { model: "x", messages: [{ role: "user", content: "x" }] }, { "x-priority": "urgent" });
     assert.equal(res.status, 400);
     assert.equal(((await res.json()) as { error: { param: string } }).error.param, "x-priority");

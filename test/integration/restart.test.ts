@@ -1,40 +1,31 @@
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { subjects } from "../../broker/subjects.js";
-import { spawnGateway, spawnWorker, startTestGateway, testConfig, waitFor, waitForModel } from "../helpers/broker.js";
+import { spawnGateway, waitFor, waitForModel } from "../helpers/broker.js";
 import { parseSse, postJson } from "../helpers/http.js";
-import { freePort, startNats, type TestNats } from "../helpers/nats.js";
+import { freePort } from "../helpers/nats.js";
+import { useHarness } from "../helpers/stack.js";
 
 const messages = [{ role: "user", content: "hello" }];
 
 // A nats-server restart under a full queue, and a gateway's graceful stop.
 describe("restarts", () => {
-  let nats: TestNats;
-  const cleanups: (() => Promise<unknown>)[] = [];
-
-  before(async () => {
-    nats = await startNats();
-  });
-  after(async () => {
-    for (const c of cleanups.reverse()) await c();
-    await nats?.close();
-  });
+  const harness = useHarness();
 
   test("500 queued jobs survive a nats-server restart; requests during the outage get 503 at once", async () => {
-    const cfg = testConfig(nats.url, {
+    const cfg = harness.config({
       gateway: { models: [{ id: "durable", queueWithoutWorkers: true }] },
       workers: [{ name: "w", slots: 16, models: [{ id: "durable", engine: "sim", options: { outputTokens: 4 } }] }],
     });
-    const gw = await startTestGateway(cfg);
-    cleanups.push(() => gw.close());
+    const gw = await harness.gateway(cfg);
     const N = 500;
     const pending = Array.from({ length: N }, (_, i) => postJson(`${gw.url}/v1/chat/completions`, { model: "durable", messages, seed: i }));
 
     const stream = subjects(cfg.nats.prefix).stream;
     const queued = async (): Promise<number> => {
-      const nc = await connect({ servers: nats.url });
+      const nc = await connect({ servers: harness.nats.url });
       try {
         return (await (await jetstreamManager(nc)).streams.info(stream)).state.messages;
       } finally {
@@ -43,7 +34,7 @@ describe("restarts", () => {
     };
     await waitFor(async () => (await queued()) === N, `${N} jobs in the stream`, 30_000);
 
-    await nats.stop();
+    await harness.nats.stop();
     const t0 = Date.now();
     const during = await postJson(`${gw.url}/v1/chat/completions`, { model: "durable", messages });
     assert.equal(during.status, 503);
@@ -51,13 +42,9 @@ describe("restarts", () => {
     assert.ok(Date.now() - t0 < 2000, "fails fast, not after a publish timeout");
     assert.equal((await fetch(`${gw.url}/readyz`)).status, 503);
 
-    await nats.restart();
+    await harness.nats.restart();
     await waitFor(async () => (await fetch(`${gw.url}/readyz`)).ok, "the gateway to reconnect", 15_000);
-    const w = spawnWorker(cfg, "w");
-    cleanups.push(async () => {
-      w.child.kill("SIGKILL");
-      await w.exited;
-    });
+    harness.worker(cfg, "w");
     const results = await Promise.all(pending);
     const statuses = new Map<number, number>();
     for (const r of results) statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
@@ -67,15 +54,11 @@ describe("restarts", () => {
 
   test("a SIGTERMed gateway finishes open streams, refuses new work and exits 0", async () => {
     const port = await freePort();
-    const cfg = testConfig(nats.url, {
+    const cfg = harness.config({
       gateway: { port },
       workers: [{ name: "w", slots: 2, models: [{ id: "slowish", engine: "sim", options: { itlMs: 20, outputTokens: 50 } }] }],
     });
-    const w = spawnWorker(cfg, "w");
-    cleanups.push(async () => {
-      w.child.kill("SIGKILL");
-      await w.exited;
-    });
+    harness.worker(cfg, "w");
     const g = spawnGateway(cfg);
     const url = `http://127.0.0.1:${port}`;
     await waitFor(async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.ok, "gateway process to be ready", 15_000);

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import type { Config } from "../../broker/config.js";
 import type { GatewayHandle } from "../../facade/gateway.js";
-import { spawnWorker, startTestGateway, testConfig, waitFor, waitForModel } from "../helpers/broker.js";
+import { spawnWorker, waitFor, waitForModel } from "../helpers/broker.js";
 import { joinChoices, parseSse, postJson } from "../helpers/http.js";
-import { startNats, type TestNats } from "../helpers/nats.js";
+import { useHarness } from "../helpers/stack.js";
 
 const messages = [{ role: "user", content: "hello" }];
 
@@ -32,28 +32,14 @@ async function readRest(reader: ReadableStreamDefaultReader<Uint8Array>, raw: st
 
 // Each test gets its own prefix, gateway and worker processes on one nats-server.
 describe("workers: slots, drain and queueing", () => {
-  let nats: TestNats;
-  const cleanups: (() => Promise<unknown>)[] = [];
-
-  before(async () => {
-    nats = await startNats();
-  });
-  after(async () => {
-    for (const c of cleanups.reverse()) await c();
-    await nats?.close();
-  });
+  const harness = useHarness();
 
   async function stack(raw: Record<string, unknown>, startWorkers = true): Promise<{ cfg: Config; gw: GatewayHandle }> {
-    const cfg = testConfig(nats.url, raw);
-    const gw = await startTestGateway(cfg);
-    cleanups.push(() => gw.close());
+    const cfg = harness.config(raw);
+    const gw = await harness.gateway(cfg);
     if (startWorkers) {
       for (const w of cfg.workers) {
-        const p = spawnWorker(cfg, w.name);
-        cleanups.push(async () => {
-          p.child.kill("SIGKILL");
-          await p.exited;
-        });
+        harness.worker(cfg, w.name);
       }
     }
     return { cfg, gw };
@@ -116,11 +102,7 @@ describe("workers: slots, drain and queueing", () => {
     void Promise.all(pending).then(() => (settled = true));
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(settled, false, "requests wait in the queue while no worker is up");
-    const p = spawnWorker(cfg, "late");
-    cleanups.push(async () => {
-      p.child.kill("SIGKILL");
-      await p.exited;
-    });
+    harness.worker(cfg, "late");
     const results = await Promise.all(pending);
     for (const r of results) {
       assert.equal(r.status, 200);
