@@ -21,7 +21,6 @@ export type Final = inference.v1.Final.$Properties;
 export type ErrorChunk = inference.v1.Error.$Properties;
 export type Usage = inference.v1.Usage.$Properties;
 export type WorkerHeartbeat = inference.v1.WorkerHeartbeat;
-export type HeartbeatInit = inference.v1.WorkerHeartbeat.$Properties;
 export const Verdict = inference.v1.ClaimAnswer.Verdict;
 export type Verdict = inference.v1.ClaimAnswer.Verdict;
 

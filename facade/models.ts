@@ -1,7 +1,7 @@
 import type { Config, GatewayModelConfig } from "../broker/config.js";
 import { BrokerError } from "../broker/errors.js";
 import type { WorkerRegistry } from "../broker/registry.js";
-import { unavailable, type RoutePlan, type RouteTarget } from "../broker/route.js";
+import type { RoutePlan, RouteTarget } from "../broker/route.js";
 
 export interface ModelCard {
   id: string;
@@ -9,10 +9,6 @@ export interface ModelCard {
   created: number;
   owned_by: string;
 }
-
-/** One place a request may go, and a route's targets in order: the shapes broker/route.ts runs. */
-export type Target = RouteTarget;
-export type Plan = RoutePlan;
 
 const notFound = (model: string) =>
   new BrokerError("model_not_found", `The model '${model}' does not exist or you do not have access to it.`, { param: "model" });
@@ -33,7 +29,7 @@ export class ModelCatalog {
   }
 
   /** The targets for a public model id; throws 404 for ids nothing routes. */
-  plan(model: string): Plan {
+  plan(model: string): RoutePlan {
     const route = this.exact.get(model);
     if (route?.chain) {
       const targets = route.chain.map((id) => this.target(id, 1));
@@ -43,7 +39,7 @@ export class ModelCatalog {
     return { route: model, targets: [t], fallback: route?.fallback ?? { onNoWorker: false, onQueueWaitMs: 0, onError: false } };
   }
 
-  private target(publicId: string, depth: number): Target {
+  private target(publicId: string, depth: number): RouteTarget {
     const route = this.exact.get(publicId) ?? this.prefixes.find((p) => publicId.startsWith(p.prefix ?? "\0"));
     if (route?.chain) {
       if (depth > 0) throw new BrokerError("invalid_request", `The route '${publicId}' is a chain inside a chain; the config must name plain targets.`);
@@ -68,13 +64,6 @@ export class ModelCatalog {
       maxQueueWaitMs: route?.maxQueueWaitMs ?? 0,
       live,
     };
-  }
-
-  /** A single-target resolution for callers without fallbacks: 404 unknown, 503 nobody serves it and it may not queue. */
-  resolve(model: string): Target {
-    const t = this.plan(model).targets[0] as Target;
-    if (!t.live && !t.queueWithoutWorkers) throw unavailable(t.publicId);
-    return t;
   }
 
   /** Listed: exact routes and aliases that are live or may queue, and models live workers serve. */

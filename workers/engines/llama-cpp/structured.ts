@@ -115,7 +115,7 @@ export class StructuredOutput {
  * "integer" field fails its schema. Integers lose the exponent here and other
  * numbers keep at most two exponent digits.
  */
-export function boundNumberRules(gbnf: string): string {
+function boundNumberRules(gbnf: string): string {
   return gbnf
     .split("\n")
     .map((line) => {

@@ -126,7 +126,7 @@ function toToolCall(v: unknown, pos: number): ToolCallDelta {
   };
 }
 
-export function readServed(p: Json, served: Served): void {
+function readServed(p: Json, served: Served): void {
   const model = str(p.model);
   if (model) served.model = model;
   const fp = str(p.system_fingerprint);
