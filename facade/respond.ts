@@ -1,8 +1,9 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { BrokerError } from "../broker/errors.js";
 import type { Delta, Final } from "../broker/proto.js";
+import { laneFrom } from "../broker/request-meta.js";
 import { bearerOf, eventsOf, openRoute, type Opened as RouteOpened } from "../broker/route.js";
-import { Lane, Lanes } from "../broker/subjects.js";
+import type { Lane } from "../broker/subjects.js";
 import type { JobClient, JobRequest } from "../broker/submit.js";
 import { toBrokerError } from "./errors.js";
 import type { ModelCatalog } from "./models.js";
@@ -41,10 +42,7 @@ export interface Opened extends RouteOpened {
 }
 
 function laneOf(req: FastifyRequest, header: string): Lane {
-  const v = header ? req.headers[header] : undefined;
-  if (v === undefined) return Lane.normal;
-  if (typeof v === "string" && (Lanes as readonly string[]).includes(v.toLowerCase())) return v.toLowerCase() as Lane;
-  throw new BrokerError("invalid_request", `The '${header}' header must be one of ${Lanes.join(", ")}.`, { param: header });
+  return laneFrom(header ? req.headers[header] : undefined, header, "header");
 }
 
 /**

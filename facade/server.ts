@@ -1,9 +1,9 @@
-import { randomBytes } from "node:crypto";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Config } from "../broker/config.js";
 import { BrokerError } from "../broker/errors.js";
 import type { Logger } from "../broker/log.js";
+import { requestIdFrom } from "../broker/request-meta.js";
 import type { GatewayMetrics } from "../broker/metrics.js";
 import type { WorkerRegistry } from "../broker/registry.js";
 import type { JobClient } from "../broker/submit.js";
@@ -25,13 +25,8 @@ export interface ServerDeps {
   jsm: JetStreamManager;
 }
 
-const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
 /** Builds the HTTP facade without listening, so tests and the CLI share it. */
 export function buildServer(cfg: Config, deps: ServerDeps): FastifyInstance {
-  // Unique across gateway replicas by the random prefix; a counter after it, since random bytes per request cost 3% of the gateway.
-  const idPrefix = `req_${randomBytes(6).toString("hex")}_`;
-  let idSeq = 0;
   const app = Fastify({
     // pino's Logger is a FastifyBaseLogger; the generic parameter differs only in name.
     loggerInstance: deps.log as FastifyBaseLogger,
@@ -39,10 +34,7 @@ export function buildServer(cfg: Config, deps: ServerDeps): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: cfg.gateway.bodyLimitBytes,
     // A caller's own x-request-id is kept when it is safe to echo and log.
-    genReqId: (req) => {
-      const given = req.headers["x-request-id"];
-      return typeof given === "string" && SAFE_REQUEST_ID.test(given) ? given : `${idPrefix}${(++idSeq).toString(36)}`;
-    },
+    genReqId: (req) => requestIdFrom(req.headers["x-request-id"]),
     return503OnClosing: true,
   });
 

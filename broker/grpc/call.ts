@@ -1,13 +1,13 @@
 // What every gRPC call shares: its metadata (request id, priority lane), its
 // deadline as the job's deadline, and the one way an unexpected error leaves
 // the process (logged, generic INTERNAL).
-import { randomBytes } from "node:crypto";
 import type { Deadline, Metadata } from "@grpc/grpc-js";
 import { BrokerError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { JobClient } from "../submit.js";
-import { Lane, Lanes } from "../subjects.js";
+import { laneFrom, requestIdFrom } from "../request-meta.js";
 import type { ModelDirectory } from "../route.js";
+import type { Lane } from "../subjects.js";
 
 export interface CallDeps {
   jobs: Pick<JobClient, "submit" | "connected">;
@@ -21,21 +21,14 @@ export interface CallDeps {
   onFailure?: (code: string) => void;
 }
 
-const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
 /** The caller's own `x-request-id` when it is safe to log, else a fresh one. */
 export function requestIdOf(md: Metadata): string {
-  const given = md.get("x-request-id")[0];
-  return typeof given === "string" && SAFE_REQUEST_ID.test(given) ? given : `req_${randomBytes(12).toString("hex")}`;
+  return requestIdFrom(md.get("x-request-id")[0]);
 }
 
 /** @throws BrokerError 400 naming the metadata key when the lane is not one of high, normal, low. */
 export function laneOf(md: Metadata, key: string): Lane {
-  const v = key ? md.get(key)[0] : undefined;
-  if (v === undefined) return Lane.normal;
-  const lane = typeof v === "string" ? v.toLowerCase() : "";
-  if ((Lanes as readonly string[]).includes(lane)) return lane as Lane;
-  throw new BrokerError("invalid_request", `The '${key}' metadata must be one of ${Lanes.join(", ")}.`, { param: key });
+  return laneFrom(key ? md.get(key)[0] : undefined, key, "metadata");
 }
 
 /**
