@@ -2,8 +2,7 @@
 // translating OpenAI chat completions both ways. node:http rather than fetch,
 // for the connect timeout, as in the openai-http engine whose error and SSE
 // helpers this one reuses.
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
-import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import type { IncomingMessage, OutgoingHttpHeaders } from "node:http";
 import { BrokerError } from "../../../broker/errors.js";
 import type { InferenceJob } from "../../../broker/proto.js";
 import type { DeltaSink, EngineAdapter, EngineFactory, RunContext, RunResult } from "../../engine.js";
@@ -14,7 +13,7 @@ import { parseOptions, readKey, type AnthropicOptions } from "./options.js";
 import { buildBody } from "./request.js";
 import { messageToDeltas } from "./response.js";
 import { StreamMapper } from "./stream.js";
-import { parseJsonBody, readBody, Watchdog } from "../http-upstream.js";
+import { parseJsonBody, readBody, UpstreamClient, Watchdog } from "../http-upstream.js";
 
 export type { AnthropicOptions } from "./options.js";
 
@@ -26,24 +25,18 @@ export const createAnthropicEngine: EngineFactory = async (spec) => {
 
 class AnthropicEngine implements EngineAdapter {
   readonly name = "anthropic";
+  private readonly http: UpstreamClient;
   private readonly url: URL;
   private readonly host: string;
-  private readonly agent: HttpAgent;
-  private readonly send: typeof httpRequest;
-  private readonly headers: Record<string, string> = {};
 
   constructor(
     private readonly opts: AnthropicOptions,
     private readonly model: string,
     private readonly key: string,
   ) {
-    this.url = new URL("v1/messages", `${opts.baseUrl.replace(/\/+$/, "")}/`);
-    this.host = this.url.host; // never the URL itself: it may carry user:password
-    const tls = this.url.protocol === "https:";
-    this.agent = tls ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true });
-    this.send = tls ? httpsRequest : httpRequest;
-    // Lower-cased so that ours replace theirs instead of being sent twice.
-    for (const [name, value] of Object.entries(opts.headers ?? {})) this.headers[name.toLowerCase()] = value;
+    this.http = new UpstreamClient(opts.baseUrl, opts.headers);
+    this.url = new URL("v1/messages", this.http.base);
+    this.host = this.http.host;
   }
 
   async run(job: InferenceJob, sink: DeltaSink, ctx: RunContext): Promise<RunResult> {
@@ -60,7 +53,7 @@ class AnthropicEngine implements EngineAdapter {
   }
 
   async close(): Promise<void> {
-    this.agent.destroy();
+    this.http.close();
   }
 
   /** n choices as n upstream requests; the first failure cancels the others. Usage is the sum: what the upstream bills. */
@@ -96,7 +89,7 @@ class AnthropicEngine implements EngineAdapter {
     const key = ctx.upstreamKey || this.key;
     const clientKey = Boolean(ctx.upstreamKey);
     const headers: OutgoingHttpHeaders = {
-      ...this.headers,
+      ...this.http.headers,
       "content-type": "application/json",
       "content-length": Buffer.byteLength(body),
       accept: stream ? "text/event-stream" : "application/json",
@@ -107,7 +100,7 @@ class AnthropicEngine implements EngineAdapter {
     const watch = new Watchdog(ctx.signal);
     try {
       watch.arm(this.opts.connectTimeoutMs, `could not connect to the upstream at ${this.host} within ${this.opts.connectTimeoutMs} ms`);
-      const res = await this.post(body, headers, watch, stream);
+      const res = await this.http.post(this.url, body, headers, watch, this.opts.firstTokenTimeoutMs, stream);
       const status = res.statusCode ?? 0;
       const sse = (res.headers["content-type"] ?? "").includes("text/event-stream");
       // A stream's first-token timer, armed at connect, runs on until the first token: message_start and pings do not count.
@@ -126,20 +119,6 @@ class AnthropicEngine implements EngineAdapter {
     }
   }
 
-  private post(body: string, headers: OutgoingHttpHeaders, watch: Watchdog, stream: boolean): Promise<IncomingMessage> {
-    const firstToken = this.noFirstToken(stream);
-    return new Promise((resolve, reject) => {
-      const req = this.send(this.url, { method: "POST", headers, agent: this.agent, signal: watch.signal }, resolve);
-      req.on("error", reject);
-      req.on("socket", (socket) => {
-        // A kept-alive socket is connected already; a new one is not yet.
-        if (!socket.connecting) watch.arm(this.opts.firstTokenTimeoutMs, firstToken);
-        else socket.once("connect", () => watch.arm(this.opts.firstTokenTimeoutMs, firstToken));
-      });
-      req.end(body);
-    });
-  }
-
   private async relayStream(res: IncomingMessage, sink: DeltaSink, watch: Watchdog, job: InferenceJob, key: string, clientKey: boolean): Promise<RunResult> {
     const parser = new SseParser();
     const mapper = new StreamMapper(sink, this.host, key, clientKey);
@@ -156,10 +135,6 @@ class AnthropicEngine implements EngineAdapter {
     mapper.end(done);
     const usage = mapper.usage.seen ? mapper.usage.usage : { ...mapper.usage.usage, completionTokens: mapper.contentDeltas };
     return { usage, model: mapper.model ?? job.model };
-  }
-
-  private noFirstToken(stream: boolean): string {
-    return `the upstream at ${this.host} sent no ${stream ? "first token" : "answer"} within ${this.opts.firstTokenTimeoutMs} ms`;
   }
 
   private silence(): string {

@@ -1,14 +1,13 @@
 // Relays jobs to any OpenAI-compatible server: vLLM, llama-server, Ollama's
 // /v1, TGI, LM Studio or OpenAI itself. node:http rather than fetch, because
 // the connect timeout needs the socket's own connect event.
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
-import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import type { IncomingMessage, OutgoingHttpHeaders } from "node:http";
 import { z } from "zod";
 import { BrokerError } from "../../../broker/errors.js";
 import type { InferenceJob } from "../../../broker/proto.js";
 import type { DeltaSink, EmbedResult, EngineAdapter, EngineFactory, RunContext, RunResult } from "../../engine.js";
 import { httpError, networkError } from "./errors.js";
-import { parseJsonBody, readBody, readKey as readUpstreamKey, Watchdog } from "../http-upstream.js";
+import { parseJsonBody, readBody, readKey as readUpstreamKey, UpstreamClient, Watchdog } from "../http-upstream.js";
 import { toEmbeddings } from "./embeddings.js";
 import { buildBody, buildCompletionBody, buildEmbeddingBody } from "./request.js";
 import { completionToDeltas, StreamMapper } from "./response.js";
@@ -66,25 +65,16 @@ function readKey(o: OpenAIHttpOptions): Promise<string> {
 
 class OpenAIHttpEngine implements EngineAdapter {
   readonly name = "openai-http";
-  private readonly base: URL;
+  private readonly http: UpstreamClient;
   private readonly host: string;
-  private readonly agent: HttpAgent;
-  private readonly send: typeof httpRequest;
-  private readonly headers: Record<string, string> = {};
 
   constructor(
     private readonly opts: OpenAIHttpOptions,
     private readonly model: string,
     private readonly key: string,
   ) {
-    // A trailing slash makes relative paths land under it: .../v1/ + chat/completions.
-    this.base = new URL(`${opts.baseUrl.replace(/\/+$/, "")}/`);
-    this.host = this.base.host; // never the URL itself: it may carry user:password
-    const tls = this.base.protocol === "https:";
-    this.agent = tls ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true });
-    this.send = tls ? httpsRequest : httpRequest;
-    // Lower-cased so that ours replace theirs instead of being sent twice.
-    for (const [name, value] of Object.entries(opts.headers ?? {})) this.headers[name.toLowerCase()] = value;
+    this.http = new UpstreamClient(opts.baseUrl, opts.headers);
+    this.host = this.http.host;
   }
 
   async run(job: InferenceJob, sink: DeltaSink, ctx: RunContext): Promise<RunResult> {
@@ -123,7 +113,7 @@ class OpenAIHttpEngine implements EngineAdapter {
     const body = JSON.stringify(payload);
     const key = ctx.upstreamKey || this.key;
     const headers: OutgoingHttpHeaders = {
-      ...this.headers,
+      ...this.http.headers,
       "content-type": "application/json",
       "content-length": Buffer.byteLength(body),
       accept: stream ? "text/event-stream" : "application/json",
@@ -134,9 +124,9 @@ class OpenAIHttpEngine implements EngineAdapter {
     const watch = new Watchdog(ctx.signal);
     try {
       watch.arm(this.opts.connectTimeoutMs, `could not connect to the upstream at ${this.host} within ${this.opts.connectTimeoutMs} ms`);
-      const url = new URL(path, this.base);
+      const url = new URL(path, this.http.base);
       if (this.opts.apiVersion) url.searchParams.set("api-version", this.opts.apiVersion);
-      const res = await this.post(url, body, headers, watch, stream);
+      const res = await this.http.post(url, body, headers, watch, this.opts.firstTokenTimeoutMs, stream);
       const status = res.statusCode ?? 0;
       if (status < 200 || status >= 300) {
         watch.arm(this.opts.idleTimeoutMs, this.silence());
@@ -152,22 +142,7 @@ class OpenAIHttpEngine implements EngineAdapter {
   }
 
   async close(): Promise<void> {
-    this.agent.destroy();
-  }
-
-  private post(url: URL, body: string, headers: OutgoingHttpHeaders, watch: Watchdog, stream: boolean): Promise<IncomingMessage> {
-    const { firstTokenTimeoutMs } = this.opts;
-    const firstToken = `the upstream at ${this.host} sent no ${stream ? "first token" : "answer"} within ${firstTokenTimeoutMs} ms`;
-    return new Promise((resolve, reject) => {
-      const req = this.send(url, { method: "POST", headers, agent: this.agent, signal: watch.signal }, resolve);
-      req.on("error", reject);
-      req.on("socket", (socket) => {
-        // A kept-alive socket is connected already; a new one is not yet.
-        if (!socket.connecting) watch.arm(firstTokenTimeoutMs, firstToken);
-        else socket.once("connect", () => watch.arm(firstTokenTimeoutMs, firstToken));
-      });
-      req.end(body);
-    });
+    this.http.close();
   }
 
   private async relayStream(res: IncomingMessage, sink: DeltaSink, watch: Watchdog, job: InferenceJob, key: string, text: boolean): Promise<RunResult> {
