@@ -1,6 +1,7 @@
 // The contract every engine adapter must keep, as one node:test suite that
 // each engine's test file runs with its own factory.
 import assert from "node:assert/strict";
+import { BrokerError } from "../../broker/errors.js";
 import { describe, test } from "node:test";
 import { decodeJob, encodeJob, type ChatRequest, type Delta, type InferenceJob } from "../../broker/proto.js";
 import type { EngineAdapter, RunContext, RunResult } from "../../workers/engine.js";
@@ -38,6 +39,23 @@ export async function runJob(engine: EngineAdapter, job: InferenceJob, ctx: Part
   const deltas: Delta[] = [];
   const result = await engine.run(job, { delta: (d) => void deltas.push(d) }, { signal: new AbortController().signal, ...ctx });
   return { deltas, result, ...checkDeltas(deltas) };
+}
+
+/** Builds an engine, runs one chat job on it under `model`, and closes it. */
+export async function runOnce(build: Promise<EngineAdapter>, model: string, chat: ChatRequest, upstreamKey?: string): Promise<Outcome> {
+  const e = await build;
+  try {
+    return await runJob(e, makeJob(model, chat), upstreamKey ? { upstreamKey } : {});
+  } finally {
+    await e.close();
+  }
+}
+
+/** Asserts that `p` rejects with a BrokerError and returns it. */
+export async function brokerError(p: Promise<unknown>): Promise<BrokerError> {
+  const err = await p.then(() => assert.fail("expected a rejection"), (e: unknown) => e);
+  assert.ok(err instanceof BrokerError, `not a BrokerError: ${String(err)}`);
+  return err;
 }
 
 /** Asserts per choice: role on the first delta, finishReason on the last and only there. */

@@ -3,12 +3,11 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { BrokerError } from "../../broker/errors.js";
 import { decodeJob, encodeJob, type ChatRequest, type Delta } from "../../broker/proto.js";
 import { createAnthropicEngine } from "../../workers/engines/anthropic/index.js";
 import { buildBody } from "../../workers/engines/anthropic/request.js";
 import { finishReason } from "../../workers/engines/anthropic/response.js";
-import { makeJob, runEngineSuite, runJob } from "../helpers/engine-suite.js";
+import { brokerError, makeJob, runEngineSuite, runJob, runOnce } from "../helpers/engine-suite.js";
 import { anthropicError, FAKE_OUTPUT_TOKENS, startFakeAnthropic, type FakeAnthropic } from "../helpers/fake-anthropic.js";
 
 const KEY = "sk-ant-test-0123456789abcdef";
@@ -26,12 +25,6 @@ runEngineSuite("anthropic against a fake Anthropic server", {
 
 const user = (content: string): ChatRequest["messages"] => [{ role: "user", content }];
 
-/** Asserts that `p` rejects with a BrokerError and returns it. */
-async function brokerError(p: Promise<unknown>): Promise<BrokerError> {
-  const err = await p.then(() => assert.fail("expected a rejection"), (e: unknown) => e);
-  assert.ok(err instanceof BrokerError, `not a BrokerError: ${String(err)}`);
-  return err;
-}
 
 /** The tool-call arguments per call index, joined from their fragments. */
 function toolArgs(deltas: Delta[]): Map<number, { id: string; name: string; args: string }> {
@@ -55,14 +48,7 @@ describe("anthropic engine", () => {
 
   const engine = (options: Record<string, unknown> = {}) =>
     createAnthropicEngine({ model: "broker-model", options: { baseUrl: fake.url, apiKeyEnv: "FAKE_ANTHROPIC_KEY", ...options } });
-  const run = async (chat: ChatRequest, options: Record<string, unknown> = {}, upstreamKey?: string) => {
-    const e = await engine(options);
-    try {
-      return await runJob(e, makeJob("broker-model", chat), upstreamKey ? { upstreamKey } : {});
-    } finally {
-      await e.close();
-    }
-  };
+  const run = (chat: ChatRequest, options: Record<string, unknown> = {}, upstreamKey?: string) => runOnce(engine(options), "broker-model", chat, upstreamKey);
   const lastBody = (): Record<string, unknown> => fake.requests.at(-1)!.body as Record<string, unknown>;
 
   test("maps system, images, tools, tool calls and results, and the sampling fields", async () => {

@@ -4,12 +4,11 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { BrokerError } from "../../broker/errors.js";
 import type { ChatRequest } from "../../broker/proto.js";
 import { retryAfterSeconds } from "../../workers/engines/openai-http/errors.js";
 import { createOpenAIHttpEngine } from "../../workers/engines/openai-http/index.js";
 import { SseParser } from "../../workers/engines/openai-http/sse.js";
-import { makeJob, runEngineSuite, runJob } from "../helpers/engine-suite.js";
+import { brokerError, makeJob, runEngineSuite, runOnce } from "../helpers/engine-suite.js";
 import { startFakeOpenAI, type FakeOpenAI } from "../helpers/fake-openai.js";
 
 runEngineSuite("openai-http against a fake OpenAI server", {
@@ -25,12 +24,6 @@ const KEY = "sk-test-0123456789abcdef";
 process.env.FAKE_OPENAI_KEY = KEY;
 const user = (content: string): ChatRequest["messages"] => [{ role: "user", content }];
 
-/** Asserts that `p` rejects with a BrokerError and returns it. */
-async function brokerError(p: Promise<unknown>): Promise<BrokerError> {
-  const err = await p.then(() => assert.fail("expected a rejection"), (e: unknown) => e);
-  assert.ok(err instanceof BrokerError, `not a BrokerError: ${String(err)}`);
-  return err;
-}
 
 describe("openai-http engine", () => {
   let fake: FakeOpenAI;
@@ -39,14 +32,7 @@ describe("openai-http engine", () => {
 
   const engine = (options: Record<string, unknown> = {}) =>
     createOpenAIHttpEngine({ model: "broker-model", options: { baseUrl: fake.url, apiKeyEnv: "FAKE_OPENAI_KEY", ...options } });
-  const run = async (chat: ChatRequest, options: Record<string, unknown> = {}, upstreamKey?: string) => {
-    const e = await engine(options);
-    try {
-      return await runJob(e, makeJob("broker-model", chat), upstreamKey ? { upstreamKey } : {});
-    } finally {
-      await e.close();
-    }
-  };
+  const run = (chat: ChatRequest, options: Record<string, unknown> = {}, upstreamKey?: string) => runOnce(engine(options), "broker-model", chat, upstreamKey);
   const lastBody = (): Record<string, unknown> => fake.requests.at(-1)!.body as Record<string, unknown>;
 
   test("maps every request field, passes extra fields through", async () => {
