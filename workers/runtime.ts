@@ -25,6 +25,8 @@ interface Served {
   lanes: LaneScheduler;
   puller: Puller;
   pumping: boolean;
+  /** A lane may hold jobs but every slot was taken or reserved when this model looked: retry once one frees. */
+  starved: boolean;
   /** Jobs finished, for the gateways' drain-rate estimate. */
   completed: number;
 }
@@ -58,7 +60,7 @@ export async function startWorker(cfg: Config, wcfg: WorkerConfig, factories: Re
     const consumers = {} as Record<Lane, string>;
     for (const lane of Lanes) consumers[lane] = await ensureJobConsumer(jsm, cfg, b.model, log, lane);
     const puller = new Puller(nc, subjects(cfg.nats.prefix).stream);
-    served.push({ ...b, consumers, lanes: new LaneScheduler(wcfg.fairEvery), puller, pumping: false, completed: 0 });
+    served.push({ ...b, consumers, lanes: new LaneScheduler(wcfg.fairEvery), puller, pumping: false, starved: false, completed: 0 });
   }
   const metrics = new WorkerMetrics();
   const w = new Worker(id, nc, cfg, wcfg, served, log, metrics);
@@ -182,22 +184,31 @@ class Worker implements WorkerHandle {
    * Pulls for free slots only, so jobs wait in JetStream and never in this
    * process, lane by lane in the scheduler's order. Each pull answers at once;
    * when every lane is empty the worker idles until a wake-up or the sweep.
+   * A model is pumped again only by its own wake-up, the sweep, a freed slot,
+   * or (when it found no free slot) the end of another model's pull: re-pumping
+   * every model after every pull would hand the turn around without any I/O
+   * forever once all lanes are known empty, a microtask loop that starves timers.
    */
   private pump(s: Served): void {
     if (s.pumping || this.draining) return;
     s.pumping = true;
     void this.pullLanes(s).finally(() => {
       s.pumping = false;
-      // Another model's wake-up may have found every slot reserved by this pull.
-      if (this.served.length > 1) for (const o of this.served) if (o !== s) this.pump(o);
+      // Slots this pull reserved and did not use are free again for models that found none.
+      if (this.free() > 0) for (const o of this.served) if (o.starved) this.pump(o);
     });
   }
 
   private async pullLanes(s: Served): Promise<void> {
     for (;;) {
-      const free = this.free();
       const lane = s.lanes.next();
-      if (free <= 0 || !lane || this.draining) return;
+      if (!lane || this.draining) return;
+      const free = this.free();
+      if (free <= 0) {
+        s.starved = true;
+        return;
+      }
+      s.starved = false;
       this.reserved += free;
       let got = 0;
       try {
@@ -294,21 +305,51 @@ class Worker implements WorkerHandle {
     return new BrokerError("internal_error", "The engine failed while generating; see the worker's log.");
   }
 
+  /**
+   * Ends within drainTimeoutMs + ABORT_GRACE_MS + CLOSE_GRACE_MS whatever the
+   * engines do: jobs still running at the timeout are aborted, and one that
+   * ignores the abort is left unacked, so JetStream hands it to another worker.
+   */
   async drain(): Promise<void> {
     if (this.draining) return;
     this.draining = true;
     this.heartbeat();
     if (this.sweep) clearInterval(this.sweep);
     const until = Date.now() + this.wcfg.drainTimeoutMs;
-    while (this.busy > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    while (this.busy > 0 && Date.now() < until) await sleep(50);
     for (const r of this.running.values()) r.abort.abort(new BrokerError("shutting_down", "The worker shut down before the answer was complete."));
-    while (this.busy > 0) await new Promise((r) => setTimeout(r, 20));
+    const grace = Date.now() + ABORT_GRACE_MS;
+    while (this.busy > 0 && Date.now() < grace) await sleep(20);
+    if (this.busy > 0) this.log.warn({ worker: this.id, jobs: this.busy }, "jobs ignored the abort; leaving them unacked for another worker");
     if (this.beat) clearInterval(this.beat);
     for (const s of this.served) s.puller.close();
     this.requester.close();
-    for (const s of this.served) await s.engine.close();
+    const closed = await within(CLOSE_GRACE_MS, Promise.all(this.served.map((s) => s.engine.close())).then(() => this.nc.drain()));
+    if (!closed) {
+      this.log.warn({ worker: this.id }, "engines or NATS did not close in time; closing the connection");
+      await within(CLOSE_GRACE_MS, this.nc.close());
+    }
     this.metricsServer?.close();
-    await this.nc.drain();
     this.log.info({ worker: this.id }, "worker drained");
+  }
+}
+
+/** After the drain timeout, how long aborted jobs get to stop. */
+const ABORT_GRACE_MS = 2000;
+/** How long engines and the NATS connection get to close. */
+const CLOSE_GRACE_MS = 2000;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Whether `p` settled within `ms` (its failure counts as settled: there is nothing left to wait for). */
+async function within(ms: number, p: Promise<unknown>): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)));
+  try {
+    return await Promise.race([p.then(() => true, () => true), timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
