@@ -1,7 +1,6 @@
-import type { JetStreamManager } from "@nats-io/jetstream";
-import { JetStreamApiError } from "@nats-io/jetstream";
-import type { MsgRequest } from "@nats-io/jetstream";
-import { Lane, subjects } from "./subjects.js";
+import type { ConsumerInfo, JetStreamManager, MsgRequest } from "@nats-io/jetstream";
+import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
+import { Lanes, subjects } from "./subjects.js";
 
 export interface QueueStats {
   model: string;
@@ -14,22 +13,55 @@ export interface QueueStats {
   oldestWaitingMs: number;
 }
 
-/** Reads a model's queue from its durable consumer; a model nobody has served yet has an empty queue. */
-export async function queueStats(jsm: JetStreamManager, prefix: string, model: string, lane: Lane = Lane.normal): Promise<QueueStats> {
+/**
+ * Every lane of every given model, counted from the job stream itself: one
+ * stream info with per-subject counts, plus each lane's consumer when one
+ * exists. On a work-queue stream a subject's count holds queued and
+ * delivered-but-unacked jobs, so waiting = count − ack pending. Reading the
+ * stream rather than only the consumers keeps the figure right for a model no
+ * worker has served yet (no consumer exists): jobs queued with
+ * `queueWithoutWorkers` must show, or an autoscaler can never scale from zero.
+ */
+export async function queueStats(jsm: JetStreamManager, prefix: string, models: readonly string[]): Promise<QueueStats[]> {
   const s = subjects(prefix);
-  const out: QueueStats = { model, lane, waiting: 0, running: 0, oldestWaitingMs: 0 };
+  const info = await jsm.streams.info(s.stream, { subjects_filter: s.jobsAll });
+  const counts = info.state.subjects ?? {};
+  return Promise.all(models.flatMap((model) => Lanes.map(async (lane): Promise<QueueStats> => {
+    const subject = s.job(model, lane);
+    const count = counts[subject] ?? 0;
+    const out: QueueStats = { model, lane, waiting: 0, running: 0, oldestWaitingMs: 0 };
+    if (count === 0) return out;
+    const consumer = await consumerInfo(jsm, s.stream, s.consumer(model, lane));
+    out.running = Math.min(count, consumer?.num_ack_pending ?? 0);
+    out.waiting = count - out.running;
+    if (out.waiting > 0) out.oldestWaitingMs = await oldestWaitingMs(jsm, s.stream, subject, consumer);
+    return out;
+  })));
+}
+
+async function consumerInfo(jsm: JetStreamManager, stream: string, name: string): Promise<ConsumerInfo | undefined> {
   try {
-    const info = await jsm.consumers.info(s.stream, s.consumer(model, lane));
-    out.waiting = info.num_pending;
-    out.running = info.num_ack_pending;
-    if (info.num_pending > 0) {
-      // STREAM.MSG.GET has taken next_by_subj since nats-server 2.9; the v3 client's type does not list it.
-      const query = { seq: info.delivered.stream_seq + 1, next_by_subj: s.job(model, lane) } as unknown as MsgRequest;
-      const msg = await jsm.streams.getMessage(s.stream, query);
-      if (msg) out.oldestWaitingMs = Math.max(0, Date.now() - msg.time.getTime());
-    }
+    return await jsm.consumers.info(stream, name);
   } catch (e) {
-    if (!(e instanceof JetStreamApiError) || (e.code !== 10014 && e.code !== 10037)) throw e;
+    if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.ConsumerNotFound) return undefined;
+    throw e;
   }
-  return out;
+}
+
+/**
+ * The first job on the subject past what the consumer has delivered; with no
+ * consumer, the first job on the subject. (A redelivery waiting after a nak is
+ * counted as waiting but is older than this: the age is a lower bound then.)
+ */
+async function oldestWaitingMs(jsm: JetStreamManager, stream: string, subject: string, consumer: ConsumerInfo | undefined): Promise<number> {
+  // STREAM.MSG.GET has taken next_by_subj since nats-server 2.9; the v3 client's type does not list it.
+  const query = { seq: (consumer?.delivered.stream_seq ?? 0) + 1, next_by_subj: subject } as unknown as MsgRequest;
+  try {
+    const msg = await jsm.streams.getMessage(stream, query);
+    return msg ? Math.max(0, Date.now() - msg.time.getTime()) : 0;
+  } catch (e) {
+    // Taken by a worker between the two reads: nothing older waits.
+    if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.NoMessageFound) return 0;
+    throw e;
+  }
 }

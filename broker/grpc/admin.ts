@@ -6,7 +6,6 @@ import { BrokerError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { queueStats } from "../queue-stats.js";
 import type { WorkerRegistry } from "../registry.js";
-import { Lanes } from "../subjects.js";
 import { asBrokerError, requestIdOf } from "./call.js";
 import type { ListWorkersResponseInit, QueueStatsRequest, QueueStatsResponseInit } from "./definitions.js";
 import type { ModelDirectory } from "../route.js";
@@ -39,7 +38,7 @@ export function adminHandlers(deps: AdminDeps) {
     },
     QueueStats: (call: ServerUnaryCall<QueueStatsRequest, QueueStatsResponseInit>, done: sendUnaryData<QueueStatsResponseInit>): void => {
       const models = call.request.model ? [call.request.model] : deps.catalog.servedModels();
-      Promise.all(models.flatMap((m) => Lanes.map((lane) => queueStats(deps.jsm, deps.prefix, m, lane))))
+      queueStats(deps.jsm, deps.prefix, models)
         .then((qs) => done(null, {
           queues: qs.map((q) => ({ model: q.model, lane: q.lane, waiting: q.waiting, running: q.running, oldestWaitingMs: q.oldestWaitingMs })),
         }))

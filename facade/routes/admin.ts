@@ -2,7 +2,6 @@ import type { JetStreamManager } from "@nats-io/jetstream";
 import type { FastifyInstance } from "fastify";
 import type { GatewayMetrics } from "../../broker/metrics.js";
 import { queueStats, type QueueStats } from "../../broker/queue-stats.js";
-import { Lanes } from "../../broker/subjects.js";
 import type { WorkerRegistry } from "../../broker/registry.js";
 import type { JobClient } from "../../broker/submit.js";
 import type { ModelCatalog } from "../models.js";
@@ -24,7 +23,7 @@ export interface AdminDeps {
  */
 export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void {
   const queues = async (): Promise<QueueStats[]> =>
-    Promise.all(deps.catalog.servedModels().flatMap((m) => Lanes.map((lane) => queueStats(deps.jsm, deps.prefix, m, lane))));
+    queueStats(deps.jsm, deps.prefix, deps.catalog.servedModels());
 
   app.get("/admin/workers", async () => ({
     object: "list",

@@ -34,10 +34,16 @@ describe("contention: bounded queues, 429s and queue timeouts", () => {
     const metricsPort = await freePort();
     const { cfg, gw } = await stack({
       queue: { maxPerModel: 300 },
+      gateway: { models: [{ id: "busy", queueWithoutWorkers: true }] },
       workers: [{ name: "w", slots: 4, metricsPort, models: [{ id: "busy", engine: "sim", options: { ttftMs: 1, outputTokens: 3 } }] }],
     });
-    harness.worker(cfg, "w");
-    await waitForModel(gw.url, "busy");
+    // The worker starts only once the bound has been hit, so hitting it never depends on how fast this machine drains the queue.
+    let workerStarted = false;
+    const startWorker = () => {
+      if (workerStarted) return;
+      workerStarted = true;
+      harness.worker(cfg, "w");
+    };
 
     const N = 2000;
     const statuses = new Map<number, number>();
@@ -59,6 +65,7 @@ describe("contention: bounded queues, 429s and queue timeouts", () => {
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
         const body = (await res.json()) as Json;
         if (res.status === 429) {
+          startWorker();
           assert.equal(body.error.code, "queue_full");
           assert.equal(body.error.type, "rate_limit_error");
           const retry = Number(res.headers.get("retry-after"));
@@ -105,9 +112,11 @@ describe("contention: bounded queues, 429s and queue timeouts", () => {
     assert.equal(((await res.json()) as Json).error.code, "queue_timeout");
     assert.ok(res.headers.get("retry-after"));
     assert.ok(Date.now() - t0 < 3000);
-    const queues = (await (await fetch(`${gw.url}/admin/queues`)).json()) as Json;
-    const waiting = queues.data.filter((q: Json) => q.model === "nobody").reduce((n: number, q: Json) => n + q.waiting, 0);
-    assert.equal(waiting, 0, "the timed-out job left the queue");
+    // Read from the stream itself (no consumer exists yet): a job left behind would count here.
+    await waitFor(async () => {
+      const queues = (await (await fetch(`${gw.url}/admin/queues`)).json()) as Json;
+      return queues.data.filter((q: Json) => q.model === "nobody").reduce((n: number, q: Json) => n + q.waiting, 0) === 0;
+    }, "the timed-out job to leave the queue");
     // A worker that starts later finds nothing to run.
     harness.worker(cfg, "late");
     // The model is listed without workers (it queues), so wait for the worker itself.
@@ -115,5 +124,26 @@ describe("contention: bounded queues, 429s and queue timeouts", () => {
     await new Promise((r) => setTimeout(r, 300));
     const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     assert.equal(sample(text, "broker_worker_jobs_total", { model: "nobody", outcome: "ok" }), 0);
+  });
+
+  test("jobs queued for a model that never had a worker count as waiting on every gateway (scale from zero)", async () => {
+    const { cfg, gw } = await stack({
+      gateway: { models: [{ id: "cold", queueWithoutWorkers: true }] },
+      workers: [{ name: "first", slots: 1, models: [{ id: "cold", engine: "sim", options: { outputTokens: 2 } }] }],
+    });
+    const other = await harness.gateway(cfg);
+    const pending = [0, 1, 2].map(() => postJson(`${gw.url}/v1/chat/completions`, { model: "cold", messages }));
+    const waiting = async (url: string) => sample(await (await fetch(`${url}/metrics`)).text(), "broker_queue_waiting_jobs", { model: "cold", lane: "normal" });
+    await waitFor(async () => (await waiting(gw.url)) === 3, "three waiting jobs on the submitting gateway");
+    assert.equal(await waiting(other.url), 3, "another gateway reads the same queue");
+    const queues = (await (await fetch(`${other.url}/admin/queues`)).json()) as Json;
+    const cold = queues.data.find((q: Json) => q.model === "cold" && q.lane === "normal");
+    assert.equal(cold.waiting, 3);
+    assert.equal(cold.running, 0);
+    assert.ok(cold.oldest_waiting_ms >= 0);
+    // The first worker takes them all; the queue empties.
+    harness.worker(cfg, "first");
+    for (const res of await Promise.all(pending)) assert.equal(res.status, 200);
+    await waitFor(async () => (await waiting(other.url)) === 0, "the queue to empty");
   });
 });
