@@ -110,7 +110,7 @@ const Schema = z.strictObject({
     /** Publishes with the same job id inside this window are stored once. */
     duplicateWindowMs: z.number().int().min(1000).default(120_000),
     /** A job taken by a worker that does not ack or extend within this is redelivered. */
-    ackWaitMs: z.number().int().min(1000).default(30_000),
+    ackWaitMs: z.number().int().min(1000).default(10_000),
     maxDeliver: z.number().int().min(1).default(5),
     replicas: z.number().int().min(1).max(5).default(1),
   }).prefault({}),

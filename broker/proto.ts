@@ -24,6 +24,13 @@ export type WorkerHeartbeat = inference.v1.WorkerHeartbeat;
 export const Verdict = inference.v1.ClaimAnswer.Verdict;
 export type Verdict = inference.v1.ClaimAnswer.Verdict;
 
+/**
+ * A Cancel's reason when the gateway gave the run up but not the job (its
+ * worker was written off before anything reached the client): the worker
+ * naks it so it runs again at once, instead of acking it away.
+ */
+export const REASSIGNED = "reassigned";
+
 export const encodeJob = (job: JobInit): Uint8Array => pb.InferenceJob.encode(job).finish();
 export const decodeJob = (data: Uint8Array): InferenceJob => pb.InferenceJob.decode(data);
 export const encodeChunk = (chunk: ChunkInit): Uint8Array => pb.Chunk.encode(chunk).finish();

@@ -24,6 +24,15 @@ export interface ModelLiveness {
 const MISSED_BEATS = 3;
 
 /**
+ * How long a worker beating every `intervalMs` may be silent before gateways
+ * write it off; a worker that notices its own silence was this long knows its
+ * jobs were given up.
+ */
+export function lostAfterMs(intervalMs: number): number {
+  return MISSED_BEATS * Math.max(intervalMs || 2000, 100);
+}
+
+/**
  * Which workers are alive and what they serve, from their heartbeats. On
  * start it asks every worker to beat at once, so a fresh gateway knows its
  * models within a round trip instead of a heartbeat period.
@@ -84,7 +93,7 @@ export class WorkerRegistry {
       inFlight: hb.inFlight,
       draining: hb.draining,
       lastSeenMs: now,
-      expiresMs: now + MISSED_BEATS * Math.max(hb.intervalMs || 2000, 100),
+      expiresMs: now + lostAfterMs(hb.intervalMs),
     };
     if (!this.workers.has(info.id)) this.log.info({ worker: info.id, models: info.models.map((m) => m.model) }, "worker joined");
     this.workers.set(info.id, info);

@@ -6,7 +6,7 @@ import { JobStream } from "./job-stream.js";
 import type { Logger } from "./log.js";
 import type { GatewayMetrics, ModelMetrics } from "./metrics.js";
 import { trackConnected } from "./nats.js";
-import { decodeChunk, encodeJob, pb, Verdict, type ChatRequest, type CompletionRequest, type EmbeddingRequest } from "./proto.js";
+import { decodeChunk, encodeJob, pb, REASSIGNED, Verdict, type Chunk, type ChatRequest, type CompletionRequest, type EmbeddingRequest } from "./proto.js";
 import type { WorkerRegistry } from "./registry.js";
 import { NoResponders, Requester } from "./requester.js";
 import { Lane, Lanes, subjects, type Subjects } from "./subjects.js";
@@ -43,7 +43,21 @@ interface JobState {
   streamSeq: number;
   nextSeq: number;
   lastActivity: number;
-  worker?: { id: string; control: string };
+  /** The run now going: its worker and its delivery count (from its claim). */
+  worker?: Run;
+}
+
+interface Run {
+  id: string;
+  control: string;
+  delivery: number;
+}
+
+/** A run the gateway gave up on, remembered so that its late chunks can be answered with a cancel. */
+interface GivenUp extends Run {
+  /** REASSIGNED when the job runs again (the worker naks it), else the job is over (it acks). */
+  reason: string;
+  until: number;
 }
 
 const PUBLISH_TIMEOUT_MS = 5000;
@@ -66,6 +80,8 @@ export class JobClient {
   private readonly subj: Subjects;
   private readonly requester: Requester;
   private readonly jobs = new Map<string, JobState>();
+  /** Runs of written-off workers by job id: a worker that comes back is told to stop them. */
+  private readonly givenUp = new Map<string, GivenUp>();
   private readonly nats: { readonly up: boolean };
   private sub: Subscription | undefined;
   private sweep: NodeJS.Timeout | undefined;
@@ -179,23 +195,14 @@ export class JobClient {
     }
     const state = this.jobs.get(chunk.jobId);
     if (chunk.claim) {
-      const verdict = this.claimVerdict(state, chunk.claim.delivery ?? 1);
-      // The client's key travels here, to the worker that runs the job, and is never stored.
-      const upstreamKey = verdict === Verdict.GO ? (state?.upstreamKey ?? "") : "";
-      msg.respond(pb.ClaimAnswer.encode({ verdict, upstreamKey }).finish());
-      if (verdict !== Verdict.GO) {
-        this.metrics.claimsAbandoned.labels(state?.model ?? "", verdict === Verdict.EXPIRED ? "expired" : "cancelled").inc();
-      } else if (state) {
-        if (!state.claimedOnce) state.m.queueWait.observe((Date.now() - state.created) / 1000);
-        state.claimedOnce = true;
-        state.worker = { id: chunk.claim.workerId ?? "", control: chunk.claim.controlSubject ?? "" };
-        state.nextSeq = 1;
-        state.lastActivity = Date.now();
-      }
+      msg.respond(this.onClaim(chunk.jobId, state, chunk.claim));
       return;
     }
-    // Nothing counts before a claim: late chunks of a worker given up for lost are dropped.
-    if (!state?.worker) return;
+    // Nothing counts before a claim, nor from a run given up on (its worker was written off and maybe came back).
+    if (!state?.worker || (chunk.delivery && chunk.delivery !== state.worker.delivery)) {
+      this.stopGivenUp(chunk);
+      return;
+    }
     if (chunk.seq !== state.nextSeq) {
       this.finish(chunk.jobId, new BrokerError("stream_interrupted", `Chunks of the answer were lost in transit (expected ${state.nextSeq}, got ${chunk.seq}); the job was stopped.`));
       this.sendCancel(state, "sequence gap");
@@ -224,13 +231,56 @@ export class JobClient {
     }
   }
 
-  private claimVerdict(state: JobState | undefined, delivery: number): Verdict {
+  /** Answers a worker's claim; the client's key travels in a "go", to the worker that runs the job, and is never stored. */
+  private onClaim(jobId: string, state: JobState | undefined, claim: NonNullable<Chunk["claim"]>): Uint8Array {
+    const delivery = claim.delivery || 1;
+    const verdict = this.claimVerdict(jobId, state, delivery);
+    if (verdict !== Verdict.GO || !state) {
+      this.metrics.claimsAbandoned.labels(state?.model ?? "", verdict === Verdict.EXPIRED ? "expired" : "cancelled").inc();
+      return pb.ClaimAnswer.encode({ verdict, upstreamKey: "" }).finish();
+    }
+    if (!state.claimedOnce) state.m.queueWait.observe((Date.now() - state.created) / 1000);
+    state.claimedOnce = true;
+    state.worker = { id: claim.workerId ?? "", control: claim.controlSubject ?? "", delivery };
+    state.nextSeq = 1;
+    state.lastActivity = Date.now();
+    return pb.ClaimAnswer.encode({ verdict, upstreamKey: state.upstreamKey }).finish();
+  }
+
+  private claimVerdict(jobId: string, state: JobState | undefined, delivery: number): Verdict {
     if (!state || state.stream.done) return Verdict.CANCELLED;
     const now = Date.now();
     if (now > state.deadline || (!state.claimedOnce && now > state.queueDeadline)) return Verdict.EXPIRED;
+    const run = state.worker;
+    // A late claim of a run already superseded.
+    if (run && delivery <= run.delivery) return Verdict.CANCELLED;
+    if (run) {
+      // JetStream delivered the job again while a run was going: that run's worker gave it back or went
+      // silent for the ack wait. It is over; tell its worker, should it come back.
+      this.giveUp(jobId, run, state.stream.delivered ? "worker_lost" : REASSIGNED);
+      state.worker = undefined;
+      if (state.stream.delivered) {
+        this.finish(jobId, new BrokerError("worker_lost", "The worker generating this answer stopped responding; the answer is incomplete."));
+        return Verdict.CANCELLED;
+      }
+      state.stream.restart();
+    }
     // A redelivered job may restart only if its client has seen nothing yet.
     if (delivery > 1 && state.stream.delivered) return Verdict.CANCELLED;
     return Verdict.GO;
+  }
+
+  /** Remembers a run given up on and tells its worker to stop it (it gets the cancel when it comes back). */
+  private giveUp(jobId: string, run: Run, reason: string): void {
+    this.givenUp.set(jobId, { ...run, reason, until: Date.now() + Math.max(this.cfg.queue.ackWaitMs, 60_000) });
+    this.publishCancel(run, jobId, reason);
+  }
+
+  /** A chunk from a run given up on: its worker is back (or was never gone); stop that run. */
+  private stopGivenUp(chunk: Chunk): void {
+    const g = this.givenUp.get(chunk.jobId);
+    if (!g || (chunk.delivery && chunk.delivery !== g.delivery)) return;
+    this.publishCancel(g, chunk.jobId, g.reason);
   }
 
   private finish(id: string, err: BrokerError): void {
@@ -257,11 +307,15 @@ export class JobClient {
   }
 
   private sendCancel(state: JobState, reason: string): void {
-    if (!state.worker) return;
-    this.nc.publish(state.worker.control, pb.Cancel.encode({ jobId: state.stream.id, reason }).finish());
+    if (state.worker) this.publishCancel(state.worker, state.stream.id, reason);
+  }
+
+  private publishCancel(run: Run, jobId: string, reason: string): void {
+    this.nc.publish(run.control, pb.Cancel.encode({ jobId, reason, delivery: run.delivery }).finish());
   }
 
   private sweepJobs(now: number): void {
+    for (const [id, g] of this.givenUp) if (now > g.until) this.givenUp.delete(id);
     const idle = this.cfg.gateway.idleTimeoutMs;
     for (const [id, s] of this.jobs) {
       if (!s.claimedOnce && now > s.queueDeadline) {
@@ -282,14 +336,22 @@ export class JobClient {
     else if (s.streamSeq > 0 && this.nats.up) this.jsm.streams.deleteMessage(this.subj.stream, s.streamSeq, false).catch(() => undefined);
   }
 
-  /** A worker died: streams it had started end with an error; untouched ones wait for redelivery to another worker. */
+  /**
+   * A worker went silent: streams it had started end with an error; untouched
+   * ones restart. Either way its run is given up, and the worker is told so if
+   * it comes back (a paused process, a healed partition): it then stops the
+   * job, and naks an untouched one so that it runs again at once. A worker that
+   * never comes back releases its jobs by JetStream's ack wait.
+   */
   private workerLost(workerId: string): void {
     for (const [id, s] of this.jobs) {
-      if (s.worker?.id !== workerId) continue;
+      const run = s.worker;
+      if (run?.id !== workerId) continue;
       if (s.stream.delivered) {
+        this.giveUp(id, run, "worker_lost");
         this.finish(id, new BrokerError("worker_lost", "The worker generating this answer stopped responding; the answer is incomplete."));
       } else {
-        // JetStream redelivers it after the ack wait; the next claim gets "go".
+        this.giveUp(id, run, REASSIGNED);
         s.worker = undefined;
         s.stream.restart();
       }

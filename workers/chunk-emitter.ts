@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { BrokerError } from "../broker/errors.js";
-import { encodeChunk, type Delta, type Final } from "../broker/proto.js";
+import { encodeChunk, type ChunkInit, type Delta, type Final } from "../broker/proto.js";
 import type { DeltaSink } from "./engine.js";
 
 /**
@@ -19,8 +19,20 @@ export class ChunkEmitter implements DeltaSink {
     private readonly nc: NatsConnection,
     private readonly subject: string,
     private readonly jobId: string,
+    /** The run's delivery count, on every chunk: the gateway drops chunks of a run it gave up on. */
+    private readonly delivery: number,
     private readonly coalesceMs: number,
+    /** Asked before each send: false once the worker knows it was written off, and the output goes nowhere. */
+    private readonly live: () => boolean = () => true,
   ) {}
+
+  private send(chunk: Omit<ChunkInit, "jobId" | "delivery">): void {
+    if (!this.live()) {
+      this.discard();
+      return;
+    }
+    this.nc.publish(this.subject, encodeChunk({ ...chunk, jobId: this.jobId, delivery: this.delivery }));
+  }
 
   delta(d: Delta): void {
     if (this.closed) return;
@@ -43,7 +55,7 @@ export class ChunkEmitter implements DeltaSink {
     if (this.pending.length === 0) return;
     const items = this.pending;
     this.pending = [];
-    this.nc.publish(this.subject, encodeChunk({ jobId: this.jobId, seq: ++this.seq, deltas: { items } }));
+    this.send({ seq: ++this.seq, deltas: { items } });
   };
 
   private cancelTimer(): void {
@@ -60,7 +72,7 @@ export class ChunkEmitter implements DeltaSink {
     // Unsent deltas ride along with the final: one message instead of two.
     if (this.pending.length > 0) f = { ...f, deltas: this.pending };
     this.pending = [];
-    this.nc.publish(this.subject, encodeChunk({ jobId: this.jobId, seq: ++this.seq, final: f }));
+    this.send({ seq: ++this.seq, final: f });
   }
 
   error(e: BrokerError): void {
@@ -68,7 +80,7 @@ export class ChunkEmitter implements DeltaSink {
     this.cancelTimer();
     this.flush();
     this.closed = true;
-    this.nc.publish(this.subject, encodeChunk({ jobId: this.jobId, seq: ++this.seq, error: e.toChunk() }));
+    this.send({ seq: ++this.seq, error: e.toChunk() });
   }
 
   /** Drops unsent output (the client is gone). */

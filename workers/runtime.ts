@@ -8,7 +8,8 @@ import type { Logger } from "../broker/log.js";
 import { WorkerMetrics } from "../broker/metrics.js";
 import { NoResponders, Requester } from "../broker/requester.js";
 import { connectNats } from "../broker/nats.js";
-import { decodeJob, encodeChunk, pb, Verdict, type Final, type InferenceJob } from "../broker/proto.js";
+import { decodeJob, encodeChunk, pb, REASSIGNED, Verdict, type Final, type InferenceJob } from "../broker/proto.js";
+import { lostAfterMs } from "../broker/registry.js";
 import { Lanes, subjects, type Lane, type Subjects } from "../broker/subjects.js";
 import { ChunkEmitter } from "./chunk-emitter.js";
 import type { EngineAdapter, EngineFactory, RunContext } from "./engine.js";
@@ -34,8 +35,14 @@ interface Served {
 interface Running {
   abort: AbortController;
   emitter: ChunkEmitter;
-  cancelled: boolean;
+  /** Stopped on purpose (client gone, job given to another run): no error goes out. */
+  stopped: "" | "cancelled" | "reassigned";
+  /** When the last ack-wait extension went out: past the ack wait, JetStream may have handed the job to another worker. */
+  lastWorking: number;
 }
+
+/** One run of a job: a job redelivered to this same worker is a second run under the same id. */
+const runKey = (jobId: string, delivery: number): string => `${jobId}#${delivery}`;
 
 export interface WorkerHandle {
   readonly id: string;
@@ -95,6 +102,10 @@ function unsupported(model: string, what: string): BrokerError {
 class Worker implements WorkerHandle {
   private readonly subj: Subjects;
   private readonly running = new Map<string, Running>();
+  /** When the last heartbeat went out. */
+  private lastBeat = Date.now();
+  /** Silence after which gateways write this worker off (three heartbeat periods). */
+  private readonly lostAfterMs: number;
   private reserved = 0;
   private busy = 0;
   private draining = false;
@@ -116,6 +127,7 @@ class Worker implements WorkerHandle {
     this.subj = subjects(cfg.nats.prefix);
     this.control = this.subj.control(id);
     this.requester = new Requester(nc);
+    this.lostAfterMs = lostAfterMs(wcfg.heartbeatMs);
   }
 
   get inFlight(): number {
@@ -132,9 +144,9 @@ class Worker implements WorkerHandle {
       callback: (err, msg) => {
         if (err) return;
         const c = pb.Cancel.decode(msg.data);
-        const r = this.running.get(c.jobId);
+        const r = this.running.get(runKey(c.jobId, c.delivery));
         if (!r) return;
-        r.cancelled = true;
+        r.stopped = c.reason === REASSIGNED ? "reassigned" : "cancelled";
         r.abort.abort(new BrokerError("", c.reason || "cancelled"));
       },
     });
@@ -148,7 +160,10 @@ class Worker implements WorkerHandle {
         },
       });
     }
-    this.beat = setInterval(() => this.heartbeat(), this.wcfg.heartbeatMs);
+    this.beat = setInterval(() => {
+      this.checkWrittenOff();
+      this.heartbeat();
+    }, this.wcfg.heartbeatMs);
     // Wake-ups are core NATS (at most once) and redeliveries come without one: look at every lane now and then.
     this.sweep = setInterval(() => {
       for (const s of this.served) s.lanes.wakeAll();
@@ -158,7 +173,29 @@ class Worker implements WorkerHandle {
     this.pumpAll();
   }
 
+  /**
+   * Whether this worker was silent long enough for gateways to write it off
+   * (paused, starved, cut off): then its runs were given up (ended or handed to
+   * another worker) and go back to the queue (nak) before anything more is
+   * sent. Checked on every heartbeat tick and before every chunk, since after a
+   * pause a job's own timers may fire before the heartbeat's.
+   */
+  private checkWrittenOff(): boolean {
+    const silentMs = Date.now() - this.lastBeat;
+    if (silentMs <= this.lostAfterMs) return false;
+    if (this.running.size > 0) {
+      this.log.warn({ worker: this.id, silentMs, jobs: this.running.size }, "silent past the gateways' bound; giving back the jobs held");
+    }
+    for (const r of this.running.values()) {
+      if (r.stopped) continue;
+      r.stopped = "reassigned";
+      r.abort.abort(new BrokerError("worker_lost", "The worker was silent too long; the job was given back."));
+    }
+    return true;
+  }
+
   private heartbeat(): void {
+    this.lastBeat = Date.now();
     this.nc.publish(this.subj.heartbeat(this.id), pb.WorkerHeartbeat.encode({
       workerId: this.id,
       models: this.served.map((s) => ({ model: s.model, engine: s.engineName, completed: s.completed })),
@@ -271,10 +308,17 @@ class Worker implements WorkerHandle {
 
   private async run(s: Served, job: InferenceJob, msg: JobMsg, upstreamKey: string): Promise<void> {
     const abort = new AbortController();
-    const emitter = new ChunkEmitter(this.nc, job.replySubject, job.id, this.wcfg.coalesceMs);
-    const r: Running = { abort, emitter, cancelled: false };
-    this.running.set(job.id, r);
-    const keepAlive = setInterval(() => msg.working(), Math.max(500, Math.floor(this.cfg.queue.ackWaitMs / 3)));
+    const delivery = msg.deliveryCount;
+    const emitter = new ChunkEmitter(this.nc, job.replySubject, job.id, delivery, this.wcfg.coalesceMs, () => !this.checkWrittenOff());
+    const r: Running = { abort, emitter, stopped: "", lastWorking: Date.now() };
+    const key = runKey(job.id, delivery);
+    this.running.set(key, r);
+    const keepAlive = setInterval(() => {
+      // A worker written off must not keep a job it no longer runs from another worker.
+      if (this.checkWrittenOff()) return;
+      msg.working();
+      r.lastWorking = Date.now();
+    }, Math.max(500, Math.floor(this.cfg.queue.ackWaitMs / 3)));
     const deadline = setTimeout(() => abort.abort(new BrokerError("timeout", "The request did not complete within its deadline.")), Math.max(0, job.deadlineUnixMs - Date.now()));
     const started = performance.now();
     let outcome = "ok";
@@ -283,19 +327,33 @@ class Worker implements WorkerHandle {
       this.metrics.tokens.labels(job.model).inc(final.usage?.completionTokens ?? 0);
       emitter.final(final);
     } catch (e) {
-      outcome = r.cancelled ? "cancelled" : "error";
-      if (r.cancelled) emitter.discard();
+      outcome = r.stopped || "error";
+      if (r.stopped) emitter.discard();
       else emitter.error(this.toBrokerError(e, abort.signal, job));
     } finally {
       this.metrics.jobs.labels(job.model, outcome).inc();
       this.metrics.duration.labels(job.model).observe((performance.now() - started) / 1000);
       clearInterval(keepAlive);
       clearTimeout(deadline);
-      this.running.delete(job.id);
-      s.completed++;
-      // Acked even after a failure: a retry could repeat text the client already has.
-      msg.ack();
+      this.running.delete(key);
+      if (r.stopped === "reassigned") this.giveBack(msg, r);
+      else {
+        s.completed++;
+        // Acked even after a failure: a retry could repeat text the client already has.
+        msg.ack();
+      }
     }
+  }
+
+  /**
+   * A run given up by the gateway goes back to the queue at once (nak), but
+   * only while JetStream still counts it as this worker's: past the ack wait
+   * it may already run elsewhere, and nats-server applies a nak of an earlier
+   * delivery to the current one, which would run the job a third time. Then
+   * the worker leaves it alone: the ack wait has released it.
+   */
+  private giveBack(msg: JobMsg, r: Running): void {
+    if (Date.now() - r.lastWorking < this.cfg.queue.ackWaitMs * 0.8) msg.nak();
   }
 
   private toBrokerError(e: unknown, signal: AbortSignal, job: InferenceJob): BrokerError {

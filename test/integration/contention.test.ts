@@ -2,24 +2,14 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { Config } from "../../broker/config.js";
 import type { GatewayHandle } from "../../facade/gateway.js";
-import { waitFor, waitForModel } from "../helpers/broker.js";
+import { waitFor } from "../helpers/broker.js";
 import { postJson } from "../helpers/http.js";
+import { sample } from "../helpers/metrics.js";
 import { freePort } from "../helpers/nats.js";
 import { useHarness } from "../helpers/stack.js";
 
 type Json = Record<string, any>;
 const messages = [{ role: "user", content: "hi" }];
-
-/** The value of one Prometheus sample, 0 when absent. */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number {
-  for (const line of text.split("\n")) {
-    if (!line.startsWith(name)) continue;
-    const m = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    if (Object.entries(labels).every(([k, v]) => (m[2] ?? "").includes(`${k}="${v}"`))) return Number(m[3]);
-  }
-  return 0;
-}
 
 describe("contention: bounded queues, 429s and queue timeouts", () => {
   const harness = useHarness();

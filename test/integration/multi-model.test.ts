@@ -5,6 +5,7 @@ import { waitFor, waitForModel } from "../helpers/broker.js";
 import { startFakeAnthropic } from "../helpers/fake-anthropic.js";
 import { startFakeOpenAI } from "../helpers/fake-openai.js";
 import { postJson } from "../helpers/http.js";
+import { adminWorkers } from "../helpers/metrics.js";
 import { useHarness } from "../helpers/stack.js";
 
 interface Completion {
@@ -58,9 +59,9 @@ describe("a worker serving several models", () => {
     assert.ok(share < 0.05, `idle CPU ${(share * 100).toFixed(1)}% of a core`);
 
     // Still live: its heartbeats kept coming while idle.
-    const workers = (await (await fetch(`${gw.url}/admin/workers`)).json()) as { data: { id: string; models: { model: string }[] }[] };
-    assert.equal(workers.data.length, 1);
-    assert.deepEqual(workers.data[0]?.models.map((m) => m.model).sort(), ["cloud/claude", "cloud/gpt", "local"]);
+    const workers = await adminWorkers(gw.url);
+    assert.equal(workers.length, 1);
+    assert.deepEqual(workers[0]?.models.map((m) => m.model).sort(), ["cloud/claude", "cloud/gpt", "local"]);
 
     for (const model of ["local", "cloud/gpt", "cloud/claude", "local", "cloud/claude", "cloud/gpt"]) {
       const res = await postJson(`${gw.url}/v1/chat/completions`, { model, messages, max_tokens: 5 });
@@ -77,10 +78,7 @@ describe("a worker serving several models", () => {
     assert.deepEqual(all, Array(24).fill(200));
 
     // Idle again after the burst: the pull loop has gone quiet, not spinning.
-    await waitFor(async () => {
-      const ws = (await (await fetch(`${gw.url}/admin/workers`)).json()) as { data: { in_flight: number }[] };
-      return ws.data[0]?.in_flight === 0;
-    }, "the worker to report no jobs in flight");
+    await waitFor(async () => (await adminWorkers(gw.url))[0]?.in_flight === 0, "the worker to report no jobs in flight");
     const c1 = cpuMs(pid);
     const t1 = performance.now();
     await new Promise((r) => setTimeout(r, 2000));
@@ -112,10 +110,7 @@ describe("a worker serving several models", () => {
     const w = harness.worker(cfg, "busy");
     await waitForModel(gw.url, "slow1");
     const pending = postJson(`${gw.url}/v1/chat/completions`, { model: "slow1", messages });
-    await waitFor(async () => {
-      const ws = (await (await fetch(`${gw.url}/admin/workers`)).json()) as { data: { in_flight: number }[] };
-      return ws.data[0]?.in_flight === 1;
-    }, "the job to be running");
+    await waitFor(async () => (await adminWorkers(gw.url))[0]?.in_flight === 1, "the job to be running");
     const t0 = Date.now();
     w.child.kill("SIGTERM");
     const code = await w.exited;
