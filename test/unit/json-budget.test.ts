@@ -5,6 +5,7 @@ import { describe, test } from "node:test";
 import { BrokerError } from "../../broker/errors.js";
 import { toGbnf } from "../../workers/engines/llama-cpp/gbnf.js";
 import { bound, JSON_OBJECT_SCHEMA, share, type JsonNode } from "../../workers/engines/llama-cpp/json-budget.js";
+import { bucket } from "../../workers/engines/llama-cpp/structured.js";
 
 const SCHEMAS: Record<string, unknown> = {
   call: { type: "object", properties: { city: { type: "string" }, days: { type: "integer" } } },
@@ -74,6 +75,11 @@ describe("json-budget", () => {
   test("share: mins first, then evenly, and what one part cannot use goes to the others", () => {
     assert.deepEqual(share([{ min: 2, want: 5 }, { min: 2, want: 100 }, { min: 4, want: 100 }], 30), [5, 12, 13]);
     assert.deepEqual(share([{ min: 2, want: 2 }], 1), [2]);
+  });
+
+  test("bucket: exact up to 64, then eight steps per doubling, never above", () => {
+    assert.deepEqual([1, 64, 65, 72, 127, 128, 1000, 4096].map(bucket), [1, 64, 64, 72, 120, 128, 960, 4096]);
+    for (let n = 1; n < 5000; n += 7) assert.ok(bucket(n) <= n && bucket(n) >= n * 0.875);
   });
 
   test("the grammar ends in one newline and shares its string rules", () => {

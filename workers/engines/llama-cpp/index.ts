@@ -10,6 +10,7 @@ import {
   type LLamaChatGenerateResponseOptions,
   type LlamaContextSequence,
   type LlamaEmbeddingContext,
+  type LlamaGrammar,
   type LlamaModel,
   type TokenMeterState,
 } from "node-llama-cpp";
@@ -90,11 +91,13 @@ class LlamaCppEngine implements EngineAdapter {
     // upper bound (a BOS the model does not use is counted) to size max_tokens.
     const promptTokens = this.wrapper.generateContextState({ chatHistory: history, availableFunctions: functions }).contextText.tokenize(this.model.tokenizer).length;
     const sampling = this.sampling(chat, promptTokens, chat.maxTokens, "messages");
+    // Bounded by the request's own max_tokens, so a grammar answer ends within it (json-budget.ts).
+    const grammar = mode.kind === "json" || mode.kind === "call" ? await this.structured.grammarFor(mode, sampling.maxTokens) : undefined;
     return this.withSlot(ctx.signal, async (slot) => {
       const usage = { promptTokens: 0, completionTokens: 0 };
       for (let i = 0; i < Math.max(1, chat.n ?? 0); i++) {
         const out = new ChoiceOutput(sink, i, true);
-        const used = await this.chatChoice(slot, history, mode, out, { ...sampling, seed: (sampling.seed + i) >>> 0 }, ctx.signal);
+        const used = await this.chatChoice(slot, history, mode, grammar, out, { ...sampling, seed: (sampling.seed + i) >>> 0 }, ctx.signal);
         if (i === 0) usage.promptTokens = used.usedInputTokens;
         usage.completionTokens += used.usedOutputTokens;
       }
@@ -186,11 +189,19 @@ class LlamaCppEngine implements EngineAdapter {
   }
 
   /** Generates one chat choice; returns the tokens it evaluated and generated, as llama.cpp counted them. */
-  private async chatChoice(slot: Slot, history: ChatHistoryItem[], mode: Mode, out: ChoiceOutput, s: Sampling, signal: AbortSignal): Promise<TokenMeterState> {
+  private async chatChoice(
+    slot: Slot,
+    history: ChatHistoryItem[],
+    mode: Mode,
+    grammar: LlamaGrammar | undefined,
+    out: ChoiceOutput,
+    s: Sampling,
+    signal: AbortSignal,
+  ): Promise<TokenMeterState> {
     // Each choice starts from an empty sequence: the same seed then gives the same text whatever ran before.
     await slot.sequence.clearHistory();
     const before = slot.sequence.tokenMeter.getState();
-    const call = mode.kind === "call" ? new CallStream(out) : undefined;
+    const call = mode.kind === "call" ? new CallStream(out, mode.tools.length === 1 ? mode.tools[0]!.name : null) : undefined;
     const options = {
       ...generation(s, signal),
       onTextChunk: call ? (text: string) => call.push(text) : (text: string) => out.text(text),
@@ -202,7 +213,7 @@ class LlamaCppEngine implements EngineAdapter {
             functions: mode.functions,
             onFunctionCallParamsChunk: (c) => out.toolCall(c.callIndex, c.functionName, c.paramsChunk),
           })
-        : await slot.chat.generateResponse(history, { ...options, grammar: mode.kind === "text" ? undefined : mode.grammar });
+        : await slot.chat.generateResponse(history, { ...options, grammar });
     const cut = res.metadata.stopReason === "maxTokens";
     call?.end(!cut);
     out.finish(cut ? "length" : out.called ? "tool_calls" : "stop");

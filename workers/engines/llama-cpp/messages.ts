@@ -64,7 +64,11 @@ function parseArguments(args: string): unknown {
 
 // The grammar forces the shape; this tells a real model which tool and what the arguments mean.
 function callInstructions(tools: readonly Tool[]): string {
-  const head = tools.length === 1 ? `Answer with a call to the function ${tools[0]!.name}` : "Answer with a call to one of these functions";
   const list = tools.map((t) => `- ${t.name}: ${t.description} Parameters (JSON schema): ${JSON.stringify(t.parameters)}`);
-  return [`${head}, written as JSON: {"name": <function name>, "arguments": <its arguments>}.`, ...list].join("\n");
+  // One forced tool: the grammar asks for its arguments only (structured.ts).
+  const head =
+    tools.length === 1
+      ? `Answer with the arguments of a call to the function ${tools[0]!.name}, written as JSON.`
+      : 'Answer with a call to one of these functions, written as JSON: {"name": <function name>, "arguments": <its arguments>}.';
+  return [head, ...list].join("\n");
 }

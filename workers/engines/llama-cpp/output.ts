@@ -55,19 +55,29 @@ export class ChoiceOutput {
 const HEAD = /^\s*\{\s*"name"\s*:\s*"((?:[^"\\]|\\.)*)"\s*,\s*"arguments"\s*:\s*/;
 
 /**
- * Streams a grammar-forced call `{"name": ..., "arguments": {...}}` as OpenAI
- * tool-call deltas: the name once it is complete, then the arguments text as it
- * grows. A trailing run of `}` and whitespace is held back, because its last
- * brace closes the outer object and is not part of the arguments.
+ * Streams a grammar-forced call as OpenAI tool-call deltas. With one forced
+ * tool (`name` given) the text is the arguments and passes straight through.
+ * Otherwise it is `{"name": ..., "arguments": {...}}`: the name goes out once
+ * it is complete, then the arguments text as it grows, but a trailing run of
+ * `}` and whitespace is held back, because its last brace closes the outer
+ * object and is not part of the arguments.
  */
 export class CallStream {
   private text = "";
-  private name: string | null = null;
   private sent = 0;
+  private readonly wrapped: boolean;
 
-  constructor(private readonly out: ChoiceOutput) {}
+  constructor(
+    private readonly out: ChoiceOutput,
+    private name: string | null = null,
+  ) {
+    this.wrapped = name === null;
+    // The call opens before the first token, so even an answer cut at once names its tool.
+    if (name !== null) out.toolCall(0, name, "");
+  }
 
   push(chunk: string): void {
+    if (!this.wrapped) return this.out.toolCall(0, this.name!, chunk);
     this.text += chunk;
     if (this.name === null) {
       const head = HEAD.exec(this.text);
@@ -84,7 +94,7 @@ export class CallStream {
 
   /** Sends what was held back; `complete`: the grammar finished, so the outer brace is there to drop. */
   end(complete: boolean): void {
-    if (this.name === null) return;
+    if (!this.wrapped || this.name === null) return;
     const rest = this.text.slice(this.sent);
     this.out.toolCall(0, this.name, complete ? rest.replace(/\s*\}\s*$/, "") : rest);
   }
