@@ -99,6 +99,31 @@ describe("llama-cpp engine through the broker", () => {
     assert.equal(typeof (JSON.parse(args) as Json).city, "string");
   });
 
+  test("with no maxLength, a forced call and json_object still end as whole JSON within max_tokens", async () => {
+    // The random model never closes a free string: only the bounds drawn from max_tokens end these answers.
+    const tools = [{ type: "function", function: { name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" }, days: { type: "integer" } } } } }];
+    for (const seed of [1, 2]) {
+      const r = await postSse(chat, ask("Weather?", { stream: true, seed, max_tokens: 32, tools, tool_choice: "required", stream_options: { include_usage: true } }));
+      let args = "";
+      let finish = "";
+      for (const e of r.events as Json[]) {
+        for (const c of e.choices ?? []) {
+          for (const tc of c.delta?.tool_calls ?? []) args += tc.function?.arguments ?? "";
+          if (c.finish_reason) finish = c.finish_reason;
+        }
+      }
+      assert.equal(finish, "tool_calls", args);
+      assert.deepEqual(Object.keys(JSON.parse(args) as Json), ["city", "days"]);
+      assert.ok((r.events[r.events.length - 1] as Json).usage.completion_tokens <= 32);
+      const b = (await (await postJson(chat, ask("JSON please", { seed, max_tokens: 16, response_format: { type: "json_object" } }))).json()) as Json;
+      assert.equal(b.choices[0].finish_reason, "stop");
+      assert.equal(typeof JSON.parse(b.choices[0].message.content), "object");
+    }
+    // Too few tokens for even {"city": "", "days": -0}: cut, as OpenAI does.
+    const cut = (await (await postJson(chat, ask("Weather?", { max_tokens: 4, tools, tool_choice: "required" }))).json()) as Json;
+    assert.equal(cut.choices[0].finish_reason, "length");
+  });
+
   test("embeddings as floats and base64; legacy completions", async () => {
     const f = (await (await postJson(`${gw.url}/v1/embeddings`, { model: "demo", input: ["hello", "world"] })).json()) as Json;
     assert.equal(f.data.length, 2);
