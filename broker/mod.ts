@@ -3,7 +3,8 @@
 // grpc/client.ts), so a worker never loads @grpc/grpc-js.
 export { applyEnv, ConfigError, loadConfig, parseConfig, type Config, type GatewayModelConfig, type WorkerConfig } from "./config.js";
 export { defaultConfig, demoModelPath } from "./default-config.js";
-export { startEmbeddedNats, findNatsServer, type EmbeddedNats } from "./embedded-nats.js";
+export { DataDirInUse } from "./data-dir-lock.js";
+export { findNatsServer, NATS_STOP_MS, startEmbeddedNats, type EmbeddedNats } from "./embedded-nats.js";
 export { BrokerError, ErrorCodes, ErrorType, type ErrorCode } from "./errors.js";
 export { ensureJobConsumer, ensureJobStream } from "./jetstream.js";
 export type { JobEvent, JobStream } from "./job-stream.js";

@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import {
-  applyEnv, BrokerError, ConfigError, createLogger, defaultConfig, loadConfig, parseConfig, startEmbeddedNats,
+  applyEnv, BrokerError, ConfigError, createLogger, DataDirInUse, defaultConfig, loadConfig, parseConfig, startEmbeddedNats,
   type Config, type EmbeddedNats, type Logger,
 } from "../broker/mod.js";
 import { engines, startWorker } from "../workers/mod.js";
@@ -112,7 +112,7 @@ main().catch((e: unknown) => {
   const inUse = (e as NodeJS.ErrnoException)?.code === "EADDRINUSE" || /EADDRINUSE|address already in use/i.test(String((e as Error)?.message));
   const msg = inUse
     ? `a port is already in use (${(e as Error).message}); pick others with PORT, GRPC_PORT or NATS_PORT`
-    : e instanceof ConfigError || e instanceof BrokerError ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e);
+    : e instanceof ConfigError || e instanceof BrokerError || e instanceof DataDirInUse ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e);
   console.error(`broker: ${msg}`);
   process.exit(1);
 });
