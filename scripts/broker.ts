@@ -4,14 +4,15 @@
  * broker gateway  the HTTP facade only
  * broker worker   one worker (--name picks it from the config's workers)
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import {
-  applyEnv, BrokerError, ConfigError, createLogger, DataDirInUse, defaultConfig, loadConfig, parseConfig, startEmbeddedNats,
-  type Config, type EmbeddedNats, type Logger,
+  applyEnv, BrokerError, ConfigError, createLogger, DataDirInUse, defaultConfig, loadConfig, NATS_STOP_MS, parseConfig,
+  startEmbeddedNats, type Config, type EmbeddedNats, type Logger,
 } from "../broker/mod.js";
 import { engines, startWorker } from "../workers/mod.js";
+import { killChildren, spawnWorkerChild, stopBoundMs, stopChildren } from "./children.js";
+import { EXIT_GRACE_MS, onShutdown, watchParent } from "./shutdown.js";
 
 const USAGE = `usage: broker <up|gateway|worker> [--config FILE] [--name WORKER]
   up       start nats-server (unless NATS_URL is set), the gateway and every configured worker
@@ -24,33 +25,21 @@ function readConfig(path: string | undefined): Config {
   return parseConfig(applyEnv(structuredClone(defaultConfig) as unknown as Record<string, unknown>, process.env));
 }
 
-function onSignals(fn: () => Promise<void>): void {
-  let once = false;
-  for (const sig of ["SIGINT", "SIGTERM"] as const) {
-    process.on(sig, () => {
-      if (once) return;
-      once = true;
-      fn().then(() => process.exit(0), (e: unknown) => {
-        console.error(e);
-        process.exit(1);
-      });
-    });
-  }
-}
-
 // Loaded only by the commands that run a gateway: a worker process never pays for Fastify and gRPC.
 const loadGateway = async () => (await import("../facade/mod.js")).startGateway;
 
 async function runGateway(cfg: Config, log: Logger): Promise<void> {
   const gw = await (await loadGateway())(cfg, log);
-  onSignals(() => gw.close());
+  // The gateway's own drain is bounded by its drainTimeoutMs; the grace covers closing NATS.
+  onShutdown(() => gw.close(), { log, boundMs: cfg.gateway.drainTimeoutMs + EXIT_GRACE_MS });
 }
 
 async function runWorker(cfg: Config, name: string | undefined, log: Logger): Promise<void> {
   const wcfg = name ? cfg.workers.find((w) => w.name === name) : cfg.workers[0];
   if (!wcfg) throw new ConfigError(name ? `no worker named '${name}' in the config (have: ${cfg.workers.map((w) => w.name).join(", ") || "none"})` : "the config has no workers");
+  const parent = watchParent(log);
   const w = await startWorker(cfg, wcfg, engines, log);
-  onSignals(() => w.drain());
+  parent.handOver(onShutdown(() => w.drain(), { log, boundMs: wcfg.drainTimeoutMs + EXIT_GRACE_MS }));
 }
 
 async function runUp(cfg: Config, configPath: string | undefined, log: Logger): Promise<void> {
@@ -60,32 +49,31 @@ async function runUp(cfg: Config, configPath: string | undefined, log: Logger): 
     cfg = { ...cfg, nats: { ...cfg.nats, url: nats.url } };
   }
   const self = fileURLToPath(import.meta.url);
-  const children: ChildProcess[] = cfg.workers.map((w) =>
-    // Own process group: Ctrl-C reaches this process, which drains the children in order.
-    spawn(process.execPath, [self, "worker", "--name", w.name, ...(configPath ? ["--config", configPath] : [])], {
-      stdio: "inherit",
-      detached: true,
-      env: { ...process.env, NATS_URL: cfg.nats.url },
-    }));
+  const children = cfg.workers.map((w) => spawnWorkerChild(self, w, configPath, cfg.nats.url));
+  for (const c of children) log.info({ worker: c.name, pid: c.proc.pid }, "worker started");
   const startGateway = await loadGateway();
-  let gw;
-  try {
-    gw = await startGateway(cfg, log);
-  } catch (e) {
-    // The children run in their own process groups: they would outlive us.
-    for (const c of children) c.kill("SIGTERM");
-    await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once("exit", r)))));
+  const gw = await startGateway(cfg, log).catch(async (e: unknown) => {
+    await stopChildren(children, log);
     await nats?.stop();
     throw e;
-  }
+  });
   const grpc = cfg.gateway.grpcPort === undefined ? "" : `, gRPC on ${cfg.gateway.host}:${cfg.gateway.grpcPort}`;
   console.error(`\n  broker is up: ${gw.url}/v1${grpc}  (models: ${cfg.gateway.models.flatMap((m) => m.id ?? []).join(", ") || "from workers"})\n`);
-  onSignals(async () => {
-    const workersDone = children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once("exit", r))));
-    for (const c of children) c.kill("SIGTERM");
+  onShutdown(async () => {
+    // Workers and the gateway drain side by side; nats-server, which both need, stops last.
+    const workersStopped = stopChildren(children, log);
     await gw.close();
-    await Promise.all(workersDone);
+    const clean = await workersStopped;
     await nats?.stop();
+    return clean ? 0 : 1;
+  }, {
+    log,
+    boundMs: Math.max(cfg.gateway.drainTimeoutMs, stopBoundMs(children)) + NATS_STOP_MS + EXIT_GRACE_MS,
+    force: () => {
+      killChildren(children);
+      // TERM, not KILL: it flushes its store by itself after we are gone.
+      nats?.child.kill("SIGTERM");
+    },
   });
 }
 
