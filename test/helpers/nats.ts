@@ -10,6 +10,8 @@ import { findNatsServer } from "../../broker/embedded-nats.js";
 export interface TestNats {
   url: string;
   port: number;
+  /** The running server's pid (tests that freeze it with SIGSTOP). */
+  readonly pid: number | undefined;
   /** SIGTERM and wait; the store stays for restart(). */
   stop(): Promise<void>;
   /** Starts again on the same port and store. */
@@ -70,6 +72,9 @@ export async function startNats(opts: { maxPayload?: number } = {}): Promise<Tes
   return {
     url,
     port,
+    get pid() {
+      return child?.pid;
+    },
     stop,
     restart: start,
     close: async () => {

@@ -8,19 +8,36 @@ import { waitFor } from "./broker.js";
 
 const CLI = fileURLToPath(new URL("../../scripts/broker.js", import.meta.url));
 
-export interface Up {
+export interface UpOptions {
+  /** Holds the config and the data dir (`<dir>/nats`); a fresh temp dir, removed by stop(), when absent. */
+  dir?: string;
+  port?: number;
+  natsPort?: number;
+}
+
+export interface UpProcess {
   url: string;
   child: ChildProcess;
+  /** The data dir and ports it was given, for a second `broker up` on the same ones. */
+  dir: string;
+  port: number;
+  natsPort: number;
+  /** Resolves with the exit code (null when a signal ended it). */
+  exited: Promise<number | null>;
   output(): string;
+}
+
+export interface Up extends UpProcess {
   /** SIGINT (as Ctrl-C would) and wait for the exit code. */
   stop(): Promise<number | null>;
 }
 
-/** Runs the real `broker up` (embedded nats-server, gateway, workers) on free ports and a temp store. */
-export async function startUp(config: Record<string, unknown>): Promise<Up> {
-  const dir = mkdtempSync(join(tmpdir(), "broker-up-"));
-  const [port, natsPort] = [await freePort(), await freePort()];
-  const file = join(dir, "broker.json");
+/** Spawns the real `broker up` (embedded nats-server, gateway, workers) without waiting for it. */
+export async function spawnUp(config: Record<string, unknown>, opts: UpOptions = {}): Promise<UpProcess> {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), "broker-up-"));
+  const port = opts.port ?? await freePort();
+  const natsPort = opts.natsPort ?? await freePort();
+  const file = join(dir, `broker-${port}.json`);
   writeFileSync(file, JSON.stringify({ ...config, embeddedNats: { port: natsPort, dataDir: join(dir, "nats") } }));
   const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), LOG_LEVEL: "warn" };
   delete env.NATS_URL;
@@ -29,23 +46,26 @@ export async function startUp(config: Record<string, unknown>): Promise<Up> {
   child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr?.on("data", (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
-  const url = `http://127.0.0.1:${port}`;
+  return { url: `http://127.0.0.1:${port}`, child, dir, port, natsPort, exited, output: () => out };
+}
+
+/** Runs the real `broker up` on free ports and a temp store (or the given ones) and waits until it is ready. */
+export async function startUp(config: Record<string, unknown>, opts: UpOptions = {}): Promise<Up> {
+  const up = await spawnUp(config, opts);
   await waitFor(async () => {
-    if (child.exitCode !== null) throw new Error(`broker up exited: ${out}`);
+    if (up.child.exitCode !== null || up.child.signalCode !== null) throw new Error(`broker up exited: ${up.output()}`);
     try {
-      return (await fetch(`${url}/readyz`)).ok;
+      return (await fetch(`${up.url}/readyz`)).ok;
     } catch {
       return false;
     }
   }, "broker up to be ready", 30_000);
   return {
-    url,
-    child,
-    output: () => out,
+    ...up,
     stop: async () => {
-      child.kill("SIGINT");
-      const code = await exited;
-      rmSync(dir, { recursive: true, force: true });
+      if (up.child.exitCode === null && up.child.signalCode === null) up.child.kill("SIGINT");
+      const code = await up.exited;
+      if (!opts.dir) rmSync(up.dir, { recursive: true, force: true });
       return code;
     },
   };
