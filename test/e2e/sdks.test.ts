@@ -2,14 +2,48 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createOpenAI } from "@ai-sdk/openai";
 import { ChatOpenAI } from "@langchain/openai";
-import { generateText, streamText } from "ai";
+import { generateText, jsonSchema, streamText, tool } from "ai";
 import OpenAI from "openai";
+import { zodResponseFormat } from "openai/helpers/zod";
+import { z } from "zod";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeDemoModel } from "../../workers/engines/llama-cpp/demo-model.js";
 import { waitForModel } from "../helpers/broker.js";
 import { startUp, type Up } from "../helpers/up.js";
+
+// Forced answers from the demo model (random weights) against the budgets the
+// issue reported: an unbounded string used to run on until max_tokens cut the
+// JSON, which each client below failed to parse. 48 leaves little room once the
+// keys are written, so the bounds have to squeeze the strings hard.
+const BUDGETS = [128, 48] as const;
+// Strict needs every property required and no others; the city has no
+// maxLength on purpose: the engine must bound it from max_tokens alone.
+const WEATHER = {
+  type: "object",
+  properties: { city: { type: "string" }, days: { type: "integer" } },
+  required: ["city", "days"],
+  additionalProperties: false,
+} as const;
+const TIME = { type: "object", properties: { zone: { type: "string" } }, required: ["zone"], additionalProperties: false } as const;
+const PARAMS: Readonly<Record<string, { required: readonly string[]; properties: Readonly<Record<string, { type: string }>> }>> = {
+  get_weather: WEATHER,
+  get_time: TIME,
+};
+
+/** Asserts `args` is an object holding every required key of tool `name` with its declared type. */
+function assertArgs(name: string, args: unknown, context: string): void {
+  const params = PARAMS[name];
+  assert.ok(params, `${context}: unknown tool ${name}`);
+  assert.ok(typeof args === "object" && args !== null && !Array.isArray(args), `${context}: arguments are an object, got ${JSON.stringify(args)}`);
+  const obj = args as Record<string, unknown>;
+  for (const key of params.required) {
+    const want = params.properties[key]?.type;
+    const got = obj[key];
+    assert.ok(want === "integer" ? Number.isInteger(got) : typeof got === want, `${context}: ${key} is a ${want}, got ${JSON.stringify(args)}`);
+  }
+}
 
 // The real `broker up` driven by the clients people use, unchanged but for the base URL.
 describe("official SDKs against `broker up`", () => {
@@ -140,5 +174,98 @@ describe("official SDKs against `broker up`", () => {
 
     const e = await client.embeddings.create({ model: "demo", input: "hello" });
     assert.equal(e.data[0]?.embedding.length, 64);
+  });
+
+  test("openai: forced tool calls stream whole arguments the SDK's accumulator parses, within max_tokens", async () => {
+    // strict makes the SDK itself JSON.parse the streamed arguments (parsed_arguments); it throws
+    // LengthFinishReasonError on a call cut at max_tokens, which is how the old engine failed here.
+    // Two tools: "required" then makes the model pick a name too, a different grammar from a named tool.
+    const tools: OpenAI.ChatCompletionFunctionTool[] = [
+      { type: "function", function: { name: "get_weather", description: "Weather for a city over some days", parameters: WEATHER, strict: true } },
+      { type: "function", function: { name: "get_time", description: "Local time in a zone", parameters: TIME, strict: true } },
+    ];
+    const choices: OpenAI.ChatCompletionToolChoiceOption[] = ["required", { type: "function", function: { name: "get_weather" } }];
+    for (const max_tokens of BUDGETS) {
+      for (const tool_choice of choices) {
+        const context = `max_tokens ${max_tokens}, tool_choice ${JSON.stringify(tool_choice)}`;
+        const stream = client.chat.completions.stream({
+          model: "demo", max_tokens, messages: [{ role: "user", content: "weather in Paris for 3 days?" }], tools, tool_choice,
+          stream_options: { include_usage: true },
+        });
+        const final = await stream.finalChatCompletion();
+        const choice = final.choices[0];
+        assert.equal(choice?.finish_reason, "tool_calls", context);
+        const call = choice.message.tool_calls?.[0];
+        assert.ok(call?.type === "function", context);
+        if (typeof tool_choice !== "string") assert.equal(call.function.name, "get_weather", context);
+        assertArgs(call.function.name, JSON.parse(call.function.arguments), context);
+        assert.deepEqual(call.function.parsed_arguments, JSON.parse(call.function.arguments), context);
+        const used = final.usage?.completion_tokens;
+        assert.ok(used !== undefined && used > 0 && used <= max_tokens, `${context}: completion_tokens ${used}`);
+      }
+    }
+  });
+
+  test("openai: chat.completions.parse with a strict zod response_format, within max_tokens", async () => {
+    const Answer = z.object({ answer: z.string(), count: z.int() });
+    for (const max_tokens of BUDGETS) {
+      const r = await client.chat.completions.parse({
+        model: "demo", max_tokens, messages: [{ role: "user", content: "JSON please" }], response_format: zodResponseFormat(Answer, "answer"),
+      });
+      const choice = r.choices[0];
+      assert.equal(choice?.finish_reason, "stop", `max_tokens ${max_tokens}`);
+      // parse() has already run the zod schema; check it did and the result is the schema's shape.
+      const parsed = choice.message.parsed;
+      assert.ok(parsed, `max_tokens ${max_tokens}: parsed`);
+      assert.equal(typeof parsed.answer, "string");
+      assert.ok(Number.isInteger(parsed.count));
+    }
+  });
+
+  test("Vercel AI SDK: generateText with a required or named tool yields a valid tool input within maxOutputTokens", async () => {
+    const provider = createOpenAI({ baseURL: `${up.url}/v1`, apiKey: "unused" });
+    // One tool from zod, one from plain JSON Schema: both routes the SDK validates a call's input by.
+    const tools = {
+      get_weather: tool({ description: "Weather for a city over some days", inputSchema: z.object({ city: z.string(), days: z.int() }) }),
+      get_time: tool({ description: "Local time in a zone", inputSchema: jsonSchema<{ zone: string }>(TIME) }),
+    };
+    for (const maxOutputTokens of BUDGETS) {
+      for (const toolChoice of ["required", { type: "tool", toolName: "get_weather" }] as const) {
+        const context = `maxOutputTokens ${maxOutputTokens}, toolChoice ${JSON.stringify(toolChoice)}`;
+        // No execute: generation stops at the call. An unparsable or invalid input would come back as an
+        // invalid dynamic call (or a ToolChoiceViolationError), so the assertions below catch both.
+        const g = await generateText({
+          model: provider.chat("demo"), prompt: "weather in Paris for 3 days?", tools, toolChoice, maxOutputTokens, maxRetries: 0,
+        });
+        assert.equal(g.finishReason, "tool-calls", context);
+        const call = g.toolCalls[0];
+        assert.ok(call, context);
+        assert.ok(!call.dynamic && !call.invalid, `${context}: ${JSON.stringify(call)}`);
+        if (typeof toolChoice !== "string") assert.equal(call.toolName, "get_weather", context);
+        assertArgs(call.toolName, call.input, context);
+        assert.ok(!g.content.some((p) => p.type === "tool-error"), context);
+      }
+    }
+  });
+
+  test("LangChain: bindTools with a required or named tool gives parsed args and no invalid calls", async () => {
+    const tools: OpenAI.ChatCompletionFunctionTool[] = [
+      { type: "function", function: { name: "get_weather", description: "Weather for a city over some days", parameters: WEATHER } },
+      { type: "function", function: { name: "get_time", description: "Local time in a zone", parameters: TIME } },
+    ];
+    for (const maxTokens of BUDGETS) {
+      const llm = new ChatOpenAI({ model: "demo", apiKey: "unused", configuration: { baseURL: `${up.url}/v1` }, maxRetries: 0, maxTokens });
+      for (const tool_choice of ["required", "get_weather"]) {
+        const context = `maxTokens ${maxTokens}, tool_choice ${tool_choice}`;
+        const msg = await llm.bindTools(tools, { tool_choice }).invoke("weather in Paris for 3 days?");
+        // LangChain puts arguments it cannot JSON.parse in invalid_tool_calls instead of throwing.
+        assert.deepEqual(msg.invalid_tool_calls ?? [], [], context);
+        const call = msg.tool_calls?.[0];
+        assert.ok(call, context);
+        if (tool_choice !== "required") assert.equal(call.name, "get_weather", context);
+        assertArgs(call.name, call.args, context);
+        assert.equal(msg.response_metadata["finish_reason"], "tool_calls", context);
+      }
+    }
   });
 });
