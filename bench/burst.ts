@@ -24,7 +24,7 @@ export async function runBurst(o: BurstOptions, log: (s: string) => void): Promi
   const broker = await startBroker({ natsUrl: o.natsUrl, prefix: "benchburst", slots: o.slots, workers: 1, sim: SIM });
   try {
     const url = `${broker.url}/v1/chat/completions`;
-    const target = { kind: "http" as const, url, body: chatBody(false, SIM.outputTokens), stream: false };
+    const target = { kind: "http" as const, url, bodies: [chatBody(false, SIM.outputTokens)], stream: false };
     // Service time: the latency of a lone request (no queue), through the same gateway and worker.
     const alone = await runLoadgen({ target, connections: 1, warmupMs: 500, durationMs: 2000, timeoutMs: 10_000 });
     if (alone.ok === 0) throw new Error(`the burst broker answered none of ${alone.completed} lone requests: ${JSON.stringify(alone.statuses)} ${JSON.stringify(alone.failures)}`);

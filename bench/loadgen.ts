@@ -2,14 +2,17 @@
 // The load generator, run in its own process so its CPU is never the system's:
 //   node dist/bench/loadgen.js '<LoadSpec as JSON>'   → one JSON LoadResult on stdout
 // `connections` loops each send one request at a time over keep-alive sockets
-// (closed-loop load, like wrk). Only requests that complete inside the
-// measuring window count; the warm-up before it lets the JIT settle.
+// (closed-loop load, like wrk); HTTP bodies are taken in turn, so several
+// bodies (one per model) spread the load round-robin over the models. Only
+// requests that complete inside the measuring window count; the warm-up before
+// it lets the JIT settle.
 import http from "node:http";
 import { FloorClient, floorConnect } from "./floor.js";
 import { percentile, Samples } from "./stats.js";
 
 export interface LoadSpec {
-  target: { kind: "http"; url: string; body: string; stream: boolean } | { kind: "jetstream"; natsUrl: string; jobBytes: number };
+  /** `bodies`: sent in turn, request i carries bodies[i % length] (e.g. one body per model). */
+  target: { kind: "http"; url: string; bodies: string[]; stream: boolean } | { kind: "jetstream"; natsUrl: string; jobBytes: number };
   connections: number;
   warmupMs: number;
   /** The measuring window; with maxRequests, the hard limit for the whole run. */
@@ -107,14 +110,16 @@ function summarize(s: Samples): Percentiles {
 }
 
 async function runLoad(spec: LoadSpec): Promise<LoadResult> {
-  let send: (t0: number) => Promise<Outcome>;
+  let send: (t0: number, n: number) => Promise<Outcome>;
   let close: () => Promise<void>;
   const target = spec.target;
   if (target.kind === "http") {
     const agent = new http.Agent({ keepAlive: true, maxSockets: spec.connections, maxFreeSockets: spec.connections });
     const url = new URL(target.url);
-    const body = Buffer.from(target.body);
-    send = (t0) => httpRequest(agent, url, body, target.stream, spec.timeoutMs, t0);
+    // Encoded once: the loop only indexes, so spreading over models costs the load generator nothing.
+    const bodies = target.bodies.map((b) => Buffer.from(b));
+    if (bodies.length === 0) throw new Error("an http target needs at least one body");
+    send = (t0, n) => httpRequest(agent, url, bodies[n % bodies.length] as Buffer, target.stream, spec.timeoutMs, t0);
     close = async () => agent.destroy();
   } else {
     const client = new FloorClient(await floorConnect(target.natsUrl, "bench-floor-client"), target.jobBytes, spec.timeoutMs);
@@ -137,8 +142,7 @@ async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     for (;;) {
       const t0 = performance.now();
       if (burst ? issued >= (spec.maxRequests as number) || t0 >= until : t0 >= until) return;
-      issued++;
-      const o = await send(t0);
+      const o = await send(t0, issued++);
       const t1 = performance.now();
       allCompleted++;
       if (t1 < from || t1 > until) continue;

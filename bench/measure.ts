@@ -1,4 +1,5 @@
-// Runs the load generator as a child process and folds rounds into medians.
+// Runs the load generator as a child process, alternates systems over rounds
+// and folds the rounds into medians.
 import { meterCpu, waitForQuiet, type CpuUse } from "./cpu.js";
 import type { LoadResult, LoadSpec, Percentiles } from "./loadgen.js";
 import { spawnProc, stopProc } from "./procs.js";
@@ -86,4 +87,34 @@ export function fold(runs: Run[], withTokens: boolean): SystemResult {
     out.ttft_p99_ms = med(ttft.map((t) => t.p99));
   }
   return out;
+}
+
+/** One system of a scenario: the load it gets and the processes metered meanwhile (role → pid). */
+export interface MeteredSystem {
+  name: string;
+  spec: LoadSpec;
+  pids: Record<string, number>;
+  /** Streamed answers: tokens/s is reported. */
+  stream: boolean;
+}
+
+/**
+ * Runs every system once per round, in an order rotated each round so no
+ * system always runs first (or right after another's GC); `log` reports each
+ * run as it ends. Returns each system's medians over the rounds.
+ */
+export async function runAlternating(scenario: string, systems: MeteredSystem[], rounds: number, log: (s: string) => void): Promise<Record<string, SystemResult>> {
+  const runs: Record<string, Run[]> = {};
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < systems.length; i++) {
+      const sys = systems[(i + r) % systems.length] as MeteredSystem;
+      const res = await runMetered(sys.spec, sys.pids);
+      (runs[sys.name] ??= []).push(res);
+      const extra = res.ttftMs ? ` ttft p50 ${round(res.ttftMs.p50)} ms` : "";
+      const bad = res.failed + res.non2xx ? ` (${res.non2xx} non-2xx, ${res.failed} failed)` : "";
+      const foreign = res.cpu.foreignPct === null ? "" : `, other processes ${round(res.cpu.foreignPct)}% CPU`;
+      log(`  ${scenario} round ${r + 1}/${rounds} ${sys.name}: ${round(res.rps)} req/s, p50 ${round(res.latencyMs.p50)} ms, p99 ${round(res.latencyMs.p99)} ms${extra}${bad}${foreign}`);
+    }
+  }
+  return Object.fromEntries(systems.map((sys) => [sys.name, fold(runs[sys.name] ?? [], sys.stream)]));
 }

@@ -28,7 +28,7 @@ export async function runProfile(broker: Broker, timing: Timing, dir: string, st
   const fromMs = performance.now() - spawned + timing.warmupMs;
   try {
     const r = await runLoadgen({
-      target: { kind: "http", url: `${gw.url}/v1/chat/completions`, body: chatBody(false, 16), stream: false },
+      target: { kind: "http", url: `${gw.url}/v1/chat/completions`, bodies: [chatBody(false, 16)], stream: false },
       connections: 32, warmupMs: timing.warmupMs, durationMs: timing.durationMs, timeoutMs: 30_000,
     });
     rps = r.rps;

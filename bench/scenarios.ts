@@ -1,7 +1,7 @@
 // The side-by-side scenarios of issue 3: every system gets the same load,
 // systems alternate within each round, and the figures are medians over rounds.
 import type { LoadSpec } from "./loadgen.js";
-import { fold, runMetered, type Run, type SystemResult } from "./measure.js";
+import { runAlternating, type SystemResult } from "./measure.js";
 import { round } from "./stats.js";
 
 export interface Targets {
@@ -30,9 +30,9 @@ export interface ScenarioResult {
 
 const PROMPT = [{ role: "user", content: "Write a short answer for the benchmark." }];
 
-export function chatBody(stream: boolean, maxTokens: number): string {
+export function chatBody(stream: boolean, maxTokens: number, model = "sim"): string {
   return JSON.stringify({
-    model: "sim",
+    model,
     messages: PROMPT,
     max_tokens: maxTokens,
     // Usage on the last event is how the load generator counts tokens without parsing every event.
@@ -64,7 +64,7 @@ function specFor(d: Def, system: string, t: Targets, timing: Timing): LoadSpec {
   const base = { connections: d.connections, warmupMs: timing.warmupMs, durationMs: timing.durationMs, timeoutMs: 30_000 };
   if (system === "jetstream-floor") return { ...base, target: { kind: "jetstream", natsUrl: t.natsUrl, jobBytes: t.jobBytes } };
   const url = `${system === "direct" ? t.direct : t.broker}/v1/chat/completions`;
-  return { ...base, target: { kind: "http", url, body: chatBody(d.stream, d.maxTokens), stream: d.stream } };
+  return { ...base, target: { kind: "http", url, bodies: [chatBody(d.stream, d.maxTokens)], stream: d.stream } };
 }
 
 const ratio = (a: number | undefined, b: number | undefined): number =>
@@ -102,21 +102,8 @@ export async function runScenarios(names: string[], t: Targets, timing: Timing, 
   const out: ScenarioResult[] = [];
   let floorC32: number | undefined;
   for (const d of DEFS.filter((x) => names.includes(x.name))) {
-    const runs: Record<string, Run[]> = {};
-    for (let r = 0; r < timing.rounds; r++) {
-      // Rotate the order each round, so no system always runs first (or right after another's GC).
-      const order = d.systems.map((_, i) => d.systems[(i + r) % d.systems.length] as string);
-      for (const system of order) {
-        const res = await runMetered(specFor(d, system, t, timing), t.pids[system as keyof Targets["pids"]]);
-        (runs[system] ??= []).push(res);
-        const extra = res.ttftMs ? ` ttft p50 ${round(res.ttftMs.p50)} ms` : "";
-        const bad = res.failed + res.non2xx ? ` (${res.non2xx} non-2xx, ${res.failed} failed)` : "";
-        const foreign = res.cpu.foreignPct === null ? "" : `, other processes ${round(res.cpu.foreignPct)}% CPU`;
-        log(`  ${d.name} round ${r + 1}/${timing.rounds} ${system}: ${round(res.rps)} req/s, p50 ${round(res.latencyMs.p50)} ms, p99 ${round(res.latencyMs.p99)} ms${extra}${bad}${foreign}`);
-      }
-    }
-    const results: Record<string, SystemResult> = {};
-    for (const system of d.systems) results[system] = fold(runs[system] ?? [], d.stream && system !== "jetstream-floor");
+    const systems = d.systems.map((system) => ({ name: system, spec: specFor(d, system, t, timing), pids: t.pids[system], stream: d.stream && system !== "jetstream-floor" }));
+    const results = await runAlternating(d.name, systems, timing.rounds, log);
     if (d.name === "nonstream-c32") floorC32 = results["jetstream-floor"]?.rps;
     const { ratios: rs, notes } = ratios(d, results, floorC32);
     out.push({ name: d.name, description: d.description, results, ratios: rs, ...(notes.length ? { notes } : {}) });

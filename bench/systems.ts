@@ -22,6 +22,8 @@ export interface BrokerSpec {
   slots: number;
   workers: number;
   sim: SimOptions;
+  /** Model ids each worker serves, all on the sim engine (default: just "sim"). */
+  models?: string[];
   /** Extra `node` flags for the gateway only (e.g. --cpu-prof). */
   gatewayNodeArgs?: string[];
 }
@@ -42,23 +44,24 @@ async function httpOk(url: string): Promise<boolean> {
   return res.ok;
 }
 
-/** Waits until the gateway is ready and lists `model` (a worker's heartbeat reached it). */
-async function gatewayReady(url: string, proc: Proc): Promise<void> {
+/** Waits until the gateway is ready and lists every one of `models` (a worker's heartbeat reached it). */
+async function gatewayReady(url: string, proc: Proc, models: string[]): Promise<void> {
   await waitUntil(`${proc.name} ready`, () => httpOk(`${url}/readyz`), 20_000, proc);
-  await waitUntil(`${proc.name} to see a sim worker`, async () => {
+  await waitUntil(`${proc.name} to see a worker for ${models.join(", ")}`, async () => {
     const res = await fetch(`${url}/v1/models`, { signal: AbortSignal.timeout(2000) });
     const body = (await res.json()) as { data?: { id: string }[] };
-    return body.data?.some((m) => m.id === "sim") ?? false;
+    const listed = new Set(body.data?.map((m) => m.id));
+    return models.every((m) => listed.has(m));
   }, 20_000, proc);
 }
 
-async function startGatewayProc(name: string, configFile: string, natsUrl: string, nodeArgs: string[]): Promise<{ url: string; proc: Proc }> {
+async function startGatewayProc(name: string, configFile: string, natsUrl: string, nodeArgs: string[], models: string[]): Promise<{ url: string; proc: Proc }> {
   const port = await freePort();
   const proc = spawnProc(name, process.execPath, [...nodeArgs, BROKER_CLI, "gateway", "--config", configFile], {
     NATS_URL: natsUrl, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "warn",
   });
   const url = `http://127.0.0.1:${port}`;
-  await gatewayReady(url, proc);
+  await gatewayReady(url, proc, models);
   return { url, proc };
 }
 
@@ -67,6 +70,7 @@ export async function startBroker(spec: BrokerSpec): Promise<Broker> {
   const dir = tempDir("bench-broker-");
   const configFile = join(dir, "config.json");
   const names = Array.from({ length: spec.workers }, (_, i) => `${spec.prefix}-w${i}`);
+  const models = spec.models ?? ["sim"];
   writeFileSync(configFile, JSON.stringify({
     nats: { url: spec.natsUrl, prefix: spec.prefix },
     gateway: { host: "127.0.0.1", port: 0 },
@@ -74,19 +78,19 @@ export async function startBroker(spec: BrokerSpec): Promise<Broker> {
     workers: names.map((name) => ({
       name,
       slots: spec.slots,
-      models: [{ id: "sim", engine: "sim", options: spec.sim }],
+      models: models.map((id) => ({ id, engine: "sim", options: spec.sim })),
     })),
   }, null, 2));
   const workers = names.map((name) => spawnProc(`worker ${name}`, process.execPath, [BROKER_CLI, "worker", "--config", configFile, "--name", name], {
     NATS_URL: spec.natsUrl, LOG_LEVEL: "warn",
   }));
-  const gw = await startGatewayProc(`gateway ${spec.prefix}`, configFile, spec.natsUrl, spec.gatewayNodeArgs ?? []);
+  const gw = await startGatewayProc(`gateway ${spec.prefix}`, configFile, spec.natsUrl, spec.gatewayNodeArgs ?? [], models);
   return {
     url: gw.url,
     gateway: gw.proc,
     workers,
     configFile,
-    extraGateway: (nodeArgs) => startGatewayProc(`gateway ${spec.prefix} (extra)`, configFile, spec.natsUrl, nodeArgs),
+    extraGateway: (nodeArgs) => startGatewayProc(`gateway ${spec.prefix} (extra)`, configFile, spec.natsUrl, nodeArgs, models),
     stop: async () => {
       // Gateway first, then workers: the order `broker up` uses.
       await stopProc(gw.proc);
