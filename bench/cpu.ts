@@ -84,3 +84,22 @@ export async function waitForQuiet(pct: number, maxWaitMs: number): Promise<numb
     if (busy < pct || performance.now() - t0 > maxWaitMs) return performance.now() - t0;
   }
 }
+
+/**
+ * CPU each process used over `ms` of wall time, in % of one core, from
+ * /proc/<pid>/stat (so a tick, 10 ms on Linux, is the resolution: over 3 s,
+ * 0.33%). Nothing is sent meanwhile: with idle processes this is their idle cost.
+ */
+export async function cpuPctOver(pids: Record<string, number>, ms: number): Promise<Record<string, number>> {
+  const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, processCpuMs(pid)]));
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, ms));
+  const wallMs = performance.now() - t0;
+  const out: Record<string, number> = {};
+  for (const [k, pid] of Object.entries(pids)) {
+    const a = before[k];
+    const b = processCpuMs(pid);
+    if (a != null && b != null) out[k] = ((b - a) / wallMs) * 100;
+  }
+  return out;
+}

@@ -12,6 +12,7 @@ import { encodeJob } from "../broker/proto.js";
 import { subjects } from "../broker/subjects.js";
 import { parseChatRequest } from "../facade/chat-request.js";
 import { runBurst } from "./burst.js";
+import { MULTIMODEL, runMultiModel } from "./multimodel.js";
 import { runProfile, type ProfileResult } from "./profile.js";
 import { installCleanup, startNats, stopAll, stopProc, type BenchNats } from "./procs.js";
 import { machine, markdown, targets, writeReport, type Report } from "./report.js";
@@ -19,11 +20,15 @@ import { chatBody, runScenarios, SCENARIO_NAMES, type ScenarioResult, type Timin
 import { startBroker, startDirect, startFloorWorker } from "./systems.js";
 
 const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--duration S] [--warmup S] [--only LIST] [--profile]
-                       [--burst-requests N] [--burst-connections N] [--slots N] [--workers N] [--out DIR]
-  --only      comma-separated from: ${[...SCENARIO_NAMES, "burst", "profile"].join(", ")}
+                       [--burst-requests N] [--burst-connections N] [--slots N] [--workers N] [--models N] [--out DIR]
+  --only      comma-separated from: ${[...SCENARIO_NAMES, MULTIMODEL, "burst", "llama", "profile"].join(", ")}
+  --models    how many sim models the ${MULTIMODEL} worker serves (default 8; compared with 1 model)
   --profile   also take a CPU profile of a gateway under the nonstream-c32 load
   --quick     1 round of 1 s, a 1,000-request burst: a smoke run (figures are not for comparing)
-Environment: BENCH_ROUNDS, BENCH_DURATION_S, BENCH_WARMUP_S, BENCH_BURST_REQUESTS`;
+Environment: BENCH_ROUNDS, BENCH_DURATION_S, BENCH_WARMUP_S, BENCH_BURST_REQUESTS, BENCH_MODELS`;
+
+// 256 tokens at most; each request's max_tokens picks its length. Zero delay: the engine costs nothing.
+const SIM = { ttftMs: 0, itlMs: 0, outputTokens: 256 };
 
 const RESULTS = fileURLToPath(new URL("../../bench/results/", import.meta.url));
 
@@ -32,7 +37,7 @@ function options() {
     options: {
       quick: { type: "boolean" }, rounds: { type: "string" }, duration: { type: "string" }, warmup: { type: "string" },
       only: { type: "string" }, profile: { type: "boolean" }, "burst-requests": { type: "string" },
-      "burst-connections": { type: "string" }, slots: { type: "string" }, workers: { type: "string" },
+      "burst-connections": { type: "string" }, slots: { type: "string" }, workers: { type: "string" }, models: { type: "string" },
       out: { type: "string" }, help: { type: "boolean", short: "h" },
     },
   });
@@ -48,10 +53,12 @@ function options() {
   };
   const quick = values.quick === true;
   const only = values.only?.split(",").map((s) => s.trim()).filter(Boolean);
-  const known = [...SCENARIO_NAMES, "burst", "llama", "profile"];
+  const known = [...SCENARIO_NAMES, MULTIMODEL, "burst", "llama", "profile"];
   for (const o of only ?? []) if (!known.includes(o)) throw new Error(`unknown scenario '${o}'\n${USAGE}`);
-  const selected = only ?? [...SCENARIO_NAMES, "burst", "llama", ...(values.profile ? ["profile"] : [])];
+  const selected = only ?? [...SCENARIO_NAMES, MULTIMODEL, "burst", "llama", ...(values.profile ? ["profile"] : [])];
   if (only && values.profile && !selected.includes("profile")) selected.push("profile");
+  const models = num(values.models, env.BENCH_MODELS, 8);
+  if (selected.includes(MULTIMODEL) && (!Number.isInteger(models) || models < 2)) throw new Error(`--models must be an integer ≥ 2 (it is compared with 1 model)\n${USAGE}`);
   const burstRequests = num(values["burst-requests"], env.BENCH_BURST_REQUESTS, quick ? 1000 : 10_000);
   return {
     selected,
@@ -64,6 +71,9 @@ function options() {
     burstConnections: Math.min(burstRequests, num(values["burst-connections"], undefined, quick ? 100 : 1000)),
     slots: num(values.slots, undefined, 64),
     workers: Math.max(1, num(values.workers, undefined, 1)),
+    models,
+    // Long enough to span a few of the worker's idle sweeps (pullIntervalMs, 1 s by default).
+    idleMs: quick ? 1000 : 3000,
     out: values.out ?? RESULTS,
     quick,
     argv: process.argv.slice(2),
@@ -133,10 +143,8 @@ async function main(): Promise<void> {
     log(`bench: ${nats.version} at ${nats.url}; ${o.timing.rounds} rounds × ${o.timing.durationMs / 1000} s; running ${o.selected.join(", ")}`);
     const names = SCENARIO_NAMES.filter((n) => o.selected.includes(n));
     if (names.length || o.selected.includes("profile")) {
-      // 256 tokens at most; each request's max_tokens picks its length. Zero delay: the engine costs nothing.
-      const sim = { ttftMs: 0, itlMs: 0, outputTokens: 256 };
-      const broker = await startBroker({ natsUrl: nats.url, prefix: "bench", slots: o.slots, workers: o.workers, sim });
-      const direct = await startDirect(sim);
+      const broker = await startBroker({ natsUrl: nats.url, prefix: "bench", slots: o.slots, workers: o.workers, sim: SIM });
+      const direct = await startDirect(SIM);
       const floor = await startFloorWorker(nats.url, o.slots);
       await sameAnswer(direct.url, broker.url);
       log(`bench: broker ${broker.url} (${o.workers} worker × ${o.slots} slots), direct ${direct.url}, floor worker pid ${floor.pid}`);
@@ -155,6 +163,12 @@ async function main(): Promise<void> {
       }
       // Stopped before the burst, which gets fresh processes (their peak RSS is the burst's own).
       await Promise.all([broker.stop(), stopProc(direct.proc), stopProc(floor)]);
+    }
+    if (o.selected.includes(MULTIMODEL)) {
+      // Its own two brokers, once the main ones have stopped, so no idle process of theirs is in its figures.
+      // Like the burst, a failure is reported as an error and keeps the figures already measured.
+      await runMultiModel({ nats, models: o.models, slots: o.slots, sim: SIM, timing: o.timing, idleMs: o.idleMs }, log)
+        .then((r) => void scenarios.push(r), (e: unknown) => void errors.push(`${MULTIMODEL}: ${e instanceof Error ? e.message : String(e)}`));
     }
     if (o.selected.includes("burst")) {
       // A broken burst must not cost the figures already measured: it is reported as an error instead.
@@ -175,7 +189,7 @@ async function main(): Promise<void> {
       command: ["npm run bench", ...(o.argv.length ? ["--", ...o.argv] : [])].join(" "),
       settings: {
         rounds: o.timing.rounds, duration_s: o.timing.durationMs / 1000, warmup_s: o.timing.warmupMs / 1000, quick: o.quick,
-        worker_slots: o.slots, workers: o.workers, load_generator: "bench/loadgen.ts (node:http keep-alive, closed loop, own process)",
+        worker_slots: o.slots, workers: o.workers, multimodel_models: o.models, load_generator: "bench/loadgen.ts (node:http keep-alive, closed loop, own process)",
       },
       scenarios,
       targets: targets(scenarios),
