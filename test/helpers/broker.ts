@@ -51,10 +51,14 @@ function spawnCli(cfg: Config, args: string[]): WorkerProcess {
   const dir = mkdtempSync(join(tmpdir(), "broker-cfg-"));
   const file = join(dir, "config.json");
   writeFileSync(file, JSON.stringify(cfg));
+  // An IPC channel, as `broker up` gives its workers: a worker exits when this test process dies,
+  // even by SIGKILL or a timeout, instead of living on as an orphan on a 2-core CI machine.
   const child = spawn(process.execPath, [CLI, ...args, "--config", file], {
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: ["ignore", "pipe", "pipe", "ipc"],
     env: { ...process.env, NATS_URL: cfg.nats.url, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "warn" },
   });
+  // The channel must not keep this process alive by itself.
+  child.channel?.unref();
   let out = "";
   child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr?.on("data", (d: Buffer) => (out += d.toString()));
