@@ -29,9 +29,10 @@ function readConfig(path: string | undefined): Config {
 const loadGateway = async () => (await import("../facade/mod.js")).startGateway;
 
 async function runGateway(cfg: Config, log: Logger): Promise<void> {
+  const parent = watchParent(log);
   const gw = await (await loadGateway())(cfg, log);
   // The gateway's own drain is bounded by its drainTimeoutMs; the grace covers closing NATS.
-  onShutdown(() => gw.close(), { log, boundMs: cfg.gateway.drainTimeoutMs + EXIT_GRACE_MS });
+  parent.handOver(onShutdown(() => gw.close(), { log, boundMs: cfg.gateway.drainTimeoutMs + EXIT_GRACE_MS }));
 }
 
 async function runWorker(cfg: Config, name: string | undefined, log: Logger): Promise<void> {

@@ -53,7 +53,7 @@ export interface ParentWatch {
 }
 
 /**
- * A process spawned with an IPC channel (`broker up`'s workers) learns of its parent's death
+ * A process spawned with an IPC channel (`broker up`'s workers, test harnesses) learns of its parent's death
  * when the channel closes, which the kernel does even after a SIGKILL: it never lives on as an
  * orphan. Until handOver, there is nothing to drain, so it exits at once; call this first thing,
  * since starting (connecting to NATS, loading a model) can take long, or hang once NATS is gone.
@@ -61,7 +61,7 @@ export interface ParentWatch {
 export function watchParent(log: Logger): ParentWatch {
   if (!process.send) return { handOver: () => {} };
   let onGone = (): void => {
-    log.warn("broker up exited before this worker was started: exiting");
+    log.warn("the parent process exited before this one had started: exiting");
     process.exit(1);
   };
   process.once("disconnect", () => onGone());
