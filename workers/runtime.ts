@@ -383,11 +383,10 @@ class Worker implements WorkerHandle {
     for (const s of this.served) s.puller.close();
     this.requester.close();
     const closed = await within(CLOSE_GRACE_MS, Promise.all(this.served.map((s) => s.engine.close())).then(() => this.nc.drain()));
-    if (!closed) {
-      this.log.warn({ worker: this.id }, "engines or NATS did not close in time; closing the connection");
-      await within(CLOSE_GRACE_MS, this.nc.close());
-    }
+    if (!closed) await within(CLOSE_GRACE_MS, this.nc.close());
     this.metricsServer?.close();
+    // An unclean end is an error for the supervisor (exit 1): the last chunks may not have reached NATS.
+    if (!closed) throw new Error(`worker ${this.id}: engines or NATS did not close within ${CLOSE_GRACE_MS} ms; the connection was closed`);
     this.log.info({ worker: this.id }, "worker drained");
   }
 }

@@ -189,7 +189,8 @@ describe("broker worker: drain is bounded", () => {
       const took = performance.now() - t0;
       t.diagnostic(`worker exited ${Math.round(took)} ms after SIGTERM (bound ${drainTimeoutMs + WORKER_GRACE_MS} ms)`);
       assert.equal(code, 1, w.output());
-      assert.match(w.output(), /shutdown did not finish within/);
+      // Either the worker's own close bound or the process's shutdown bound ended it, saying so.
+      assert.match(w.output(), /did not close within|shutdown did not finish within/);
       assert.ok(took < drainTimeoutMs + WORKER_GRACE_MS + SLACK_MS, `took ${Math.round(took)} ms`);
     } finally {
       process.kill(natsPid, "SIGCONT");

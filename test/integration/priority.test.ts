@@ -7,6 +7,7 @@ import { subjects } from "../../broker/subjects.js";
 import type { GatewayHandle } from "../../facade/gateway.js";
 import { waitFor, waitForModel } from "../helpers/broker.js";
 import { postJson } from "../helpers/http.js";
+import { scrape } from "../helpers/metrics.js";
 import { useHarness } from "../helpers/stack.js";
 
 // One slot, held by a long job while the lanes fill; then the order of service shows the policy.
@@ -15,14 +16,21 @@ describe("priority lanes", () => {
 
   async function serviceOrder(fairEvery: number, jobs: string[]): Promise<string[]> {
     const cfg: Config = harness.config({
-      workers: [{ name: "one", slots: 1, fairEvery, models: [{ id: "prio", engine: "sim", options: { itlMs: 100, outputTokens: 20 } }] }],
+      workers: [{ name: "one", slots: 1, fairEvery, models: [{ id: "prio", engine: "sim", options: { itlMs: 100, outputTokens: 100_000 } }] }],
     });
     const gw: GatewayHandle = await harness.gateway(cfg);
     harness.worker(cfg, "one");
     await waitForModel(gw.url, "prio");
     const chat = `${gw.url}/v1/chat/completions`;
-    const blocker = postJson(chat, { model: "prio", messages: [{ role: "user", content: "block" }] });
-    await new Promise((r) => setTimeout(r, 100));
+    // The blocker holds the only slot until every job is queued, however slow this machine is; then it is cancelled.
+    const stopBlocker = new AbortController();
+    const blocker = postJson(chat, { model: "prio", stream: true, messages: [{ role: "user", content: "block" }] }, {}, stopBlocker.signal)
+      .then(async (r) => {
+        assert.equal(r.status, 200);
+        await r.text();
+      })
+      .catch((e: unknown) => assert.equal((e as Error).name, "AbortError"));
+    await waitFor(async () => (await scrape(`${gw.url}/metrics`, "broker_queue_wait_seconds_count", { model: "prio" })) === 1, "the blocker to hold the slot");
     const order: string[] = [];
     const pending = jobs.map((lane, i) => postJson(chat, { model: "prio", max_tokens: 1, messages: [{ role: "user", content: `${lane}${i}` }] }, { "x-priority": lane })
       .then(async (r) => {
@@ -36,7 +44,8 @@ describe("priority lanes", () => {
     } finally {
       await nc.close();
     }
-    assert.equal((await blocker).status, 200);
+    stopBlocker.abort();
+    await blocker;
     await Promise.all(pending);
     return order;
   }
