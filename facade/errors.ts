@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { BrokerError } from "../broker/errors.js";
+import { isTooLarge, tooLarge } from "./body-limit.js";
 
 /**
  * The one mapping from any error to OpenAI's error JSON. Anything that is not
@@ -10,9 +11,7 @@ export function toBrokerError(err: unknown, req: FastifyRequest): BrokerError {
   if (err instanceof BrokerError) return err;
   const fe = err as Partial<FastifyError> & { statusCode?: number };
   const status = fe.statusCode ?? 500;
-  if (fe.code === "FST_ERR_CTP_BODY_TOO_LARGE" || status === 413) {
-    return new BrokerError("request_too_large", "The request body is larger than this gateway accepts. Send a smaller request.");
-  }
+  if (isTooLarge(err) || status === 413) return tooLarge(req.routeOptions.bodyLimit);
   if (fe.code === "FST_ERR_CTP_EMPTY_JSON_BODY") {
     return new BrokerError("invalid_json", "The request body is empty; send a JSON object.");
   }

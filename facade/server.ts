@@ -7,6 +7,7 @@ import { requestIdFrom } from "../broker/request-meta.js";
 import type { GatewayMetrics } from "../broker/metrics.js";
 import type { WorkerRegistry } from "../broker/registry.js";
 import type { JobClient } from "../broker/submit.js";
+import { discardUpload, isTooLarge } from "./body-limit.js";
 import { sendError, toBrokerError } from "./errors.js";
 import { ModelCatalog } from "./models.js";
 import { registerAdminRoutes } from "./routes/admin.js";
@@ -56,7 +57,10 @@ export function buildServer(cfg: Config, deps: ServerDeps): FastifyInstance {
   app.setErrorHandler((err, req, reply) => {
     const e = toBrokerError(err, req);
     deps.metrics.rejections.labels(e.code ?? "error").inc();
-    return sendError(reply, e);
+    if (!isTooLarge(err)) return sendError(reply, e);
+    // Answered only once the upload is read (or past the bound), so the client is not reset mid-write.
+    void discardUpload(req.raw, req.routeOptions.bodyLimit).then(() => sendError(reply.header("connection", "close"), e));
+    return undefined;
   });
   app.setNotFoundHandler((req, reply) =>
     sendError(reply, new BrokerError("not_found", `Invalid URL (${req.method} ${req.url.split("?")[0]})`)));
