@@ -113,6 +113,18 @@ export async function openRoute(jobs: Pick<JobClient, "submit">, plan: RoutePlan
   throw lastError ?? new BrokerError("model_unavailable", `No target of '${plan.route}' could serve the request.`);
 }
 
+/** The header (HTTP) and trailer (gRPC) that carry the upstream's own model name. */
+export const UPSTREAM_MODEL_HEADER = "x-broker-upstream-model";
+
+/**
+ * The name the upstream gave itself (the worker's final), when it differs
+ * from the target's public id. Answers name the public id in `model`, stream
+ * or not, so the upstream's name travels beside it, not in it.
+ */
+export function upstreamName(o: Pick<Opened, "target">, final: { model?: string | null }): string | undefined {
+  return final.model && final.model !== o.target.publicId ? final.model : undefined;
+}
+
 /** Every event from the first on. */
 export async function* eventsOf(o: Opened): AsyncGenerator<JobEvent> {
   yield o.first;

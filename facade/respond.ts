@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import { BrokerError } from "../broker/errors.js";
 import type { Delta, Final } from "../broker/proto.js";
 import { laneFrom } from "../broker/request-meta.js";
-import { bearerOf, eventsOf, openRoute, type Opened as RouteOpened } from "../broker/route.js";
+import { bearerOf, eventsOf, openRoute, UPSTREAM_MODEL_HEADER, upstreamName, type Opened as RouteOpened } from "../broker/route.js";
 import type { Lane } from "../broker/subjects.js";
 import type { JobClient, JobRequest } from "../broker/submit.js";
 import { toBrokerError } from "./errors.js";
@@ -64,18 +64,33 @@ export async function open(deps: RouteDeps, req: FastifyRequest, reply: FastifyR
   return { ...o, ids: { id: `${idPrefix}${o.job.id}`, created: Math.floor(Date.now() / 1000) } };
 }
 
-export async function collect(o: Opened, into: Collector): Promise<unknown> {
+// The upstream's own name goes in a header; only a whole answer has it, since
+// a stream's headers go out before the final exists.
+function upstreamHeader(reply: FastifyReply, o: Opened, final: Final): void {
+  const name = upstreamName(o, final);
+  if (name) reply.header(UPSTREAM_MODEL_HEADER, name);
+}
+
+export async function collect(o: Opened, into: Collector, reply: FastifyReply): Promise<unknown> {
   for await (const ev of eventsOf(o)) {
     if (ev.kind === "deltas") into.add(ev.items);
     else if (ev.kind === "restart") into.reset();
-    else return into.result({ ...o.ids, model: ev.final.model || o.target.publicId, final: ev.final });
+    else {
+      upstreamHeader(reply, o, ev.final);
+      // The route target's public id, as a stream names it: the upstream's own name is in the header.
+      return into.result({ ...o.ids, model: o.target.publicId, final: ev.final });
+    }
   }
   throw new BrokerError("stream_interrupted", "The answer ended without its final chunk.");
 }
 
 /** The final chunk alone: for answers that are not streamed token by token (embeddings). */
-export async function finalOf(o: Opened): Promise<Final> {
-  for await (const ev of eventsOf(o)) if (ev.kind === "final") return ev.final;
+export async function finalOf(o: Opened, reply: FastifyReply): Promise<Final> {
+  for await (const ev of eventsOf(o)) {
+    if (ev.kind !== "final") continue;
+    upstreamHeader(reply, o, ev.final);
+    return ev.final;
+  }
   throw new BrokerError("stream_interrupted", "The answer ended without its final chunk.");
 }
 

@@ -16,7 +16,7 @@ import type {
   TextCompletionRequest,
 } from "./definitions.js";
 import { chatJob, completionJob, embeddingJob } from "./requests.js";
-import { bearerOf, eventsOf, openRoute, type Opened } from "../route.js";
+import { bearerOf, eventsOf, openRoute, UPSTREAM_MODEL_HEADER, upstreamName, type Opened } from "../route.js";
 import { toServiceError } from "./status.js";
 
 /** Counts calls that hold a job, so shutdown can wait for them and not for health watchers. */
@@ -67,9 +67,17 @@ function failure(e: unknown, deps: CallDeps, requestId: string): ReturnType<type
   return err;
 }
 
-/** The final as the client sees it: its deltas came before it, and it names the model that served. */
-function finalFor(f: Final, servedBy: string): Final {
-  return { usage: f.usage ?? null, model: f.model || servedBy, systemFingerprint: f.systemFingerprint ?? "", embeddings: f.embeddings ?? [] };
+/** The final as the client sees it: its deltas came before it, and it names the route target that served, as HTTP does. */
+function finalFor(f: Final, o: Opened): Final {
+  return { usage: f.usage ?? null, model: o.target.publicId, systemFingerprint: f.systemFingerprint ?? "", embeddings: f.embeddings ?? [] };
+}
+
+/** Trailers that carry the upstream's own model name, when it differs from the public id. */
+function trailersFor(f: Final, o: Opened): Metadata {
+  const md = new Metadata();
+  const name = upstreamName(o, f);
+  if (name) md.set(UPSTREAM_MODEL_HEADER, name);
+  return md;
 }
 
 /** Resolves true once the stream can take more, false when the call ended first. */
@@ -100,16 +108,20 @@ async function streamJob<Q>(
     const { model, request } = toJob(call.request);
     const o = await openFor(deps, call, model, request, requestId);
     const id = idPrefix + o.job.id;
+    let trailers: Metadata | undefined;
     for await (const ev of eventsOf(o)) {
       if (call.cancelled) break;
       // A restart comes only before anything was written: there is nothing to undo.
       if (ev.kind === "restart") continue;
-      const more = call.write(ev.kind === "deltas" ? { id, deltas: { items: ev.items } } : { id, final: finalFor(ev.final, o.target.publicId) });
+      const more = call.write(ev.kind === "deltas" ? { id, deltas: { items: ev.items } } : { id, final: finalFor(ev.final, o) });
       o.job.delivered = true;
-      if (ev.kind === "final") break;
+      if (ev.kind === "final") {
+        trailers = trailersFor(ev.final, o);
+        break;
+      }
       if (!more && !(await drained(call))) break;
     }
-    if (!call.cancelled) call.end();
+    if (!call.cancelled) call.end(trailers);
   } catch (e) {
     if (!call.cancelled) call.emit("error", failure(e, deps, requestId));
   } finally {
@@ -125,7 +137,7 @@ async function embed(deps: CallDeps, tracker: CallTracker, call: ServerUnaryCall
     const o = await openFor(deps, call, model, { embedding }, requestId);
     for await (const ev of eventsOf(o)) {
       if (ev.kind !== "final") continue;
-      done(null, { model: ev.final.model || o.target.publicId, data: ev.final.embeddings ?? [], usage: ev.final.usage ?? {} });
+      done(null, { model: o.target.publicId, data: ev.final.embeddings ?? [], usage: ev.final.usage ?? {} }, trailersFor(ev.final, o));
       return;
     }
     throw new BrokerError("stream_interrupted", "The answer ended without its final chunk.");

@@ -8,7 +8,7 @@ export function registerCompletionRoutes(app: FastifyInstance, deps: RouteDeps):
   app.post("/v1/completions", async (req, reply) => {
     const { model, stream: streamed, completion } = parseCompletionRequest(req.body);
     const o = await open(deps, req, reply, model, { completion }, "cmpl-");
-    if (!streamed) return collect(o, new CompletionAggregator());
+    if (!streamed) return collect(o, new CompletionAggregator(), reply);
     return stream(o, req, reply, new CompletionStream({ ...o.ids, model: o.target.publicId, includeUsage: completion.includeUsage === true }));
   });
 }

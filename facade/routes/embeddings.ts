@@ -11,7 +11,8 @@ function toBase64(values: number[]): string {
 export function registerEmbeddingRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.post("/v1/embeddings", async (req, reply) => {
     const { model, base64, embedding } = parseEmbeddingRequest(req.body);
-    const final = await finalOf(await open(deps, req, reply, model, { embedding }, "emb-"));
+    const o = await open(deps, req, reply, model, { embedding }, "emb-");
+    const final = await finalOf(o, reply);
     const prompt = final.usage?.promptTokens ?? 0;
     return {
       object: "list",
@@ -20,7 +21,7 @@ export function registerEmbeddingRoutes(app: FastifyInstance, deps: RouteDeps): 
         index: e.index ?? 0,
         embedding: base64 ? toBase64(e.values ?? []) : (e.values ?? []),
       })),
-      model: final.model || model,
+      model: o.target.publicId,
       usage: { prompt_tokens: prompt, total_tokens: prompt },
     };
   });

@@ -68,7 +68,8 @@ describe("routing: aliases, prefixes, fallback chains, credentials", () => {
     const res = await postJson(chat(), ask("openai/gpt-4o-mini"));
     assert.equal(res.status, 200);
     assert.equal((cloud.requests[0]?.body as Json).model, "gpt-4o-mini");
-    assert.equal(((await res.json()) as Json).model, "gpt-4o-mini", "the model field names what served it");
+    assert.equal(((await res.json()) as Json).model, "openai/gpt-4o-mini", "the model field names the route target that served it");
+    assert.equal(res.headers.get("x-broker-upstream-model"), "gpt-4o-mini", "the upstream's own name is in a header");
   });
 
   test("local first: with no local worker the chain falls to the cloud, and says so", async () => {
