@@ -2,7 +2,8 @@
 import { availableParallelism } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { z } from "zod";
-import { BrokerError } from "../../../broker/errors.js";
+import type { BrokerError } from "../../../broker/errors.js";
+import { optionError as engineOptionError, parseEngineOptions } from "../options.js";
 
 const optionsSchema = z.strictObject({
   /** The GGUF file to serve. */
@@ -36,19 +37,14 @@ export type LlamaCppOptions = z.infer<typeof optionsSchema>;
 
 /** An error in one of the engine's options (also a model file that cannot be served), naming the option. */
 export function optionError(path: string, message: string): BrokerError {
-  return new BrokerError("invalid_request", `llama-cpp engine: option ${path}: ${message}`);
+  return engineOptionError("llama-cpp", path, message);
 }
 
 /** Validates the options; throws optionError naming the first bad field. */
 export function parseOptions(options: unknown): LlamaCppOptions {
-  const parsed = optionsSchema.safeParse(options ?? {});
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const path = issue?.code === "unrecognized_keys" ? issue.keys.join(", ") : issue?.path.join(".");
-    throw optionError(path || "(root)", issue?.message ?? "invalid");
-  }
-  if (!parsed.data.modelPath && !parsed.data.modelsDir) throw optionError("modelPath", "give modelPath or modelsDir");
-  return parsed.data;
+  const opts = parseEngineOptions("llama-cpp", optionsSchema, options);
+  if (!opts.modelPath && !opts.modelsDir) throw optionError("modelPath", "give modelPath or modelsDir");
+  return opts;
 }
 
 /**

@@ -2,9 +2,9 @@
 // inference simulator): deterministic lorem-ipsum words at a configurable pace,
 // with OpenAI's max_tokens, n and stop semantics so clients see real behaviour.
 import { z } from "zod";
-import { BrokerError } from "../../../broker/errors.js";
 import type { ChatMessage, InferenceJob } from "../../../broker/proto.js";
 import type { DeltaSink, EmbedResult, EngineAdapter, EngineFactory, RunContext, RunResult } from "../../engine.js";
+import { parseEngineOptions } from "../options.js";
 import { Choice, mulberry32 } from "./choice.js";
 
 const optionsSchema = z.strictObject({
@@ -26,15 +26,7 @@ export type SimOptions = z.infer<typeof optionsSchema>;
 const YIELD_EVERY = 64;
 
 /** Builds the sim engine; throws BrokerError("invalid_request") naming the bad option. */
-export const createSimEngine: EngineFactory = async (spec) => {
-  const parsed = optionsSchema.safeParse(spec.options ?? {});
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const path = issue?.code === "unrecognized_keys" ? issue.keys.join(", ") : issue?.path.join(".");
-    throw new BrokerError("invalid_request", `sim engine: option ${path || "(root)"}: ${issue?.message ?? "invalid"}`);
-  }
-  return new SimEngine(parsed.data);
-};
+export const createSimEngine: EngineFactory = async (spec) => new SimEngine(parseEngineOptions("sim", optionsSchema, spec.options));
 
 /** What one generation needs, from a chat or a legacy completion request. */
 interface Generation {
