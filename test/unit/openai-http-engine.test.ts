@@ -5,9 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { ChatRequest } from "../../broker/proto.js";
-import { retryAfterSeconds } from "../../workers/engines/openai-http/errors.js";
 import { createOpenAIHttpEngine } from "../../workers/engines/openai-http/index.js";
-import { SseParser } from "../../workers/engines/openai-http/sse.js";
+import { retryAfterSeconds } from "../../workers/engines/relay/errors.js";
 import { brokerError, makeJob, runEngineSuite, runOnce } from "../helpers/engine-suite.js";
 import { startFakeOpenAI, type FakeOpenAI } from "../helpers/fake-openai.js";
 
@@ -217,25 +216,5 @@ describe("openai-http engine", () => {
     await bad({ baseUrl: "http://x/v1", timeoutMs: 5 }, "timeoutMs");
     await bad({ baseUrl: "http://x/v1", apiKeyEnv: "NO_SUCH_VARIABLE_FOR_TEST" }, "apiKeyEnv");
     await bad({ baseUrl: "http://x/v1", apiKeyFile: "/no/such/file" }, "apiKeyFile");
-  });
-});
-
-describe("SSE parser", () => {
-  const parse = (pieces: string[]): string[] => {
-    const p = new SseParser();
-    const out = pieces.flatMap((s) => p.push(Buffer.from(s)));
-    return [...out, ...p.end()].map((e) => `${e.event}=${e.data}`);
-  };
-
-  test("line breaks of every kind, split anywhere", () => {
-    assert.deepEqual(parse(["data: a\r", "\n\r", "\ndata:b\n", "\n: keep-alive\n\ndata: c\r\rdat", "a: d\n\n"]), ["message=a", "message=b", "message=c", "message=d"]);
-  });
-
-  test("a \\r and its \\n stay one line break across an empty piece", () => {
-    assert.deepEqual(parse(["data: a\r", "", "\ndata: b\n\n"]), ["message=a\nb"]);
-  });
-
-  test("multi-line data, event names, other fields ignored, a last event without its blank line", () => {
-    assert.deepEqual(parse(["event: error\nid: 1\nretry: 5\ndata: x\ndata: y\n\n", "data: last\n"]), ["error=x\ny", "message=last"]);
   });
 });

@@ -5,8 +5,7 @@
 // https://docs.anthropic.com/en/api/errors
 import type { IncomingHttpHeaders } from "node:http";
 import { BrokerError } from "../../../broker/errors.js";
-import { jsonOrUndefined } from "../http-upstream.js";
-import { redact, retryAfterSeconds } from "../openai-http/errors.js";
+import { credentialsRefused, jsonOrUndefined, nonEmpty, obj, redact, retryAfterSeconds, type Caller } from "../relay/index.js";
 
 /** What an Anthropic error says, from either place it can arrive. */
 export interface AnthropicFailure {
@@ -18,27 +17,22 @@ export interface AnthropicFailure {
   retryAfterS?: number;
 }
 
-const obj = (v: unknown): Record<string, unknown> | undefined =>
-  typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
-const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined);
-
 /** Reads `{type:"error", error:{type, message}}`; undefined when the body is not Anthropic's error shape. */
 export function readAnthropicError(body: unknown): { type?: string; message?: string } | undefined {
   const e = obj(obj(body)?.error);
   if (!e) return undefined;
-  return { type: str(e.type), message: str(e.message) };
+  return { type: nonEmpty(e.type), message: nonEmpty(e.message) };
 }
 
-/** A non-2xx answer; `clientKey`: the key was the client's own (passthrough). */
-export function httpError(status: number, headers: IncomingHttpHeaders, bodyText: string, host: string, key: string, clientKey = false): BrokerError {
-  const body = jsonOrUndefined(bodyText);
-  const e = readAnthropicError(body);
-  return toBrokerError({ status, ...e, retryAfterS: retryAfterSeconds(headers) }, host, key, clientKey);
+/** A non-2xx answer. */
+export function httpError(status: number, headers: IncomingHttpHeaders, bodyText: string, caller: Caller): BrokerError {
+  const e = readAnthropicError(jsonOrUndefined(bodyText));
+  return toBrokerError({ status, ...e, retryAfterS: retryAfterSeconds(headers) }, caller);
 }
 
 /** An `event: error` inside a stream, after the 200. */
-export function streamError(payload: unknown, host: string, key: string, clientKey = false): BrokerError {
-  return toBrokerError({ ...(readAnthropicError(payload) ?? { message: "unknown error" }) }, host, key, clientKey);
+export function streamError(payload: unknown, caller: Caller): BrokerError {
+  return toBrokerError({ ...(readAnthropicError(payload) ?? { message: "unknown error" }) }, caller);
 }
 
 /**
@@ -52,9 +46,9 @@ export function streamError(payload: unknown, host: string, key: string, clientK
  * authentication_error, permission_error, billing_error (401/402/403),
  * api_error / 5xx → 502 upstream_error. Credentials errors drop Anthropic's text.
  */
-export function toBrokerError(f: AnthropicFailure, host: string, key: string, clientKey = false): BrokerError {
-  const at = `the upstream at ${host}`;
-  const message = f.message !== undefined ? redact(f.message, key) : undefined;
+export function toBrokerError(f: AnthropicFailure, caller: Caller): BrokerError {
+  const at = `the upstream at ${caller.host}`;
+  const message = f.message !== undefined ? redact(f.message, caller.key) : undefined;
   const suffix = message ? `: ${message}` : "";
   const retryAfterS = f.retryAfterS ?? 0;
   const { status } = f;
@@ -64,10 +58,8 @@ export function toBrokerError(f: AnthropicFailure, host: string, key: string, cl
       return new BrokerError("model_unavailable", `${at} is overloaded ${how}${suffix}`, { retryAfterS });
     case "rate_limit":
       return new BrokerError("upstream_rate_limited", message ?? `${at} is rate-limiting requests`, { type: "rate_limit_error", retryAfterS });
-    case "credentials": {
-      const whose = clientKey ? "the client's API key" : "the worker's credentials";
-      return new BrokerError("upstream_error", `${at} refused ${whose} ${how}`, { status: 502 });
-    }
+    case "credentials":
+      return credentialsRefused(caller, how);
     case "billing":
       return new BrokerError("upstream_error", `${at} refused the request for billing reasons ${how}${suffix}`, { status: 502 });
     case "not_found":

@@ -2,11 +2,9 @@
 // https://docs.anthropic.com/en/api/messages
 import { BrokerError } from "../../../broker/errors.js";
 import type { ChatMessage, ChatRequest, ContentPart } from "../../../broker/proto.js";
+import { extraFields, jobJson, obj, type Json } from "../relay/index.js";
 
-type Json = Record<string, unknown>;
 type Turn = { role: "user" | "assistant"; content: Json[] };
-
-const obj = (v: unknown): Json | undefined => (typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Json) : undefined);
 
 /** Extra top-level fields (the client's unmodelled ones) that mean the same to Anthropic; the rest are dropped. */
 const ANTHROPIC_EXTRA = ["top_k", "thinking"] as const;
@@ -19,7 +17,7 @@ const ANTHROPIC_EXTRA = ["top_k", "thinking"] as const;
  * @throws BrokerError 400 for what cannot be translated, naming the field.
  */
 export function buildBody(chat: ChatRequest, model: string, maxTokensDefault: number): Json {
-  const extra = parseExtra(chat.extraJson);
+  const extra = extraFields(chat.extraJson);
   const body: Json = { model, max_tokens: chat.maxTokens ?? maxTokensDefault };
   const { system, messages } = toTurns(chat.messages ?? []);
   if (system.length > 0) body.system = system.join("\n\n");
@@ -29,8 +27,8 @@ export function buildBody(chat: ChatRequest, model: string, maxTokensDefault: nu
   if (chat.topP != null) body.top_p = chat.topP;
   for (const field of ANTHROPIC_EXTRA) if (extra[field] !== undefined) body[field] = extra[field];
   if (chat.user) body.metadata = { user_id: chat.user };
-  if (chat.toolsJson) body.tools = toTools(parseJson(chat.toolsJson, "tools"));
-  const choice = toToolChoice(chat.toolChoiceJson ? parseJson(chat.toolChoiceJson, "tool_choice") : undefined, extra.parallel_tool_calls === false);
+  if (chat.toolsJson) body.tools = toTools(jobJson(chat.toolsJson, "tools"));
+  const choice = toToolChoice(chat.toolChoiceJson ? jobJson(chat.toolChoiceJson, "tool_choice") : undefined, extra.parallel_tool_calls === false);
   if (choice && body.tools) body.tool_choice = choice; // without tools there is nothing to choose
   checkResponseFormat(chat.responseFormatJson);
   if (chat.stream) body.stream = true;
@@ -106,7 +104,7 @@ export function imageSource(url: string, at: string): Json {
 }
 
 function toolUse(c: NonNullable<ChatMessage["toolCalls"]>[number], at: string): Json {
-  const args = c.arguments?.trim() ? parseJson(c.arguments, `${at}.function.arguments`) : {};
+  const args = c.arguments?.trim() ? jobJson(c.arguments, `${at}.function.arguments`) : {};
   if (!obj(args)) throw invalid(`${at}.function.arguments`, "tool call arguments must be a JSON object for the anthropic engine");
   return { type: "tool_use", id: c.id ?? "", name: c.name ?? "", input: args };
 }
@@ -151,23 +149,8 @@ function toToolChoice(v: unknown, noParallel: boolean): Json | undefined {
 // Anthropic's Messages API has no JSON mode: refusing is honest, ignoring it would not be.
 function checkResponseFormat(json: string | null | undefined): void {
   if (!json) return;
-  const type = obj(parseJson(json, "response_format"))?.type;
+  const type = obj(jobJson(json, "response_format"))?.type;
   if (type !== "text") throw invalid("response_format", `response_format '${String(type)}' is not supported by the anthropic engine`);
-}
-
-function parseExtra(json: string | null | undefined): Json {
-  if (!json) return {};
-  const v = obj(parseJson(json));
-  if (!v) throw new BrokerError("invalid_request", "the request's extra fields are not a JSON object");
-  return v;
-}
-
-function parseJson(text: string, param?: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new BrokerError("invalid_request", `${param ?? "the request's extra fields"}: not valid JSON`, { param });
-  }
 }
 
 function invalid(param: string, message: string): BrokerError {

@@ -3,19 +3,8 @@
 import { BrokerError } from "../../../broker/errors.js";
 import type { Delta, ToolCallDelta, Usage } from "../../../broker/proto.js";
 import type { DeltaSink } from "../../engine.js";
+import { num, obj, str, type Caller, type Served } from "../relay/index.js";
 import { streamError } from "./errors.js";
-
-export type Json = Record<string, unknown>;
-export const obj = (v: unknown): Json | undefined =>
-  typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Json) : undefined;
-export const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
-const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
-
-/** What the upstream said about the run besides the text. */
-export interface Served {
-  usage: Usage;
-  model?: string;
-}
 
 /**
  * Anthropic's stop_reason as an OpenAI finish_reason. pause_turn (a server
@@ -66,11 +55,11 @@ export class UsageCounter {
 }
 
 /** Maps a `message` to one delta: text blocks joined, tool_use blocks as tool calls. */
-export function messageToDeltas(payload: unknown, sink: DeltaSink, host: string, key: string, clientKey: boolean): Served {
+export function messageToDeltas(payload: unknown, sink: DeltaSink, caller: Caller): Served {
   const msg = obj(payload);
-  if (msg?.type === "error") throw streamError(msg, host, key, clientKey);
+  if (msg?.type === "error") throw streamError(msg, caller);
   if (!msg || !Array.isArray(msg.content)) {
-    throw new BrokerError("upstream_error", `the upstream at ${host} answered without a message`, { status: 502 });
+    throw new BrokerError("upstream_error", `the upstream at ${caller.host} answered without a message`, { status: 502 });
   }
   let content = "";
   const toolCalls: ToolCallDelta[] = [];

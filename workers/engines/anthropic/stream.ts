@@ -2,12 +2,11 @@
 // text_delta → content, a tool_use block → one tool call (its index counts
 // tool_use blocks, not content blocks), input_json_delta → argument fragments.
 // https://docs.anthropic.com/en/docs/build-with-claude/streaming
-import { BrokerError } from "../../../broker/errors.js";
 import type { Delta } from "../../../broker/proto.js";
 import type { DeltaSink } from "../../engine.js";
-import type { SseEvent } from "../openai-http/sse.js";
+import { cutOff, eventObject, jsonOrUndefined, obj, str, type Caller, type Json, type Served, type SseEvent, type StreamMapping } from "../relay/index.js";
 import { streamError } from "./errors.js";
-import { finishReason, obj, str, UsageCounter, type Json } from "./response.js";
+import { finishReason, UsageCounter } from "./response.js";
 
 interface ToolBlock {
   /** The tool call's index among this message's tool calls. */
@@ -16,27 +15,25 @@ interface ToolBlock {
   args: boolean;
 }
 
-export class StreamMapper {
-  readonly usage = new UsageCounter();
-  model: string | undefined;
+export class StreamMapper implements StreamMapping {
+  private readonly usage = new UsageCounter();
+  private model: string | undefined;
   /** A token came (a content_block_delta of any kind, thinking included, or message_delta); message_start and pings are not tokens. */
   tokens = false;
   private started = false;
   /** Deltas that carried text: the completion-token estimate when the upstream sends no usage. */
-  contentDeltas = 0;
+  private contentDeltas = 0;
   private finished = false;
   private readonly tools = new Map<number, ToolBlock>();
 
   constructor(
     private readonly sink: DeltaSink,
-    private readonly host: string,
-    private readonly key: string,
-    private readonly clientKey: boolean,
+    private readonly caller: Caller,
   ) {}
 
   /** Handles one event; returns true at `message_stop`. */
   accept(ev: SseEvent): boolean {
-    const p = this.parse(ev.data);
+    const p = eventObject(jsonOrUndefined(ev.data), this.caller.host);
     switch (str(p.type) ?? ev.event) {
       case "message_start": {
         const message = obj(p.message);
@@ -64,7 +61,7 @@ export class StreamMapper {
       case "message_stop":
         return true;
       case "error":
-        throw streamError(p, this.host, this.key, this.clientKey);
+        throw streamError(p, this.caller);
       // ping, and event types Anthropic adds later, which its versioning policy says to ignore.
     }
     return false;
@@ -73,10 +70,13 @@ export class StreamMapper {
   /** The stream is over; `done`: message_stop came. Fails when the answer was cut off. */
   end(done: boolean): void {
     if (this.finished) return;
-    if (!done) {
-      throw new BrokerError("upstream_error", `the upstream at ${this.host} ended the stream before the answer was complete`, { status: 502 });
-    }
+    if (!done) throw cutOff(this.caller.host);
     this.emit({ index: 0, finishReason: "stop" }); // message_stop without a stop_reason
+  }
+
+  served(): Served {
+    const usage = this.usage.seen ? this.usage.usage : { ...this.usage.usage, completionTokens: this.contentDeltas };
+    return { usage, ...(this.model ? { model: this.model } : {}) };
   }
 
   private blockStart(at: number, block: Json): void {
@@ -124,18 +124,6 @@ export class StreamMapper {
     if (d.content) this.contentDeltas++;
     if (d.finishReason) this.finished = true;
     this.sink.delta(d);
-  }
-
-  private parse(data: string): Json {
-    let v: unknown;
-    try {
-      v = JSON.parse(data);
-    } catch {
-      v = undefined;
-    }
-    const o = obj(v);
-    if (!o) throw new BrokerError("upstream_error", `the upstream at ${this.host} sent a stream event that is not a JSON object`, { status: 502 });
-    return o;
   }
 }
 

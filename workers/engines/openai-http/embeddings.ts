@@ -1,14 +1,13 @@
 // An OpenAI embeddings answer, mapped to vectors in input order.
 import { BrokerError } from "../../../broker/errors.js";
 import type { EmbedResult } from "../../engine.js";
+import { obj, type Caller } from "../relay/index.js";
 import { streamError } from "./errors.js";
 
-type Json = Record<string, unknown>;
-const obj = (v: unknown): Json | undefined => (v && typeof v === "object" && !Array.isArray(v) ? (v as Json) : undefined);
-
-export function toEmbeddings(payload: unknown, fallbackModel: string, host: string, key: string): EmbedResult {
+export function toEmbeddings(payload: unknown, fallbackModel: string, caller: Caller): EmbedResult {
+  const { host } = caller;
   const body = obj(payload);
-  if (body?.error !== undefined) throw streamError(body, host, key);
+  if (body?.error !== undefined) throw streamError(body, caller);
   const data = Array.isArray(body?.data) ? body.data : undefined;
   if (!body || !data) throw new BrokerError("upstream_error", `the upstream at ${host} answered embeddings without data`, { status: 502 });
   const vectors: number[][] = [];

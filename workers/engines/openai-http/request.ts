@@ -1,6 +1,6 @@
 // The job's chat request, back in OpenAI's JSON shape for the upstream.
-import { BrokerError } from "../../../broker/errors.js";
 import type { ChatMessage, ChatRequest, CompletionRequest, ContentPart, EmbeddingRequest } from "../../../broker/proto.js";
+import { extraFields, jobJson } from "../relay/index.js";
 
 /**
  * The upstream request body. Fields the broker does not model (extraJson)
@@ -18,9 +18,9 @@ export function buildBody(chat: ChatRequest, model: string, streamUsage: boolean
   if (chat.user) body.user = chat.user;
   if (chat.presencePenalty != null) body.presence_penalty = chat.presencePenalty;
   if (chat.frequencyPenalty != null) body.frequency_penalty = chat.frequencyPenalty;
-  if (chat.toolsJson) body.tools = parseJson(chat.toolsJson, "tools");
-  if (chat.toolChoiceJson) body.tool_choice = parseJson(chat.toolChoiceJson, "tool_choice");
-  if (chat.responseFormatJson) body.response_format = parseJson(chat.responseFormatJson, "response_format");
+  if (chat.toolsJson) body.tools = jobJson(chat.toolsJson, "tools");
+  if (chat.toolChoiceJson) body.tool_choice = jobJson(chat.toolChoiceJson, "tool_choice");
+  if (chat.responseFormatJson) body.response_format = jobJson(chat.responseFormatJson, "response_format");
   if (chat.stream) {
     body.stream = true;
     // Usage arrives only when asked for; the engine needs it whether or not the client does.
@@ -63,11 +63,7 @@ export function buildEmbeddingBody(e: EmbeddingRequest, model: string): Record<s
 }
 
 function withExtra(extraJson: string | null | undefined, model: string): Record<string, unknown> {
-  const extra = extraJson ? parseJson(extraJson) : {};
-  if (typeof extra !== "object" || extra === null || Array.isArray(extra)) {
-    throw new BrokerError("invalid_request", "the request's extra fields are not a JSON object");
-  }
-  return { ...(extra as Record<string, unknown>), model };
+  return { ...extraFields(extraJson), model };
 }
 
 function toMessage(m: ChatMessage): Record<string, unknown> {
@@ -88,18 +84,9 @@ function toMessage(m: ChatMessage): Record<string, unknown> {
 }
 
 function toPart(p: ContentPart): unknown {
-  if (p.rawJson) return parseJson(p.rawJson, "messages");
+  if (p.rawJson) return jobJson(p.rawJson, "messages");
   if (p.type === "image_url") {
     return { type: "image_url", image_url: p.imageDetail ? { url: p.imageUrl ?? "", detail: p.imageDetail } : { url: p.imageUrl ?? "" } };
   }
   return { type: p.type || "text", text: p.text ?? "" };
-}
-
-// The facade wrote these strings, so a parse failure means a malformed job, reported as the client's field.
-function parseJson(text: string, param?: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new BrokerError("invalid_request", `${param ?? "the request's extra fields"}: not valid JSON`, { param });
-  }
 }
