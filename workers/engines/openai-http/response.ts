@@ -19,7 +19,7 @@ export function completionToDeltas(payload: unknown, sink: DeltaSink, caller: Ca
     const choice = obj(c) ?? {};
     const m = text ? { content: choice.text } : (obj(choice.message) ?? {});
     const d = toDelta(num(choice.index) ?? pos, m, str(choice.finish_reason) || "stop");
-    d.role ||= "assistant";
+    if (!text) d.role ||= "assistant"; // legacy completion deltas carry no role (the engine contract)
     sink.delta(d);
   });
   const served: Partial<Served> = {};

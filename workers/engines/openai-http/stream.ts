@@ -61,7 +61,7 @@ export class StreamMapper implements StreamMapping {
     if (!d.role && !d.content && !d.toolCalls && !d.refusal && !d.finishReason) return;
     if (!this.started.has(index)) {
       this.started.add(index);
-      d.role ||= "assistant";
+      if (!this.text) d.role ||= "assistant"; // legacy completion deltas carry no role (the engine contract)
     }
     if (d.content) this.contentChunks++;
     if (d.finishReason) this.finished.add(index);
