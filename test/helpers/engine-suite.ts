@@ -1,10 +1,16 @@
 // The contract every engine adapter must keep, as one node:test suite that
-// each engine's test file runs with its own factory.
+// each engine's test file runs with its own factory: run() always, complete()
+// and embed() where the engine declares them.
 import assert from "node:assert/strict";
 import { BrokerError } from "../../broker/errors.js";
 import { describe, test } from "node:test";
-import { decodeJob, encodeJob, type ChatRequest, type Delta, type InferenceJob } from "../../broker/proto.js";
+import type { ChatRequest, Delta, InferenceJob } from "../../broker/proto.js";
 import type { EngineAdapter, RunContext, RunResult } from "../../workers/engine.js";
+import { makeJob } from "./engine-jobs.js";
+import { completeSuite } from "./engine-suite-complete.js";
+import { embedSuite } from "./engine-suite-embed.js";
+
+export { makeJob, makeJobOf } from "./engine-jobs.js";
 
 export interface EngineUnderTest {
   engine: EngineAdapter;
@@ -12,12 +18,32 @@ export interface EngineUnderTest {
   cleanup(): Promise<void>;
 }
 
+/**
+ * What an engine serves besides chat. The suite checks each declared one, and
+ * that an undeclared complete() or embed() is absent, so the runtime refuses
+ * such jobs with a 400 instead of the engine failing some other way.
+ */
+export interface EngineCapabilities {
+  /** complete(): legacy completions. */
+  complete: boolean;
+  /** embed(): embeddings. */
+  embed: boolean;
+  /** n > 1 choices in one job (chat, and per prompt in completions). */
+  n: boolean;
+  /** embed() honours `dimensions`; otherwise vectors have the model's own size. */
+  dimensions: boolean;
+}
+
 export interface EngineSuiteOptions {
   /** `slow`: an engine that takes seconds per answer, for the abort test. */
   makeEngine(opts?: { slow?: boolean }): Promise<EngineUnderTest>;
+  capabilities: EngineCapabilities;
   /** The engine is deterministic and counts tokens exactly (a simulator, not a remote model). */
   exact?: boolean;
 }
+
+/** Runs `fn` on a fresh engine and cleans up after it. */
+export type WithEngine = <T>(fn: (e: EngineUnderTest) => Promise<T>, slow?: boolean) => Promise<T>;
 
 /** What one run produced, per choice index. */
 export interface Outcome {
@@ -25,13 +51,6 @@ export interface Outcome {
   result: RunResult;
   texts: string[];
   finish: string[];
-}
-
-let jobSeq = 0;
-
-/** A job as a worker sees it: encoded and decoded, so absent optional fields are null. */
-export function makeJob(model: string, chat: ChatRequest): InferenceJob {
-  return decodeJob(encodeJob({ id: `job-${++jobSeq}`, model, chat, createdUnixMs: Date.now() }));
 }
 
 /** Runs a job, checks the delta contract and returns the text per choice. */
@@ -84,7 +103,7 @@ function chat(extra: ChatRequest = {}): ChatRequest {
 
 /** Registers the conformance tests for one engine. */
 export function runEngineSuite(name: string, opts: EngineSuiteOptions): void {
-  const withEngine = async <T>(fn: (e: EngineUnderTest) => Promise<T>, slow = false): Promise<T> => {
+  const withEngine: WithEngine = async (fn, slow = false) => {
     const e = await opts.makeEngine({ slow });
     try {
       return await fn(e);
@@ -119,7 +138,7 @@ export function runEngineSuite(name: string, opts: EngineSuiteOptions): void {
         else assert.ok((out.result.usage.completionTokens ?? 0) <= 3);
       }));
 
-    test("n=2 gives choices 0 and 1", () =>
+    test("n=2 gives choices 0 and 1", { skip: !opts.capabilities.n && "the engine declares no n" }, () =>
       withEngine(async ({ engine, model }) => {
         const out = await runJob(engine, makeJob(model, chat({ n: 2 })));
         assert.deepEqual(new Set(out.deltas.map((d) => d.index ?? 0)), new Set([0, 1]));
@@ -157,5 +176,8 @@ export function runEngineSuite(name: string, opts: EngineSuiteOptions): void {
         await assert.rejects(run, (err: Error) => err.name === "AbortError");
         assert.ok(performance.now() - t0 < 2000, "rejected within 2 s");
       }, true));
+
+    completeSuite(opts, withEngine);
+    embedSuite(opts, withEngine);
   });
 }

@@ -10,9 +10,21 @@ interface CompletionBody {
   stream?: boolean;
   stream_options?: { include_usage?: boolean };
   echo?: boolean;
+  stop?: string | string[];
 }
 
-/** Each prompt's words, repeated up to max_tokens (default 16, OpenAI's). */
+/** The tokens up to the first stop string, the last one cut short; undefined when no stop string occurs. */
+export function cutAtStop(tokens: string[], stop: string | string[] | undefined): string[] | undefined {
+  const stops = typeof stop === "string" ? [stop] : (stop ?? []);
+  const full = tokens.join("");
+  const cut = Math.min(...stops.map((s) => full.indexOf(s)).filter((p) => p >= 0));
+  if (!Number.isFinite(cut)) return undefined;
+  const pieces: string[] = [];
+  for (let at = 0, t = 0; at < cut; at += tokens[t]!.length, t++) pieces.push(tokens[t]!.slice(0, cut - at));
+  return pieces;
+}
+
+/** Each prompt's words, repeated up to max_tokens (default 16, OpenAI's) or a stop string. */
 export function answerCompletion(res: ServerResponse, body: CompletionBody): void {
   const prompts = typeof body.prompt === "string" ? [body.prompt] : (body.prompt ?? [""]);
   const n = body.n ?? 1;
@@ -22,8 +34,10 @@ export function answerCompletion(res: ServerResponse, body: CompletionBody): voi
     const words = p.split(/\s+/).filter(Boolean);
     if (words.length === 0) words.push("fake");
     const count = Math.min(max, 8);
-    const tokens = Array.from({ length: count }, (_, t) => ` ${words[t % words.length]}`);
-    return { index: pi * n + i, tokens: body.echo ? [p, ...tokens] : tokens, finish: count < 8 ? "length" : "stop" };
+    const all = Array.from({ length: count }, (_, t) => ` ${words[t % words.length]}`);
+    const stopped = cutAtStop(all, body.stop);
+    const tokens = stopped ?? all;
+    return { index: pi * n + i, tokens: body.echo ? [p, ...tokens] : tokens, finish: !stopped && count < 8 ? "length" : "stop" };
   }));
   const completion = choices.reduce((s, c) => s + c.tokens.length, 0);
   const usage = { prompt_tokens: prompts.length * 3, completion_tokens: completion, total_tokens: prompts.length * 3 + completion };

@@ -3,7 +3,7 @@
 // the last user message, so tests can predict every byte.
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { answerCompletion, answerEmbeddings } from "./fake-openai-legacy.js";
+import { answerCompletion, answerEmbeddings, cutAtStop } from "./fake-openai-legacy.js";
 
 export interface RecordedRequest {
   method: string;
@@ -204,17 +204,9 @@ function makeAnswer(body: Body, i: number): Answer {
     const args = JSON.stringify({ echo: tokens.join("") });
     return { pieces: [args.slice(0, 5), args.slice(5)], finish: "tool_calls", toolName };
   }
-  let finish = limit !== undefined && limit < FAKE_OUTPUT_TOKENS ? "length" : "stop";
-  const stops = typeof body.stop === "string" ? [body.stop] : (body.stop ?? []);
-  const full = tokens.join("");
-  const cut = Math.min(...stops.map((s) => full.indexOf(s)).filter((p) => p >= 0));
-  if (Number.isFinite(cut)) {
-    finish = "stop";
-    const pieces: string[] = [];
-    for (let at = 0, t = 0; at < cut; at += tokens[t]!.length, t++) pieces.push(tokens[t]!.slice(0, cut - at));
-    return { pieces, finish };
-  }
-  return { pieces: tokens, finish };
+  const stopped = cutAtStop(tokens, body.stop);
+  if (stopped) return { pieces: stopped, finish: "stop" };
+  return { pieces: tokens, finish: limit !== undefined && limit < FAKE_OUTPUT_TOKENS ? "length" : "stop" };
 }
 
 function message(a: Answer): Record<string, unknown> {

@@ -15,6 +15,8 @@ process.env.FAKE_ANTHROPIC_KEY = KEY;
 
 // The Messages API has no n: the suite's n=2 case runs with fanOutN (n parallel upstream requests).
 runEngineSuite("anthropic against a fake Anthropic server", {
+  // The Messages API has no legacy completions or embeddings.
+  capabilities: { complete: false, embed: false, n: true, dimensions: false },
   makeEngine: async (opts) => {
     const fake = await startFakeAnthropic();
     if (opts?.slow) fake.setPace({ itlMs: 500 });

@@ -22,6 +22,8 @@ const base = { modelPath, gpu: false, threads: 1, contextSize: 1024 };
 const make = (options: Record<string, unknown> = {}): Promise<EngineAdapter> => createLlamaCppEngine({ model: "demo", options: { ...base, ...options } });
 
 runEngineSuite("llama-cpp", {
+  // Vectors have the model's n_embd; another dimensions is a 400 (tested below).
+  capabilities: { complete: true, embed: true, n: true, dimensions: false },
   // A random model never ends on its own at temperature 0: the suite's runs go to max_tokens or the context's end.
   makeEngine: async () => {
     const engine = await make({ sequences: 2 });

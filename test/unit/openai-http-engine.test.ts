@@ -11,6 +11,8 @@ import { brokerError, makeJob, runEngineSuite, runOnce } from "../helpers/engine
 import { startFakeOpenAI, type FakeOpenAI } from "../helpers/fake-openai.js";
 
 runEngineSuite("openai-http against a fake OpenAI server", {
+  // The fake answers /v1/completions and /v1/embeddings; its vectors have 8 numbers whatever dimensions says.
+  capabilities: { complete: true, embed: true, n: true, dimensions: false },
   makeEngine: async (opts) => {
     const fake = await startFakeOpenAI();
     if (opts?.slow) fake.setPace({ itlMs: 500 });

@@ -7,6 +7,7 @@ import { makeJob, runEngineSuite, runJob } from "../helpers/engine-suite.js";
 
 runEngineSuite("sim", {
   exact: true,
+  capabilities: { complete: true, embed: true, n: true, dimensions: true },
   makeEngine: async (opts) => ({
     engine: await createSimEngine({ model: "sim", options: opts?.slow ? { itlMs: 50, outputTokens: 100 } : {} }),
     model: "sim",
