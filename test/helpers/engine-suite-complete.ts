@@ -4,47 +4,24 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { CompletionRequest, Delta } from "../../broker/proto.js";
-import type { EngineAdapter, RunResult } from "../../workers/engine.js";
+import type { EngineAdapter } from "../../workers/engine.js";
+import { checkDeltas } from "./deltas.js";
 import { makeJobOf } from "./engine-jobs.js";
-import type { EngineSuiteOptions, WithEngine } from "./engine-suite.js";
+import { cutTests } from "./engine-suite-cuts.js";
+import type { EngineSuiteOptions, Outcome, WithEngine } from "./engine-suite.js";
 
 const PROMPTS = ["Tell me about the sea and the sky and the wind please", "The sea"];
 
-interface Completed {
-  deltas: Delta[];
-  result: RunResult;
-  texts: string[];
-  finish: string[];
-}
-
-/** Asserts per choice: no role anywhere, finishReason on the last delta and only there. */
-export function checkCompletionDeltas(deltas: Delta[]): { texts: string[]; finish: string[] } {
-  const texts: string[] = [];
-  const finish: string[] = [];
-  for (const d of deltas) {
-    const i = d.index ?? 0;
-    assert.ok(!d.role, `choice ${i}: a completion delta carries no role`);
-    assert.equal(finish[i], undefined, `choice ${i}: a delta came after finish_reason`);
-    texts[i] = (texts[i] ?? "") + (d.content ?? "");
-    if (d.finishReason) finish[i] = d.finishReason;
-  }
-  texts.forEach((_, i) => assert.ok(finish[i], `choice ${i}: the last delta carries finishReason`));
-  return { texts, finish };
-}
-
-async function complete(engine: EngineAdapter, model: string, c: CompletionRequest): Promise<Completed> {
+async function complete(engine: EngineAdapter, model: string, c: CompletionRequest): Promise<Outcome> {
   const deltas: Delta[] = [];
   const job = makeJobOf(model, { completion: { prompts: [PROMPTS[0]!], seed: 42, temperature: 0, stream: true, includeUsage: true, ...c } });
   const result = await engine.complete!(job, { delta: (d) => void deltas.push(d) }, { signal: new AbortController().signal });
-  return { deltas, result, ...checkCompletionDeltas(deltas) };
+  return { deltas, result, ...checkDeltas(deltas, true) };
 }
 
-/** Registers the complete() checks, or where the engine declares none, that it has no complete(). */
+/** Registers the complete() checks for an engine that declares it. */
 export function completeSuite(opts: EngineSuiteOptions, withEngine: WithEngine): void {
-  if (!opts.capabilities.complete) {
-    test("complete(): not declared, and absent", () => withEngine(async ({ engine }) => assert.equal(engine.complete, undefined)));
-    return;
-  }
+  if (!opts.capabilities.complete) return;
   const n = opts.capabilities.n ? 2 : 1;
 
   describe("complete()", () => {
@@ -62,24 +39,7 @@ export function completeSuite(opts: EngineSuiteOptions, withEngine: WithEngine):
         }));
     }
 
-    test("max_tokens cuts the answer with finish_reason length", () =>
-      withEngine(async ({ engine, model }) => {
-        const out = await complete(engine, model, { maxTokens: 3 });
-        assert.equal(out.finish[0], "length");
-        if (opts.exact) assert.equal(out.result.usage.completionTokens, 3);
-        else assert.ok((out.result.usage.completionTokens ?? 0) <= 3);
-      }));
-
-    test("stop cuts the text before the stop string, finish_reason stop", () =>
-      withEngine(async ({ engine, model }) => {
-        const full = (await complete(engine, model, {})).texts[0]!;
-        const stop = full.trim().split(" ")[2];
-        assert.ok(stop, `the answer has three words: ${full}`);
-        const out = await complete(engine, model, { stop: [stop] });
-        assert.equal(out.finish[0], "stop");
-        assert.ok(!out.texts[0]!.includes(stop), `"${out.texts[0]}" contains "${stop}"`);
-        if (opts.exact) assert.equal(out.texts[0], full.slice(0, full.indexOf(stop)));
-      }));
+    cutTests(opts, withEngine, ({ engine, model }, fields) => complete(engine, model, fields));
 
     test("echo: each choice's text starts with its prompt", () =>
       withEngine(async ({ engine, model }) => {

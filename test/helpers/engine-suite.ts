@@ -6,10 +6,13 @@ import { BrokerError } from "../../broker/errors.js";
 import { describe, test } from "node:test";
 import type { ChatRequest, Delta, InferenceJob } from "../../broker/proto.js";
 import type { EngineAdapter, RunContext, RunResult } from "../../workers/engine.js";
+import { checkDeltas } from "./deltas.js";
 import { makeJob } from "./engine-jobs.js";
 import { completeSuite } from "./engine-suite-complete.js";
+import { cutTests } from "./engine-suite-cuts.js";
 import { embedSuite } from "./engine-suite-embed.js";
 
+export { checkDeltas } from "./deltas.js";
 export { makeJob, makeJobOf } from "./engine-jobs.js";
 
 export interface EngineUnderTest {
@@ -77,24 +80,6 @@ export async function brokerError(p: Promise<unknown>): Promise<BrokerError> {
   return err;
 }
 
-/** Asserts per choice: role on the first delta, finishReason on the last and only there. */
-export function checkDeltas(deltas: Delta[]): { texts: string[]; finish: string[] } {
-  const texts: string[] = [];
-  const finish: string[] = [];
-  for (const d of deltas) {
-    const i = d.index ?? 0;
-    if (texts[i] === undefined) {
-      assert.equal(d.role, "assistant", `choice ${i}: the first delta carries role`);
-      texts[i] = "";
-    }
-    assert.equal(finish[i], undefined, `choice ${i}: a delta came after finish_reason`);
-    texts[i] += d.content ?? "";
-    if (d.finishReason) finish[i] = d.finishReason;
-  }
-  texts.forEach((_, i) => assert.ok(finish[i], `choice ${i}: the last delta carries finishReason`));
-  return { texts, finish };
-}
-
 const PROMPT = "Tell me about the sea and the sky and the wind please";
 
 function chat(extra: ChatRequest = {}): ChatRequest {
@@ -130,13 +115,7 @@ export function runEngineSuite(name: string, opts: EngineSuiteOptions): void {
         assert.ok(["stop", "length"].includes(out.finish[0]!));
       }));
 
-    test("max_tokens cuts the answer with finish_reason length", () =>
-      withEngine(async ({ engine, model }) => {
-        const out = await runJob(engine, makeJob(model, chat({ maxTokens: 3 })));
-        assert.equal(out.finish[0], "length");
-        if (opts.exact) assert.equal(out.result.usage.completionTokens, 3);
-        else assert.ok((out.result.usage.completionTokens ?? 0) <= 3);
-      }));
+    cutTests(opts, withEngine, ({ engine, model }, fields) => runJob(engine, makeJob(model, chat(fields))));
 
     test("n=2 gives choices 0 and 1", { skip: !opts.capabilities.n && "the engine declares no n" }, () =>
       withEngine(async ({ engine, model }) => {
@@ -145,16 +124,6 @@ export function runEngineSuite(name: string, opts: EngineSuiteOptions): void {
         assert.equal(out.finish.length, 2);
       }));
 
-    test("stop cuts the text before the stop string, finish_reason stop", () =>
-      withEngine(async ({ engine, model }) => {
-        const full = (await runJob(engine, makeJob(model, chat()))).texts[0]!;
-        const stop = full.split(" ")[2];
-        assert.ok(stop, `the answer has three words: ${full}`);
-        const out = await runJob(engine, makeJob(model, chat({ stop: [stop] })));
-        assert.equal(out.finish[0], "stop");
-        assert.ok(!out.texts[0]!.includes(stop), `"${out.texts[0]}" contains "${stop}"`);
-        if (opts.exact) assert.equal(out.texts[0], full.slice(0, full.indexOf(stop)));
-      }));
 
     test("usage is reported", () =>
       withEngine(async ({ engine, model }) => {
@@ -176,6 +145,12 @@ export function runEngineSuite(name: string, opts: EngineSuiteOptions): void {
         await assert.rejects(run, (err: Error) => err.name === "AbortError");
         assert.ok(performance.now() - t0 < 2000, "rejected within 2 s");
       }, true));
+
+    test("complete() and embed() exist exactly where declared", () =>
+      withEngine(async ({ engine }) => {
+        assert.equal(typeof engine.complete === "function", opts.capabilities.complete, "complete()");
+        assert.equal(typeof engine.embed === "function", opts.capabilities.embed, "embed()");
+      }));
 
     completeSuite(opts, withEngine);
     embedSuite(opts, withEngine);
