@@ -1,6 +1,7 @@
 import {
   AckPolicy,
   DiscardPolicy,
+  JetStreamApiCodes,
   JetStreamApiError,
   RetentionPolicy,
   StorageType,
@@ -17,9 +18,28 @@ import { subjects, type Lane } from "./subjects.js";
 const ns = (ms: number) => ms * 1_000_000;
 
 /**
+ * JetStream API error codes the client's `JetStreamApiCodes` does not name,
+ * as nats-server's server/errors.json names them.
+ */
+export const MoreJetStreamApiCodes = {
+  /** JSConsumerNameExistErr: a consumer of that name exists already. */
+  ConsumerNameExist: 10013,
+  /** JSStreamNameExistErr: a stream of that name exists already. */
+  StreamNameExist: 10058,
+  /**
+   * JSStreamStoreFailedF: storing the message failed; on the jobs stream
+   * (discard-new-per-subject) it means the model's subject is at
+   * max_msgs_per_subject, so the queue is full.
+   */
+  StreamStoreFailed: 10077,
+  /** JSConsumerAlreadyExists: a create for a consumer that exists with a different config. */
+  ConsumerAlreadyExists: 10148,
+} as const;
+
+/**
  * The jobs stream: a work queue on disk, so a job survives worker crashes
  * and NATS restarts. `max_msgs_per_subject` with discard-new-per-subject
- * bounds each model's subject (2.9.10 refuses the next publish with 10077);
+ * bounds each model's subject (2.9.10 refuses the next publish with StreamStoreFailed);
  * on a work queue that bound counts queued plus delivered-but-unacked jobs.
  */
 export function jobStreamConfig(cfg: Config): Partial<StreamConfig> & { name: string } {
@@ -52,13 +72,13 @@ export async function ensureJobStream(nc: NatsConnection, cfg: Config, log: Logg
       await jsm.streams.update(name, want);
     }
   } catch (e) {
-    if (!(e instanceof JetStreamApiError) || e.code !== 10059) throw e;
+    if (!(e instanceof JetStreamApiError) || e.code !== JetStreamApiCodes.StreamNotFound) throw e;
     try {
       await jsm.streams.add(want);
       log.info({ stream: name }, "created jobs stream");
     } catch (e2) {
       // Another process created it between our look-up and our create.
-      if (!(e2 instanceof JetStreamApiError) || e2.code !== 10058) throw e2;
+      if (!(e2 instanceof JetStreamApiError) || e2.code !== MoreJetStreamApiCodes.StreamNameExist) throw e2;
     }
   }
   return jsm;
@@ -91,12 +111,12 @@ export async function ensureJobConsumer(jsm: JetStreamManager, cfg: Config, mode
     const drift = diff(want, info.config as unknown as Record<string, unknown>);
     if (drift.length > 0) log.warn({ consumer: name, drift }, "job consumer settings differ from this config; keeping the existing ones");
   } catch (e) {
-    if (!(e instanceof JetStreamApiError) || e.code !== 10014) throw e;
+    if (!(e instanceof JetStreamApiError) || e.code !== JetStreamApiCodes.ConsumerNotFound) throw e;
     try {
       await jsm.consumers.add(stream, want);
       log.info({ consumer: name, model }, "created job consumer");
     } catch (e2) {
-      if (!(e2 instanceof JetStreamApiError) || e2.code !== 10013 && e2.code !== 10148) throw e2;
+      if (!(e2 instanceof JetStreamApiError) || e2.code !== MoreJetStreamApiCodes.ConsumerNameExist && e2.code !== MoreJetStreamApiCodes.ConsumerAlreadyExists) throw e2;
     }
   }
   return name;

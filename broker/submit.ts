@@ -2,6 +2,7 @@ import type { JetStreamManager } from "@nats-io/jetstream";
 import { headers, nuid, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import type { Config } from "./config.js";
 import { BrokerError } from "./errors.js";
+import { MoreJetStreamApiCodes } from "./jetstream.js";
 import { JobStream } from "./job-stream.js";
 import type { Logger } from "./log.js";
 import type { GatewayMetrics, ModelMetrics } from "./metrics.js";
@@ -176,7 +177,7 @@ export class JobClient {
   }
 
   private publishError(e: unknown, model: string): BrokerError {
-    if ((e as PubAck["error"])?.err_code === 10077) {
+    if ((e as PubAck["error"])?.err_code === MoreJetStreamApiCodes.StreamStoreFailed) {
       const retry = this.retryAfter(model);
       return new BrokerError("queue_full", `The queue for model '${model}' is full (${this.cfg.queue.maxPerModel} jobs). Retry after ${retry} s.`, { retryAfterS: retry });
     }
