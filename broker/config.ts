@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { ConfigError } from "./errors.js";
 
 const ms = (dflt: number) => z.number().int().nonnegative().default(dflt);
 
@@ -122,7 +123,7 @@ export type WorkerConfig = z.infer<typeof Worker>;
 export type WorkerModelConfig = z.infer<typeof WorkerModel>;
 export type GatewayModelConfig = z.infer<typeof GatewayModel>;
 
-export class ConfigError extends Error {}
+export { ConfigError };
 
 /** Parses a config object; throws a ConfigError that names every bad field. */
 export function parseConfig(raw: unknown): Config {

@@ -85,6 +85,12 @@ export class BrokerError extends Error {
   }
 }
 
+/**
+ * A mistake in the config or in an engine's options, found at startup: the
+ * process stops before it listens, with this message and no stack.
+ */
+export class ConfigError extends Error {}
+
 function defaultType(status: number): string {
   if (status === 401) return ErrorType.authentication;
   if (status === 403) return ErrorType.permission;

@@ -2,7 +2,7 @@ import type { Server } from "node:http";
 import { hostname } from "node:os";
 import { nuid, type NatsConnection } from "@nats-io/transport-node";
 import type { Config, WorkerConfig } from "../broker/config.js";
-import { BrokerError } from "../broker/errors.js";
+import { BrokerError, ConfigError } from "../broker/errors.js";
 import { ensureJobConsumer, ensureJobStream } from "../broker/jetstream.js";
 import type { Logger } from "../broker/log.js";
 import { WorkerMetrics } from "../broker/metrics.js";
@@ -56,7 +56,7 @@ export async function startWorker(cfg: Config, wcfg: WorkerConfig, factories: Re
   const built: { model: string; engineName: string; engine: EngineAdapter }[] = [];
   for (const m of wcfg.models) {
     const factory = factories[m.engine];
-    if (!factory) throw new BrokerError("invalid_request", `worker ${wcfg.name}: model ${m.id}: unknown engine '${m.engine}' (known: ${Object.keys(factories).join(", ")})`);
+    if (!factory) throw new ConfigError(`worker ${wcfg.name}: model ${m.id}: unknown engine '${m.engine}' (known: ${Object.keys(factories).join(", ")})`);
     built.push({ model: m.id, engineName: m.engine, engine: await factory({ model: m.id, options: m.options, slots: wcfg.slots }) });
   }
   const id = `${wcfg.name}-${nuid.next().slice(-10).toLowerCase()}`;

@@ -2,7 +2,7 @@
 // each engine's test file runs with its own factory: run() always, complete()
 // and embed() where the engine declares them.
 import assert from "node:assert/strict";
-import { BrokerError } from "../../broker/errors.js";
+import { BrokerError, ConfigError } from "../../broker/errors.js";
 import { describe, test } from "node:test";
 import type { ChatRequest, Delta, InferenceJob } from "../../broker/proto.js";
 import type { EngineAdapter, RunContext, RunResult } from "../../workers/engine.js";
@@ -77,6 +77,13 @@ export async function runOnce(build: Promise<EngineAdapter>, model: string, chat
 export async function brokerError(p: Promise<unknown>): Promise<BrokerError> {
   const err = await p.then(() => assert.fail("expected a rejection"), (e: unknown) => e);
   assert.ok(err instanceof BrokerError, `not a BrokerError: ${String(err)}`);
+  return err;
+}
+
+/** Asserts that `p` rejects with a ConfigError (a startup mistake) and returns it. */
+export async function configError(p: Promise<unknown>): Promise<ConfigError> {
+  const err = await p.then(() => assert.fail("expected a rejection"), (e: unknown) => e);
+  assert.ok(err instanceof ConfigError, `not a ConfigError: ${String(err)}`);
   return err;
 }
 

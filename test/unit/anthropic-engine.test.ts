@@ -7,7 +7,7 @@ import { decodeJob, encodeJob, type ChatRequest, type Delta } from "../../broker
 import { createAnthropicEngine } from "../../workers/engines/anthropic/index.js";
 import { buildBody } from "../../workers/engines/anthropic/request.js";
 import { finishReason } from "../../workers/engines/anthropic/response.js";
-import { brokerError, makeJob, runEngineSuite, runJob, runOnce } from "../helpers/engine-suite.js";
+import { brokerError, configError, makeJob, runEngineSuite, runJob, runOnce } from "../helpers/engine-suite.js";
 import { anthropicError, FAKE_OUTPUT_TOKENS, startFakeAnthropic, type FakeAnthropic } from "../helpers/fake-anthropic.js";
 
 const KEY = "sk-ant-test-0123456789abcdef";
@@ -349,7 +349,7 @@ describe("anthropic engine", () => {
 
   test("invalid options name the field", async () => {
     const bad = async (options: unknown, field: string) => {
-      const err = await brokerError(createAnthropicEngine({ model: "m", options }));
+      const err = await configError(createAnthropicEngine({ model: "m", options }));
       assert.match(err.message, new RegExp(`^anthropic engine: option ${field}: `));
     };
     await bad({ baseUrl: "ftp://x" }, "baseUrl");

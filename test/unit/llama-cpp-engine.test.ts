@@ -11,7 +11,7 @@ import type { EngineAdapter } from "../../workers/engine.js";
 import { buildDemoModel } from "../../workers/engines/llama-cpp/demo-model.js";
 import { writeGguf } from "../../workers/engines/llama-cpp/gguf-writer.js";
 import { createLlamaCppEngine, writeDemoModel } from "../../workers/engines/llama-cpp/index.js";
-import { checkDeltas, makeJob, runEngineSuite, runJob } from "../helpers/engine-suite.js";
+import { checkDeltas, configError, makeJob, runEngineSuite, runJob } from "../helpers/engine-suite.js";
 
 const dir = await mkdtemp(join(tmpdir(), "llama-cpp-test-"));
 const modelPath = join(dir, "demo.gguf");
@@ -220,8 +220,7 @@ describe("llama-cpp engine", () => {
 
 describe("llama-cpp engine start-up errors", () => {
   const startError = async (options: Record<string, unknown>, pattern: RegExp): Promise<void> => {
-    const err = await brokerError(make(options));
-    assert.equal(err.status, 400);
+    const err = await configError(make(options));
     assert.match(err.message, pattern);
   };
   const variant = async (name: string, edit: (m: ReturnType<typeof buildDemoModel>) => void): Promise<string> => {

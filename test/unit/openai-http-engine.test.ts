@@ -7,7 +7,7 @@ import { after, before, describe, test } from "node:test";
 import type { ChatRequest } from "../../broker/proto.js";
 import { createOpenAIHttpEngine } from "../../workers/engines/openai-http/index.js";
 import { retryAfterSeconds } from "../../workers/engines/relay/errors.js";
-import { brokerError, makeJob, runEngineSuite, runOnce } from "../helpers/engine-suite.js";
+import { brokerError, configError, makeJob, runEngineSuite, runOnce } from "../helpers/engine-suite.js";
 import { startFakeOpenAI, type FakeOpenAI } from "../helpers/fake-openai.js";
 
 runEngineSuite("openai-http against a fake OpenAI server", {
@@ -210,7 +210,7 @@ describe("openai-http engine", () => {
 
   test("invalid options name the field", async () => {
     const bad = async (options: unknown, field: string) => {
-      const err = await brokerError(createOpenAIHttpEngine({ model: "m", options }));
+      const err = await configError(createOpenAIHttpEngine({ model: "m", options }));
       assert.match(err.message, new RegExp(`^openai-http engine: option ${field}: `));
     };
     await bad({}, "baseUrl");

@@ -1,11 +1,12 @@
 // Engine options, for every engine: one strict zod schema per engine, parsed
 // once when the worker builds it, with errors that name the option.
 import type { z } from "zod";
-import { BrokerError } from "../../broker/errors.js";
+import { ConfigError } from "../../broker/errors.js";
 
 /** An error in one of `engine`'s options, naming the option (`path`). */
-export function optionError(engine: string, path: string, message: string): BrokerError {
-  return new BrokerError("invalid_request", `${engine} engine: option ${path}: ${message}`);
+/** A startup mistake: a ConfigError, printed as a one-line message by the CLI. */
+export function optionError(engine: string, path: string, message: string): ConfigError {
+  return new ConfigError(`${engine} engine: option ${path}: ${message}`);
 }
 
 /** Validates `options` with `schema`; throws optionError naming the first bad field. */

@@ -14,7 +14,7 @@ import { StreamMapper } from "./stream.js";
 
 export type { AnthropicOptions } from "./options.js";
 
-/** Builds the engine; throws BrokerError("invalid_request") naming the bad option. */
+/** Builds the engine; throws a ConfigError naming the bad option. */
 export const createAnthropicEngine: EngineFactory = async (spec) => {
   const { opts, key } = await loadRelayOptions("anthropic", optionsSchema, spec.options);
   return new AnthropicEngine(opts, spec.model, key);

@@ -27,7 +27,7 @@ import { StructuredOutput, type Mode } from "./structured.js";
 export type { LlamaCppOptions } from "./options.js";
 export { writeDemoModel } from "./demo-model.js";
 
-/** Checks the options and the model file, then loads the model; throws BrokerError("invalid_request") naming the option. */
+/** Checks the options and the model file, then loads the model; throws a ConfigError naming the option. */
 export const createLlamaCppEngine: EngineFactory = async (spec) => {
   // One sequence per worker slot unless the options say otherwise.
   const raw = spec.slots && spec.options && typeof spec.options === "object" ? { sequences: spec.slots, ...spec.options } : spec.options;

@@ -13,7 +13,7 @@ import {
   type LlamaModel,
   type SpecializedChatWrapperTypeName,
 } from "node-llama-cpp";
-import { BrokerError } from "../../../broker/errors.js";
+import { ConfigError } from "../../../broker/errors.js";
 import { checkGguf, GgufFormatError } from "./gguf-check.js";
 import { modelFile, optionError, type LlamaCppOptions } from "./options.js";
 
@@ -82,7 +82,7 @@ export async function loadModel(opts: LlamaCppOptions, modelId: string): Promise
     return { llama, model, context, wrapper };
   } catch (err) {
     await model.dispose();
-    throw err instanceof BrokerError ? err : optionError("contextSize", `cannot create a context for ${path}: ${message(err)}`);
+    throw err instanceof ConfigError ? err : optionError("contextSize", `cannot create a context for ${path}: ${message(err)}`);
   }
 }
 

@@ -2,7 +2,7 @@
 import { availableParallelism } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { z } from "zod";
-import type { BrokerError } from "../../../broker/errors.js";
+import type { ConfigError } from "../../../broker/errors.js";
 import { optionError as engineOptionError, parseEngineOptions } from "../options.js";
 
 const optionsSchema = z.strictObject({
@@ -36,7 +36,7 @@ const optionsSchema = z.strictObject({
 export type LlamaCppOptions = z.infer<typeof optionsSchema>;
 
 /** An error in one of the engine's options (also a model file that cannot be served), naming the option. */
-export function optionError(path: string, message: string): BrokerError {
+export function optionError(path: string, message: string): ConfigError {
   return engineOptionError("llama-cpp", path, message);
 }
 

@@ -27,7 +27,7 @@ const optionsSchema = relayOptions.extend({
 /** The openai-http engine's options, after defaults. */
 export type OpenAIHttpOptions = z.infer<typeof optionsSchema>;
 
-/** Builds the engine; throws BrokerError("invalid_request") naming the bad option. */
+/** Builds the engine; throws a ConfigError naming the bad option. */
 export const createOpenAIHttpEngine: EngineFactory = async (spec) => {
   const { opts, key } = await loadRelayOptions("openai-http", optionsSchema, spec.options);
   return new OpenAIHttpEngine(opts, spec.model, key);

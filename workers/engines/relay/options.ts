@@ -30,7 +30,7 @@ export const relayOptions = z.strictObject({
 /** What every relay engine's options hold, after defaults. */
 export type RelayOptions = z.infer<typeof relayOptions>;
 
-/** Validates `options` and reads the worker's key; throws BrokerError("invalid_request") naming the option. */
+/** Validates `options` and reads the worker's key; throws a ConfigError naming the option. */
 export async function loadRelayOptions<T extends RelayOptions>(engine: string, schema: z.ZodType<T>, options: unknown): Promise<{ opts: T; key: string }> {
   const opts = parseEngineOptions(engine, schema, options);
   return { opts, key: await readKey(engine, opts) };

@@ -25,7 +25,7 @@ export type SimOptions = z.infer<typeof optionsSchema>;
 // long run does not starve the worker's NATS traffic.
 const YIELD_EVERY = 64;
 
-/** Builds the sim engine; throws BrokerError("invalid_request") naming the bad option. */
+/** Builds the sim engine; throws a ConfigError naming the bad option. */
 export const createSimEngine: EngineFactory = async (spec) => new SimEngine(parseEngineOptions("sim", optionsSchema, spec.options));
 
 /** What one generation needs, from a chat or a legacy completion request. */
