@@ -67,7 +67,7 @@ async function chat(engine: EngineAdapter, req: FastifyRequest, reply: FastifyRe
   const out = new ChatStream({ id, created, model, includeUsage: request.includeUsage === true });
   const raw: ServerResponse = reply.raw;
   raw.once("close", () => {
-    if (!raw.writableFinished) abort.abort(new BrokerError("", "client disconnected"));
+    if (!raw.writableFinished) abort.abort(new BrokerError("cancelled", "client disconnected"));
   });
   reply.hijack();
   // Headers wait for the first batch, as the facade's do.

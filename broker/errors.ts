@@ -15,74 +15,119 @@ export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 
 /**
  * Every error code the broker emits, with the HTTP status it goes with and
- * what it means. The README's error table is checked against this list.
+ * what it means. The README's error table is checked against this list, and
+ * a test checks that every code thrown anywhere in the source is in it.
  */
 export const ErrorCodes = {
-  invalid_json: { status: 400, doc: "The request body is not valid JSON." },
   invalid_request: { status: 400, doc: "A field is missing or has the wrong type or value; `param` names it." },
+  invalid_json: { status: 400, doc: "The request body is not valid JSON." },
   invalid_api_key: { status: 401, doc: "The route passes the client's own key upstream and none was sent." },
+  unauthenticated: { status: 401, doc: "gRPC client: the call failed with UNAUTHENTICATED and no broker error (a proxy in front refused it)." },
+  permission_denied: { status: 403, doc: "gRPC client: the call failed with PERMISSION_DENIED and no broker error." },
   model_not_found: { status: 404, doc: "No route or live worker knows this model id." },
   not_found: { status: 404, doc: "No such endpoint." },
   request_too_large: { status: 413, doc: "The body is over the gateway's limit, or the job would not fit in a NATS message." },
   queue_full: { status: 429, doc: "The model's queue is at its bound; retry after `Retry-After` seconds." },
   queue_timeout: { status: 503, doc: "No worker took the job within the model's `maxQueueWaitMs`; it will never run." },
   upstream_rate_limited: { status: 429, doc: "The upstream engine answered 429; its `Retry-After` is kept." },
+  resource_exhausted: { status: 429, doc: "gRPC client: the call failed with RESOURCE_EXHAUSTED and no broker error (e.g. a message over the channel's size limit)." },
+  cancelled: { status: 499, doc: "The client cancelled the request (a gRPC call's cancel); its job is cancelled too." },
   upstream_error: { status: 502, doc: "The upstream engine failed or answered something unusable." },
   stream_interrupted: { status: 502, doc: "Chunks of the answer were lost between worker and gateway." },
   worker_lost: { status: 502, doc: "The worker running the job stopped answering." },
   model_unavailable: { status: 503, doc: "No worker serves the model now and it is not configured to queue." },
   nats_unavailable: { status: 503, doc: "The gateway has no connection to NATS right now." },
   shutting_down: { status: 503, doc: "The gateway or worker is shutting down." },
+  unavailable: { status: 503, doc: "gRPC client: the call failed with UNAVAILABLE and no broker error (the gateway could not be reached)." },
   timeout: { status: 504, doc: "No answer within the job's deadline or the idle timeout between chunks." },
   internal_error: { status: 500, doc: "A bug: the details are in the gateway's log, not in the response." },
-} as const;
+} as const satisfies Record<string, { status: number; doc: string }>;
 export type ErrorCode = keyof typeof ErrorCodes;
 
-/** The one error type: knows its HTTP status and its OpenAI error body. */
+/** Whether `code` is one of the table's. */
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(ErrorCodes, code);
+}
+
+export interface BrokerErrorOptions {
+  /** The request field at fault, named the way the front that checked it names it. */
+  param?: string | null;
+  /** Seconds for `Retry-After`; 0 for none. */
+  retryAfterS?: number;
+  /**
+   * An upstream's own error code (OpenAI's `context_length_exceeded`): the
+   * client sees it as `code` in place of the broker's.
+   */
+  upstreamCode?: string;
+  /** An upstream's own error type (OpenAI's `requests` on a 429): the client sees it as `type`. */
+  upstreamType?: string;
+}
+
+/**
+ * The one error type: a code from the table, which fixes the HTTP status, and
+ * the OpenAI error body the client sees.
+ */
 export class BrokerError extends Error {
+  readonly code: ErrorCode;
   readonly status: number;
+  /** The OpenAI error `type` the client sees: the upstream's own, else the status's. */
   readonly type: string;
-  readonly code: string | null;
   readonly param: string | null;
   readonly retryAfterS: number;
+  /** The upstream's own code, when it gave one; see `wireCode`. */
+  readonly upstreamCode: string | null;
 
-  constructor(
-    code: ErrorCode | string,
-    message: string,
-    opts: { status?: number; type?: string; param?: string | null; retryAfterS?: number } = {},
-  ) {
+  constructor(code: ErrorCode, message: string, opts: BrokerErrorOptions = {}) {
     super(message);
-    const known = (ErrorCodes as Record<string, { status: number }>)[code];
-    this.status = opts.status ?? known?.status ?? 500;
-    this.type = opts.type ?? defaultType(this.status);
-    this.code = code === "" ? null : code;
+    this.code = code;
+    this.status = ErrorCodes[code].status;
+    this.type = opts.upstreamType || defaultType(this.status);
     this.param = opts.param ?? null;
     this.retryAfterS = opts.retryAfterS ?? 0;
+    this.upstreamCode = opts.upstreamCode || null;
   }
 
-  toJSON(): { error: { message: string; type: string; param: string | null; code: string | null } } {
-    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
+  /** The `code` the client sees: the upstream's own when it gave one, else the broker's. */
+  get wireCode(): string {
+    return this.upstreamCode ?? this.code;
+  }
+
+  toJSON(): { error: { message: string; type: string; param: string | null; code: string } } {
+    return { error: { message: this.message, type: this.type, param: this.param, code: this.wireCode } };
   }
 
   toChunk(): ErrorChunk {
     return {
       status: this.status,
       type: this.type,
-      code: this.code ?? "",
+      code: this.code,
       message: this.message,
       param: this.param ?? "",
       retryAfterS: this.retryAfterS,
+      upstreamCode: this.upstreamCode ?? "",
     };
   }
 
   static fromChunk(e: ErrorChunk): BrokerError {
-    return new BrokerError(e.code ?? "", e.message ?? "unknown error", {
-      status: e.status || 500,
-      type: e.type || undefined,
+    const sent = e.code ?? "";
+    const status = e.status || 500;
+    // A worker from before the closed table may send an upstream's code as `code`.
+    const code: ErrorCode = isErrorCode(sent) ? sent : codeFor(status);
+    const upstreamCode = e.upstreamCode || (isErrorCode(sent) ? undefined : sent);
+    const type = e.type ?? "";
+    return new BrokerError(code, e.message ?? "unknown error", {
       param: e.param || null,
       retryAfterS: e.retryAfterS ?? 0,
+      ...(upstreamCode ? { upstreamCode } : {}),
+      ...(type && type !== defaultType(ErrorCodes[code].status) ? { upstreamType: type } : {}),
     });
   }
+}
+
+/** The first code in the table with this status (so 400 is invalid_request), for a chunk whose code is not in it. */
+function codeFor(status: number): ErrorCode {
+  const hit = Object.entries(ErrorCodes).find(([, v]) => v.status === status);
+  return hit ? (hit[0] as ErrorCode) : "internal_error";
 }
 
 /**

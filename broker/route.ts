@@ -66,7 +66,7 @@ const worthFallback = (e: BrokerError): boolean => e.status >= 500 || e.status =
 function upstreamKey(t: RouteTarget, bearer: string | undefined): string | undefined {
   if (!t.passthroughKey) return undefined;
   if (!bearer) {
-    throw new BrokerError("invalid_api_key", `The model '${t.publicId}' uses your own API key upstream: send it as 'Authorization: Bearer <key>'.`, { status: 401 });
+    throw new BrokerError("invalid_api_key", `The model '${t.publicId}' uses your own API key upstream: send it as 'Authorization: Bearer <key>'.`);
   }
   return bearer;
 }
@@ -101,7 +101,7 @@ export async function openRoute(jobs: Pick<JobClient, "submit">, plan: RoutePlan
       let r = await events.next();
       while (!r.done && r.value.kind === "restart") r = await events.next();
       if (r.done) {
-        if (opts.signal.aborted) throw new BrokerError("cancelled", "The client cancelled the call.", { status: 499 });
+        if (opts.signal.aborted) throw new BrokerError("cancelled", "The client cancelled the call.");
         throw new BrokerError("stream_interrupted", "The answer ended without output.");
       }
       return { job: current, target: t, first: r.value, events };

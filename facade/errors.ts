@@ -19,7 +19,7 @@ export function toBrokerError(err: unknown, req: FastifyRequest): BrokerError {
     return new BrokerError("invalid_json", "We could not parse the JSON body of your request. The API expects a JSON payload, but what was sent was not valid JSON.");
   }
   if (status >= 400 && status < 500) {
-    return new BrokerError("invalid_request", fe.message ?? "Bad request.", { status });
+    return new BrokerError("invalid_request", fe.message ?? "Bad request.");
   }
   req.log.error({ err }, "unhandled error");
   return new BrokerError("internal_error", "The server had an error while processing your request. The request id is in the x-request-id header.");

@@ -56,7 +56,7 @@ export function buildServer(cfg: Config, deps: ServerDeps): FastifyInstance {
   });
   app.setErrorHandler((err, req, reply) => {
     const e = toBrokerError(err, req);
-    deps.metrics.rejections.labels(e.code ?? "error").inc();
+    deps.metrics.rejections.labels(e.code).inc();
     if (!isTooLarge(err)) return sendError(reply, e);
     // Answered only once the upload is read (or past the bound), so the client is not reset mid-write.
     void discardUpload(req.raw, req.routeOptions.bodyLimit).then(() => sendError(reply.header("connection", "close"), e));

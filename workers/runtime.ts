@@ -147,7 +147,7 @@ class Worker implements WorkerHandle {
         const r = this.running.get(runKey(c.jobId, c.delivery));
         if (!r) return;
         r.stopped = c.reason === REASSIGNED ? "reassigned" : "cancelled";
-        r.abort.abort(new BrokerError("", c.reason || "cancelled"));
+        r.abort.abort(new BrokerError("cancelled", c.reason || "cancelled"));
       },
     });
     this.nc.subscribe(this.subj.heartbeatAsk, { callback: () => this.heartbeat() });

@@ -61,7 +61,7 @@ async function openFor(deps: CallDeps, call: CallLike, model: string, request: J
 
 function failure(e: unknown, deps: CallDeps, requestId: string): ReturnType<typeof toServiceError> {
   const be = asBrokerError(e, deps.log, requestId);
-  deps.onFailure?.(be.code ?? "error");
+  deps.onFailure?.(be.code);
   const err = toServiceError(be);
   err.metadata?.set("x-request-id", requestId);
   return err;

@@ -65,7 +65,7 @@ export function grpcCode(httpStatus: number): Code {
 
 /** The status message: the OpenAI type and code first, so they show in any client's one-line error. */
 export function statusMessage(e: BrokerError): string {
-  return `${e.type}${e.code ? `/${e.code}` : ""}: ${e.message}`;
+  return `${e.type}/${e.wireCode}: ${e.message}`;
 }
 
 /** A BrokerError as the error a grpc-js handler emits or passes to its callback. */
@@ -74,7 +74,7 @@ export function toServiceError(e: BrokerError): ServerErrorResponse {
   const details = statusMessage(e);
   const md = new Metadata();
   md.set(ErrorMetadata.type, e.type);
-  if (e.code) md.set(ErrorMetadata.code, e.code);
+  md.set(ErrorMetadata.code, e.wireCode);
   if (e.param) md.set(ErrorMetadata.param, e.param);
   md.set(ErrorMetadata.httpStatus, String(e.status));
   if (e.retryAfterS > 0) md.set(ErrorMetadata.retryAfter, String(e.retryAfterS));
@@ -106,10 +106,9 @@ function any(w: protobuf.Writer, typeUrl: string, value: Uint8Array): void {
 // ErrorInfo { reason: "QUEUE_FULL", domain, metadata: {type, code, param, http_status} }
 function errorInfo(e: BrokerError): Uint8Array {
   const w = protobuf.Writer.create();
-  w.uint32(10).string((e.code ?? e.type).toUpperCase());
+  w.uint32(10).string(e.wireCode.toUpperCase());
   w.uint32(18).string(DOMAIN);
-  const meta: [string, string][] = [["type", e.type], ["http_status", String(e.status)]];
-  if (e.code) meta.push(["code", e.code]);
+  const meta: [string, string][] = [["type", e.type], ["http_status", String(e.status)], ["code", e.wireCode]];
   if (e.param) meta.push(["param", e.param]);
   for (const [k, v] of meta) w.uint32(26).fork().uint32(10).string(k).uint32(18).string(v).ldelim();
   return w.finish();
@@ -159,19 +158,19 @@ export function fromServiceError(err: ServiceError): BrokerError {
     case Code.DEADLINE_EXCEEDED:
       return new BrokerError("timeout", message);
     case Code.CANCELLED:
-      return new BrokerError("cancelled", message, { status: 499 });
+      return new BrokerError("cancelled", message);
     case Code.UNAVAILABLE:
-      return new BrokerError("unavailable", message, { status: 503 });
+      return new BrokerError("unavailable", message);
     case Code.INVALID_ARGUMENT:
       return new BrokerError("invalid_request", message);
     case Code.UNAUTHENTICATED:
-      return new BrokerError("unauthenticated", message, { status: 401 });
+      return new BrokerError("unauthenticated", message);
     case Code.PERMISSION_DENIED:
-      return new BrokerError("permission_denied", message, { status: 403 });
+      return new BrokerError("permission_denied", message);
     case Code.NOT_FOUND:
       return new BrokerError("not_found", message);
     case Code.RESOURCE_EXHAUSTED:
-      return new BrokerError("resource_exhausted", message, { status: 429 });
+      return new BrokerError("resource_exhausted", message);
     default:
       return new BrokerError("internal_error", message);
   }

@@ -20,6 +20,7 @@ describe("gRPC status mapping", () => {
       404: Code.NOT_FOUND,
       413: Code.INVALID_ARGUMENT,
       429: Code.RESOURCE_EXHAUSTED,
+      499: Code.CANCELLED,
       500: Code.INTERNAL,
       502: Code.UNAVAILABLE,
       503: Code.UNAVAILABLE,
@@ -108,8 +109,8 @@ describe("gRPC front with stand-in deps", () => {
   let client: InferenceClient;
   const jobs = { submit: () => Promise.reject(new Error("not reached")), connected: true };
   const failures: Record<string, unknown> = {
-    "needs-key": new BrokerError("invalid_api_key", "Incorrect API key provided.", { status: 401 }),
-    "not-yours": new BrokerError("model_not_allowed", "This key may not use this model.", { status: 403 }),
+    "needs-key": new BrokerError("invalid_api_key", "Incorrect API key provided."),
+    "not-yours": new BrokerError("permission_denied", "This key may not use this model."),
     "buggy": new TypeError("cannot read properties of undefined"),
   };
 

@@ -146,7 +146,8 @@ describe("openai-http engine", () => {
   test("upstream 4xx pass through, 5xx become 502, 503 stays 503", async () => {
     fake.failNext({ status: 400, body: { error: { message: "too long", type: "invalid_request_error", param: "messages", code: "context_length_exceeded" } } });
     let err = await brokerError(run({ messages: user("hi") }));
-    assert.deepEqual([err.status, err.code, err.param, err.message], [400, "context_length_exceeded", "messages", "too long"]);
+    assert.deepEqual([err.status, err.code, err.upstreamCode, err.param, err.message], [400, "invalid_request", "context_length_exceeded", "messages", "too long"]);
+    assert.equal(err.toJSON().error.code, "context_length_exceeded");
     fake.failNext({ status: 422, body: { detail: [{ loc: ["body", "n"], msg: "bad" }] } });
     err = await brokerError(run({ messages: user("hi") }));
     assert.deepEqual([err.status, err.code], [400, "invalid_request"]);

@@ -57,22 +57,22 @@ export function toBrokerError(f: AnthropicFailure, caller: Caller): BrokerError 
     case "overloaded":
       return new BrokerError("model_unavailable", `${at} is overloaded ${how}${suffix}`, { retryAfterS });
     case "rate_limit":
-      return new BrokerError("upstream_rate_limited", message ?? `${at} is rate-limiting requests`, { type: "rate_limit_error", retryAfterS });
+      return new BrokerError("upstream_rate_limited", message ?? `${at} is rate-limiting requests`, { retryAfterS });
     case "credentials":
       return credentialsRefused(caller, how);
     case "billing":
-      return new BrokerError("upstream_error", `${at} refused the request for billing reasons ${how}${suffix}`, { status: 502 });
+      return new BrokerError("upstream_error", `${at} refused the request for billing reasons ${how}${suffix}`);
     case "not_found":
-      if (message === undefined) return new BrokerError("upstream_error", `${at} answered 404 for /v1/messages: check baseUrl`, { status: 502 });
-      return new BrokerError("model_not_found", `${at} does not know this model${suffix}`, { type: "not_found_error" });
+      if (message === undefined) return new BrokerError("upstream_error", `${at} answered 404 for /v1/messages: check baseUrl`);
+      return new BrokerError("model_not_found", `${at} does not know this model${suffix}`, { upstreamType: "not_found_error" });
     case "too_large":
       return new BrokerError("request_too_large", message ?? `${at} refused the request as too large`);
     case "invalid":
-      return new BrokerError("invalid_request", message ?? `${at} rejected the request ${how}`, { type: "invalid_request_error" });
+      return new BrokerError("invalid_request", message ?? `${at} rejected the request ${how}`);
     case "timeout":
       return new BrokerError("timeout", `${at} timed out ${how}${suffix}`);
     case "server":
-      return new BrokerError("upstream_error", `${at} failed ${how}${suffix}`, { status: 502 });
+      return new BrokerError("upstream_error", `${at} failed ${how}${suffix}`);
   }
 }
 

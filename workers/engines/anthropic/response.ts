@@ -59,7 +59,7 @@ export function messageToDeltas(payload: unknown, sink: DeltaSink, caller: Calle
   const msg = obj(payload);
   if (msg?.type === "error") throw streamError(msg, caller);
   if (!msg || !Array.isArray(msg.content)) {
-    throw new BrokerError("upstream_error", `the upstream at ${caller.host} answered without a message`, { status: 502 });
+    throw new BrokerError("upstream_error", `the upstream at ${caller.host} answered without a message`);
   }
   let content = "";
   const toolCalls: ToolCallDelta[] = [];

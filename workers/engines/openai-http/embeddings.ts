@@ -9,7 +9,7 @@ export function toEmbeddings(payload: unknown, fallbackModel: string, caller: Ca
   const body = obj(payload);
   if (body?.error !== undefined) throw streamError(body, caller);
   const data = Array.isArray(body?.data) ? body.data : undefined;
-  if (!body || !data) throw new BrokerError("upstream_error", `the upstream at ${host} answered embeddings without data`, { status: 502 });
+  if (!body || !data) throw new BrokerError("upstream_error", `the upstream at ${host} answered embeddings without data`);
   const vectors: number[][] = [];
   data.forEach((item, pos) => {
     const e = obj(item) ?? {};
@@ -29,5 +29,5 @@ function decode(v: unknown, host: string): number[] {
     const b = Uint8Array.from(Buffer.from(v, "base64"));
     return Array.from(new Float32Array(b.buffer, 0, Math.floor(b.byteLength / 4)));
   }
-  throw new BrokerError("upstream_error", `the upstream at ${host} sent an embedding that is neither numbers nor base64`, { status: 502 });
+  throw new BrokerError("upstream_error", `the upstream at ${host} sent an embedding that is neither numbers nor base64`);
 }

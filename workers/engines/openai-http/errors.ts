@@ -2,7 +2,7 @@
 // error fields are kept where the client can act on them (4xx); the worker's
 // key is never part of a message.
 import type { IncomingHttpHeaders } from "node:http";
-import { BrokerError } from "../../../broker/errors.js";
+import { BrokerError, type ErrorCode } from "../../../broker/errors.js";
 import { credentialsRefused, jsonOrUndefined, nonEmpty, obj, redact, retryAfterSeconds, type Caller } from "../relay/index.js";
 
 interface UpstreamError {
@@ -39,7 +39,7 @@ export function streamError(payload: Record<string, unknown>, caller: Caller): B
   const given = typeof e.code === "number" ? e.code : Number(obj(payload.error)?.status);
   const status = given >= 400 && given < 600 ? given : 500;
   if (status >= 500 && status !== 503) {
-    return new BrokerError("upstream_error", `the upstream at ${caller.host} failed mid-stream: ${redact(e.message ?? "", caller.key)}`, { status: 502 });
+    return new BrokerError("upstream_error", `the upstream at ${caller.host} failed mid-stream: ${redact(e.message ?? "", caller.key)}`);
   }
   return upstreamError(status, e, caller, 0);
 }
@@ -51,25 +51,26 @@ function upstreamError(status: number, e: UpstreamError | undefined, caller: Cal
   if (status === 401 || status === 403) return credentialsRefused(caller, `(HTTP ${status})`);
   if (status === 429) {
     return new BrokerError("upstream_rate_limited", message ?? `the upstream at ${host} is rate-limiting requests`, {
-      type: e?.type, param: e?.param, retryAfterS,
+      upstreamType: e?.type, param: e?.param, retryAfterS,
     });
   }
   if (status === 503) return new BrokerError("model_unavailable", `the upstream at ${host} is unavailable (HTTP 503)${suffix}`, { retryAfterS });
   if (status === 408) return new BrokerError("timeout", `the upstream at ${host} timed out (HTTP 408)${suffix}`);
   if (status >= 500 || status < 400) {
-    return new BrokerError("upstream_error", `the upstream at ${host} failed (HTTP ${status})${suffix}`, { status: 502 });
+    return new BrokerError("upstream_error", `the upstream at ${host} failed (HTTP ${status})${suffix}`);
   }
   // A 404 that is not an OpenAI error is a wrong URL, the operator's problem rather than the client's.
   if (status === 404 && message === undefined) {
-    return new BrokerError("upstream_error", `the upstream at ${host} answered 404 for /chat/completions: check baseUrl`, { status: 502 });
+    return new BrokerError("upstream_error", `the upstream at ${host} answered 404 for /chat/completions: check baseUrl`);
   }
-  const code = typeof e?.code === "string" ? e.code : defaultCode(status);
-  return new BrokerError(code, message ?? `the upstream at ${host} rejected the request (HTTP ${status})`, {
-    status: status === 422 ? 400 : status, type: e?.type, param: e?.param,
+  // The upstream's own code and type are what the client sees (OpenAI's context_length_exceeded).
+  return new BrokerError(codeOf(status), message ?? `the upstream at ${host} rejected the request (HTTP ${status})`, {
+    upstreamCode: typeof e?.code === "string" ? e.code : undefined, upstreamType: e?.type, param: e?.param,
   });
 }
 
-function defaultCode(status: number): string {
+// Any other 4xx (402, 409, 415...) is a 400: the table fixes the status, the upstream's code and message say the rest.
+function codeOf(status: number): ErrorCode {
   if (status === 404) return "model_not_found";
   if (status === 413) return "request_too_large";
   return "invalid_request";

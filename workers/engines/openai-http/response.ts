@@ -13,7 +13,7 @@ export function completionToDeltas(payload: unknown, sink: DeltaSink, caller: Ca
   if (body?.error !== undefined) throw streamError(body, caller);
   const choices = Array.isArray(body?.choices) ? body.choices : [];
   if (!body || choices.length === 0) {
-    throw new BrokerError("upstream_error", `the upstream at ${caller.host} answered without choices`, { status: 502 });
+    throw new BrokerError("upstream_error", `the upstream at ${caller.host} answered without choices`);
   }
   choices.forEach((c, pos) => {
     const choice = obj(c) ?? {};

@@ -19,23 +19,23 @@ export function networkError(err: unknown, host: string): BrokerError {
   const at = `the upstream at ${host}`;
   switch (code) {
     case "ECONNREFUSED":
-      return new BrokerError("upstream_error", `cannot connect to ${at}: connection refused`, { status: 502 });
+      return new BrokerError("upstream_error", `cannot connect to ${at}: connection refused`);
     case "ENOTFOUND":
     case "EAI_AGAIN":
-      return new BrokerError("upstream_error", `cannot resolve the upstream host ${host}`, { status: 502 });
+      return new BrokerError("upstream_error", `cannot resolve the upstream host ${host}`);
     case "ETIMEDOUT":
       return new BrokerError("timeout", `connecting to ${at} timed out`);
     case "ECONNRESET":
     case "EPIPE":
-      return new BrokerError("upstream_error", `${at} closed the connection before the answer was complete`, { status: 502 });
+      return new BrokerError("upstream_error", `${at} closed the connection before the answer was complete`);
   }
   const reason = code ?? (err instanceof Error ? err.message : String(err));
-  return new BrokerError("upstream_error", `the request to ${at} failed: ${reason}`, { status: 502 });
+  return new BrokerError("upstream_error", `the request to ${at} failed: ${reason}`);
 }
 
 /** The stream ended without its end marker while an answer was still open. */
 export function cutOff(host: string): BrokerError {
-  return new BrokerError("upstream_error", `the upstream at ${host} ended the stream before the answer was complete`, { status: 502 });
+  return new BrokerError("upstream_error", `the upstream at ${host} ended the stream before the answer was complete`);
 }
 
 /**
@@ -44,7 +44,7 @@ export function cutOff(host: string): BrokerError {
  */
 export function credentialsRefused(c: Caller, how: string): BrokerError {
   const whose = c.clientKey ? "the client's API key" : "the worker's credentials";
-  return new BrokerError("upstream_error", `the upstream at ${c.host} refused ${whose} ${how}`, { status: 502 });
+  return new BrokerError("upstream_error", `the upstream at ${c.host} refused ${whose} ${how}`);
 }
 
 /** Seconds from `retry-after-ms` or `Retry-After` (seconds or an HTTP date); 0 when absent. */

@@ -45,13 +45,13 @@ export function extraFields(extraJson: string | null | undefined): Json {
 /** A whole upstream answer (not an error) as JSON. */
 export function upstreamJson(text: string, host: string): unknown {
   const v = jsonOrUndefined(text);
-  if (v === undefined) throw new BrokerError("upstream_error", `the upstream at ${host} answered with something that is not JSON`, { status: 502 });
+  if (v === undefined) throw new BrokerError("upstream_error", `the upstream at ${host} answered with something that is not JSON`);
   return v;
 }
 
 /** A stream event's parsed data, which must be an object. */
 export function eventObject(v: unknown, host: string): Json {
   const o = obj(v);
-  if (!o) throw new BrokerError("upstream_error", `the upstream at ${host} sent a stream event that is not a JSON object`, { status: 502 });
+  if (!o) throw new BrokerError("upstream_error", `the upstream at ${host} sent a stream event that is not a JSON object`);
   return o;
 }
