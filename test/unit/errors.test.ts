@@ -1,17 +1,49 @@
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { test } from "node:test";
-import { BrokerError, ErrorCodes } from "../../broker/errors.js";
+import { BrokerError, ErrorCodes, isErrorCode } from "../../broker/errors.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const readme = readFileSync(join(root, "README.md"), "utf8");
+
+/** Every .ts file of the source folders, with its text. */
+function sources(): { file: string; text: string }[] {
+  const out: { file: string; text: string }[] = [];
+  for (const dir of ["broker", "facade", "workers", "scripts", "bench"]) {
+    for (const f of readdirSync(join(root, dir), { recursive: true, encoding: "utf8" })) {
+      if (f.endsWith(".ts") && !f.endsWith(".d.ts")) out.push({ file: join(dir, f), text: readFileSync(join(root, dir, f), "utf8") });
+    }
+  }
+  return out;
+}
 
 test("every error code is documented in the README's table with its status", () => {
   for (const [code, { status }] of Object.entries(ErrorCodes)) {
     assert.match(readme, new RegExp(`\\| ${status} \\| \`${code}\` \\|`), `README documents ${code} as ${status}`);
   }
+});
+
+test("every code thrown in the source is in the table and the README; others come typed as ErrorCode", () => {
+  const files = sources();
+  assert.ok(files.some((f) => f.file === join("broker", "errors.ts")), `sources found under ${root}`);
+  let literals = 0;
+  for (const { file, text } of files) {
+    for (const m of text.matchAll(/BrokerError\(\s*"([^"]*)"/g)) {
+      const code = m[1] ?? "";
+      literals++;
+      assert.ok(isErrorCode(code), `${file}: BrokerError("${code}") is not in ErrorCodes`);
+      assert.match(readme, new RegExp(`\\| \\d{3} \\| \`${code}\` \\|`), `${file}: ${code} is not in the README's error table`);
+    }
+    for (const m of text.matchAll(/new BrokerError\(\s*([A-Za-z_$][\w$]*)/g)) {
+      // A variable or a call: its declaration must say ErrorCode (the compiler checks the rest).
+      const name = m[1] ?? "";
+      const typed = new RegExp(`\\b${name}\\??: ErrorCode\\b|function ${name}\\([^)]*\\): ErrorCode\\b`);
+      assert.match(text, typed, `${file}: new BrokerError(${name}, …) takes a code not declared as ErrorCode`);
+    }
+  }
+  assert.ok(literals > 50, `found ${literals} BrokerError codes`);
 });
 
 test("a BrokerError survives the trip through an error chunk", () => {
