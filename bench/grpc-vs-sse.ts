@@ -16,7 +16,7 @@ import * as grpc from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { parseConfig, type Config } from "../broker/config.js";
 import { createLogger } from "../broker/log.js";
-import { startGateway } from "../facade/gateway.js";
+import { startGateway } from "../gateway/main.js";
 import { startNats } from "../test/helpers/nats.js";
 import { createInferenceClient } from "../broker/grpc/client.js";
 import { LOADER_OPTIONS, PROTO_DIR } from "../broker/grpc/definitions.js";

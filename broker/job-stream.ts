@@ -19,8 +19,7 @@ export class JobStream implements AsyncIterable<JobEvent> {
   private failure: BrokerError | undefined;
   private finished = false;
   private wake: (() => void) | undefined;
-  /** Set by the consumer once output reached the client: from then on a retry would duplicate text. */
-  delivered = false;
+  private sent = false;
 
   constructor(
     readonly id: string,
@@ -47,6 +46,20 @@ export class JobStream implements AsyncIterable<JobEvent> {
     this.queue.length = 0;
     this.queue.push({ kind: "restart" });
     this.notify();
+  }
+
+  /**
+   * Output reached the client: from then on a retry would duplicate text, so
+   * a lost worker ends the stream with an error instead of a restart. Called
+   * by the core's relay loop once a front has written an event.
+   */
+  markDelivered(): void {
+    this.sent = true;
+  }
+
+  /** Whether anything reached the client (see markDelivered). */
+  get delivered(): boolean {
+    return this.sent;
   }
 
   get done(): boolean {

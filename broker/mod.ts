@@ -13,6 +13,7 @@ export { GatewayMetrics, WorkerMetrics } from "./metrics.js";
 export { connectNats } from "./nats.js";
 export { queueStats, type QueueStats } from "./queue-stats.js";
 export { WorkerRegistry, type WorkerInfo } from "./registry.js";
-export { openRoute, type RoutePlan, type RouteTarget } from "./route.js";
 export { Lane, Lanes, modelFromToken, modelToken, subjects } from "./subjects.js";
 export { JobClient, type JobRequest, type SubmitOptions } from "./submit.js";
+export type { ChatMessage, ChatRequest, CompletionRequest, ContentPart, Delta, EmbeddingRequest, Final, ToolCall } from "./proto.js";
+export { laneFrom, requestIdFrom } from "./request-meta.js";

@@ -4,38 +4,9 @@
 // bound, and past errors before the first output. Nothing has reached the
 // client while this runs, so a retry elsewhere duplicates nothing.
 // Transport-free: the fronts hand it an AbortSignal and the bearer key.
-import { BrokerError } from "./errors.js";
-import type { JobEvent, JobStream } from "./job-stream.js";
-import type { JobClient, JobRequest } from "./submit.js";
-import type { Lane } from "./subjects.js";
-
-/** One place a request may go (the facade's ModelCatalog Target). */
-export interface RouteTarget {
-  publicId: string;
-  model: string;
-  upstreamModel: string;
-  passthroughKey: boolean;
-  queueWithoutWorkers: boolean;
-  maxQueueWaitMs: number;
-  live: boolean;
-}
-
-/** A route's targets in order, and when to move on (the facade's ModelCatalog Plan). */
-export interface RoutePlan {
-  route: string;
-  targets: RouteTarget[];
-  fallback: { onNoWorker: boolean; onQueueWaitMs: number; onError: boolean };
-}
-
-/** The routing table as the gRPC front uses it; the facade's ModelCatalog is one. */
-export interface ModelDirectory {
-  /** @throws BrokerError 404 for ids nothing routes. */
-  plan(model: string): RoutePlan;
-  /** Models to list: usable routes and models live workers serve. */
-  list(): { id: string; owned_by: string; created: number }[];
-  /** The models workers are asked for: the queues that exist. */
-  servedModels(): string[];
-}
+import { BrokerError, type JobEvent, type JobRequest, type JobStream, type Lane } from "../broker/mod.js";
+import type { JobOwner } from "./jobs.js";
+import type { RoutePlan, RouteTarget } from "./routes.js";
 
 /** A job that has produced its first event, on the target that took it. */
 export interface Opened {
@@ -48,7 +19,7 @@ export interface Opened {
 export interface OpenOptions {
   requestId: string;
   lane: Lane;
-  /** Milliseconds left for the job, asked anew for each target; undefined: the JobClient's default. */
+  /** Milliseconds left for the job, asked anew for each target; undefined: the job owner's default. */
   timeoutMs: () => number | undefined;
   /** The client's own key (`authorization: Bearer <key>`), for passthrough routes. */
   bearer: string | undefined;
@@ -76,7 +47,7 @@ export function bearerOf(authorization: unknown): string | undefined {
   return typeof authorization === "string" ? /^Bearer\s+(\S+)$/i.exec(authorization)?.[1] : undefined;
 }
 
-export async function openRoute(jobs: Pick<JobClient, "submit">, plan: RoutePlan, request: JobRequest, opts: OpenOptions): Promise<Opened> {
+export async function openRoute(jobs: Pick<JobOwner, "submit">, plan: RoutePlan, request: JobRequest, opts: OpenOptions): Promise<Opened> {
   const { targets, fallback } = plan;
   let current: JobStream | undefined;
   opts.signal.addEventListener("abort", () => current?.cancel("client cancelled"), { once: true });

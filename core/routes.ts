@@ -1,7 +1,34 @@
-import type { Config, GatewayModelConfig } from "../broker/config.js";
-import { BrokerError } from "../broker/errors.js";
-import type { WorkerRegistry } from "../broker/registry.js";
-import type { RoutePlan, RouteTarget } from "../broker/route.js";
+// The routing table: which workers' queue a public model id reaches, and
+// the fallback chain. One instance per gateway, shared by every front.
+import { BrokerError, type Config, type GatewayModelConfig, type WorkerRegistry } from "../broker/mod.js";
+
+/** One place a request may go. */
+export interface RouteTarget {
+  publicId: string;
+  model: string;
+  upstreamModel: string;
+  passthroughKey: boolean;
+  queueWithoutWorkers: boolean;
+  maxQueueWaitMs: number;
+  live: boolean;
+}
+
+/** A route's targets in order, and when to move on. */
+export interface RoutePlan {
+  route: string;
+  targets: RouteTarget[];
+  fallback: { onNoWorker: boolean; onQueueWaitMs: number; onError: boolean };
+}
+
+/** The routing table as the core uses it; ModelCatalog is the one in production, tests may fake it. */
+export interface ModelDirectory {
+  /** @throws BrokerError 404 for ids nothing routes. */
+  plan(model: string): RoutePlan;
+  /** Models to list: usable routes and models live workers serve. */
+  list(): { id: string; owned_by: string; created: number }[];
+  /** The models workers are asked for: the queues that exist. */
+  servedModels(): string[];
+}
 
 export interface ModelCard {
   id: string;
@@ -17,7 +44,7 @@ const notFound = (model: string) =>
  * The routing table: exact ids, aliases, prefixes and fallback chains from
  * config, plus any model a live worker serves under its own name.
  */
-export class ModelCatalog {
+export class ModelCatalog implements ModelDirectory {
   private readonly exact = new Map<string, GatewayModelConfig>();
   private readonly prefixes: GatewayModelConfig[];
   private readonly created = Math.floor(Date.now() / 1000);

@@ -1,10 +1,12 @@
-// POST /v1/chat/completions: the OpenAI request body, validated once, mapped
-// onto the protobuf ChatRequest a worker receives.
+// POST /v1/chat/completions: the OpenAI JSON shape, mapped onto the job's
+// ChatRequest, which the core then validates (roles and what each needs).
+// Limits come from the core's shared field schemas.
 import { z } from "zod";
 import type { ChatMessage, ChatRequest, ContentPart, ToolCall } from "../broker/proto.js";
-import { extraJson, integer, invalid, jsonObject, missing, number, oneOf, parseBody, positive, stopSchema, toStop } from "./request-schema.js";
+import { fields, invalid, validateChat, type ChatCall, type Valid } from "../core/mod.js";
+import { extraJson, openaiParam, parseBody } from "./request-json.js";
 
-const ROLES = ["system", "developer", "user", "assistant", "tool", "function"] as const;
+const { choices, maxTokens, nonEmpty, oneOf, penalty, responseFormatSchema, role, seed, stopSchema, temperature, toolChoiceSchema, toolSchema, toStop, topP } = fields;
 
 const textPart = z
   .object({ type: z.literal("text"), text: z.string() })
@@ -12,7 +14,7 @@ const textPart = z
 const imagePart = z
   .object({
     type: z.literal("image_url"),
-    image_url: z.object({ url: z.string(), detail: oneOf(["auto", "low", "high"]).nullish() }),
+    image_url: z.object({ url: z.string(), detail: oneOf(fields.IMAGE_DETAILS).nullish() }),
   })
   .transform((p): ContentPart => ({ type: "image_url", imageUrl: p.image_url.url, imageDetail: p.image_url.detail ?? "" }));
 // Audio, files and part types yet to come reach engines as the client sent them.
@@ -30,7 +32,7 @@ const toolCall = z
 
 const message = z.object(
   {
-    role: oneOf(ROLES),
+    role,
     content: z
       .union([z.string(), z.array(z.union([textPart, imagePart, otherPart], { error: "a content part object with a 'type'" }))], {
         error: "a string or an array of content parts",
@@ -43,58 +45,37 @@ const message = z.object(
   { error: "a message object" },
 );
 
-const functionName = "a name of letters, digits, '_' or '-', at most 64 characters";
-const tool = z.object({
-  type: z.literal("function"),
-  function: z.object({
-    name: z.string({ error: functionName }).regex(/^[a-zA-Z0-9_-]{1,64}$/, { error: functionName }),
-    description: z.string().nullish(),
-    parameters: jsonObject.nullish(),
-    strict: z.boolean().nullish(),
-  }),
-});
-
 const schema = z.looseObject({
-  model: z.string({ error: "a non-empty string" }).min(1, { error: "a non-empty string" }),
+  model: z.string({ error: nonEmpty }).min(1, { error: nonEmpty }),
   messages: z.array(message, { error: "a non-empty array of messages" }).min(1, { error: "a non-empty array of messages" }),
-  max_tokens: integer(1, Number.MAX_SAFE_INTEGER, positive),
-  max_completion_tokens: integer(1, Number.MAX_SAFE_INTEGER, positive),
-  temperature: number(0, 2),
-  top_p: number(0, 1),
-  n: integer(1, 128, "an integer between 1 and 128"),
+  max_tokens: maxTokens,
+  max_completion_tokens: maxTokens,
+  temperature,
+  top_p: topP,
+  n: choices,
   stop: stopSchema,
-  seed: z.int({ error: "an integer" }).nullish(),
+  seed,
   stream: z.boolean().nullish(),
   stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish(),
   user: z.string().nullish(),
-  presence_penalty: number(-2, 2),
-  frequency_penalty: number(-2, 2),
-  tools: z.array(tool).nullish(),
-  tool_choice: z
-    .union([oneOf(["none", "auto", "required"]), z.object({ type: z.literal("function"), function: z.object({ name: z.string() }) })], {
-      error: `'none', 'auto', 'required' or {"type": "function", "function": {"name": ...}}`,
-    })
-    .nullish(),
-  response_format: z
-    .object({
-      type: oneOf(["text", "json_object", "json_schema"]),
-      json_schema: z
-        .object({ name: z.string(), description: z.string().nullish(), schema: jsonObject.nullish(), strict: z.boolean().nullish() })
-        .nullish(),
-    })
-    .nullish(),
+  presence_penalty: penalty,
+  frequency_penalty: penalty,
+  tools: z.array(toolSchema).nullish(),
+  tool_choice: toolChoiceSchema.nullish(),
+  response_format: responseFormatSchema.nullish(),
 });
 type Message = z.infer<typeof message>;
 
 const MODELLED = new Set(Object.keys(schema.shape));
 
 /**
- * Validates a chat completions body and maps it onto the job's ChatRequest.
+ * Validates a chat completions body and maps it onto the job's ChatRequest,
+ * checked by the core.
  * Top-level fields the broker does not model travel in `extraJson`; `tools`,
  * `tool_choice` and `response_format` travel as the client's own JSON.
  * @throws BrokerError 400 `invalid_request` naming the field in `param`.
  */
-export function parseChatRequest(body: unknown): { model: string; stream: boolean; chat: ChatRequest } {
+export function parseChatRequest(body: unknown): Valid<ChatCall> & { stream: boolean } {
   const b = parseBody(schema, body);
   const raw = body as Record<string, unknown>;
 
@@ -104,9 +85,6 @@ export function parseChatRequest(body: unknown): { model: string; stream: boolea
   const stream = b.stream ?? false;
   if (b.stream_options != null && !stream) {
     throw invalid("stream_options", "The 'stream_options' parameter is only allowed when 'stream' is enabled.");
-  }
-  if (b.response_format?.type === "json_schema" && b.response_format.json_schema == null) {
-    throw missing("response_format.json_schema");
   }
 
   const chat: ChatRequest = {
@@ -129,19 +107,16 @@ export function parseChatRequest(body: unknown): { model: string; stream: boolea
   if (b.seed != null) chat.seed = b.seed;
   if (b.presence_penalty != null) chat.presencePenalty = b.presence_penalty;
   if (b.frequency_penalty != null) chat.frequencyPenalty = b.frequency_penalty;
-  return { model: b.model, stream, chat };
+  return { ...validateChat({ model: b.model, chat }, openaiParam), stream };
 }
 
-function toMessage(m: Message, i: number): ChatMessage {
+// What each role needs (content, name, tool_call_id) is the core's check.
+function toMessage(m: Message): ChatMessage {
   const out: ChatMessage = { role: m.role };
   if (typeof m.content === "string") out.content = m.content;
   else if (m.content != null) out.parts = m.content;
-  // Only an assistant turn may leave content out (it called tools instead).
-  else if (m.role !== "assistant") throw missing(`messages[${i}].content`);
   if (m.name != null) out.name = m.name;
-  else if (m.role === "function") throw missing(`messages[${i}].name`);
   if (m.tool_calls?.length) out.toolCalls = m.tool_calls;
   if (m.tool_call_id != null) out.toolCallId = m.tool_call_id;
-  else if (m.role === "tool") throw missing(`messages[${i}].tool_call_id`);
   return out;
 }

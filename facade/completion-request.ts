@@ -1,26 +1,29 @@
 // POST /v1/completions (legacy): raw prompt text in, text out.
 import { z } from "zod";
 import type { CompletionRequest } from "../broker/proto.js";
-import { extraJson, integer, invalid, number, parseBody, positive, rejectTokenIds, stopSchema, toStop } from "./request-schema.js";
+import { fields, invalid, validateCompletion, type CompletionCall, type Valid } from "../core/mod.js";
+import { extraJson, openaiParam, parseBody, rejectTokenIds } from "./request-json.js";
+
+const { choices, maxTokens, nonEmpty, penalty, seed, stopSchema, temperature, toStop, topP } = fields;
 
 const prompt = "a string or an array of strings";
 const schema = z.looseObject({
-  model: z.string({ error: "a non-empty string" }).min(1, { error: "a non-empty string" }),
+  model: z.string({ error: nonEmpty }).min(1, { error: nonEmpty }),
   prompt: z.union([z.string(), z.array(z.string()).min(1, { error: prompt })], { error: prompt }),
-  max_tokens: integer(1, Number.MAX_SAFE_INTEGER, positive),
-  temperature: number(0, 2),
-  top_p: number(0, 1),
-  n: integer(1, 128, "an integer between 1 and 128"),
-  best_of: integer(1, 128, "an integer between 1 and 128"),
+  max_tokens: maxTokens,
+  temperature,
+  top_p: topP,
+  n: choices,
+  best_of: choices,
   stop: stopSchema,
-  seed: z.int({ error: "an integer" }).nullish(),
+  seed,
   stream: z.boolean().nullish(),
   stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish(),
   echo: z.boolean().nullish(),
   suffix: z.string().nullish(),
   user: z.string().nullish(),
-  presence_penalty: number(-2, 2),
-  frequency_penalty: number(-2, 2),
+  presence_penalty: penalty,
+  frequency_penalty: penalty,
 });
 const MODELLED = new Set(Object.keys(schema.shape));
 
@@ -29,7 +32,7 @@ const MODELLED = new Set(Object.keys(schema.shape));
  * clear 400: engines here take text.
  * @throws BrokerError 400 `invalid_request` naming the field in `param`.
  */
-export function parseCompletionRequest(body: unknown): { model: string; stream: boolean; completion: CompletionRequest } {
+export function parseCompletionRequest(body: unknown): Valid<CompletionCall> & { stream: boolean } {
   rejectTokenIds(body, "prompt");
   const b = parseBody(schema, body);
   const stream = b.stream ?? false;
@@ -57,5 +60,5 @@ export function parseCompletionRequest(body: unknown): { model: string; stream: 
   if (b.seed != null) completion.seed = b.seed;
   if (b.presence_penalty != null) completion.presencePenalty = b.presence_penalty;
   if (b.frequency_penalty != null) completion.frequencyPenalty = b.frequency_penalty;
-  return { model: b.model, stream, completion };
+  return { ...validateCompletion({ model: b.model, completion }, openaiParam), stream };
 }

@@ -1,4 +1,2 @@
-// The HTTP facade's public entry.
-export { startGateway, type GatewayHandle } from "./gateway.js";
-export { ModelCatalog } from "./models.js";
+// The HTTP front's public entry (OpenAI dialect).
 export { buildServer, type ServerDeps } from "./server.js";

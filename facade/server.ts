@@ -1,4 +1,3 @@
-import type { JetStreamManager } from "@nats-io/jetstream";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Config } from "../broker/config.js";
 import { BrokerError } from "../broker/errors.js";
@@ -6,10 +5,9 @@ import type { Logger } from "../broker/log.js";
 import { requestIdFrom } from "../broker/request-meta.js";
 import type { GatewayMetrics } from "../broker/metrics.js";
 import type { WorkerRegistry } from "../broker/registry.js";
-import type { JobClient } from "../broker/submit.js";
+import type { AdminViews, InferenceService, ModelCatalog } from "../core/mod.js";
 import { discardUpload, isTooLarge } from "./body-limit.js";
 import { sendError, toBrokerError } from "./errors.js";
-import { ModelCatalog } from "./models.js";
 import { registerAdminRoutes } from "./routes/admin.js";
 import { registerChatRoutes } from "./routes/chat-completions.js";
 import { registerCompletionRoutes } from "./routes/completions.js";
@@ -18,12 +16,16 @@ import { registerHealthRoutes, type Readiness } from "./routes/health.js";
 import { registerModelRoutes } from "./routes/models.js";
 
 export interface ServerDeps {
-  jobs: JobClient;
+  service: InferenceService;
+  /** The gateway's one routing table (also the service's). */
+  catalog: ModelCatalog;
+  admin: AdminViews;
   registry: WorkerRegistry;
+  /** Jobs this gateway holds open (broker_in_flight_jobs). */
+  inFlight: () => number;
   readiness: Readiness;
   log: Logger;
   metrics: GatewayMetrics;
-  jsm: JetStreamManager;
 }
 
 /** Builds the HTTP facade without listening, so tests and the CLI share it. */
@@ -65,11 +67,10 @@ export function buildServer(cfg: Config, deps: ServerDeps): FastifyInstance {
   app.setNotFoundHandler((req, reply) =>
     sendError(reply, new BrokerError("not_found", `Invalid URL (${req.method} ${req.url.split("?")[0]})`)));
 
-  const catalog = new ModelCatalog(cfg, deps.registry);
   registerHealthRoutes(app, deps.readiness);
-  registerModelRoutes(app, catalog);
-  registerAdminRoutes(app, { jsm: deps.jsm, prefix: cfg.nats.prefix, registry: deps.registry, catalog, jobs: deps.jobs, metrics: deps.metrics });
-  const routeDeps = { jobs: deps.jobs, catalog, priorityHeader: cfg.gateway.priorityHeader };
+  registerModelRoutes(app, deps.catalog);
+  registerAdminRoutes(app, { admin: deps.admin, registry: deps.registry, inFlight: deps.inFlight, metrics: deps.metrics });
+  const routeDeps = { service: deps.service, priorityHeader: cfg.gateway.priorityHeader };
   registerChatRoutes(app, routeDeps);
   registerCompletionRoutes(app, routeDeps);
   registerEmbeddingRoutes(app, routeDeps);

@@ -1,15 +1,11 @@
+// The gateway's composition root: config in, one NATS connection, one job
+// owner, one routing table and one inference service, handed to both fronts
+// (HTTP/OpenAI and gRPC).
 import type { FastifyInstance } from "fastify";
-import type { Config } from "../broker/config.js";
-import { ensureJobStream } from "../broker/jetstream.js";
-import type { Logger } from "../broker/log.js";
-import { connectNats } from "../broker/nats.js";
-import { GatewayMetrics } from "../broker/metrics.js";
-import { WorkerRegistry } from "../broker/registry.js";
-import { JobClient } from "../broker/submit.js";
-import { subjects } from "../broker/subjects.js";
+import { connectNats, ensureJobStream, GatewayMetrics, JobClient, subjects, WorkerRegistry, type Config, type Logger } from "../broker/mod.js";
 import { startGrpcFront } from "../broker/grpc/server.js";
-import { ModelCatalog } from "./models.js";
-import { buildServer } from "./server.js";
+import { AdminViews, InferenceService, ModelCatalog } from "../core/mod.js";
+import { buildServer } from "../facade/mod.js";
 
 export interface GatewayHandle {
   /** http://host:port the facade listens on. */
@@ -29,13 +25,18 @@ export async function startGateway(cfg: Config, log: Logger): Promise<GatewayHan
   const metrics = new GatewayMetrics();
   const jobs = new JobClient(nc, jsm, cfg, registry, log, metrics);
   jobs.start();
+  const catalog = new ModelCatalog(cfg, registry);
+  const service = new InferenceService(jobs, catalog);
+  const admin = new AdminViews({ registry, routes: catalog, jsm, prefix: cfg.nats.prefix, jobs });
   let draining = false;
   const app = buildServer(cfg, {
-    jobs,
+    service,
+    catalog,
+    admin,
     registry,
+    inFlight: () => jobs.inFlight,
     log,
     metrics,
-    jsm,
     readiness: {
       notReadyReason: () => (draining ? "shutting down" : jobs.connected ? null : "no connection to NATS"),
       capacity: () => ({ workers: registry.list().filter((w) => !w.draining).length, models: [...registry.liveModels().keys()].sort() }),
@@ -44,7 +45,7 @@ export async function startGateway(cfg: Config, log: Logger): Promise<GatewayHan
   await app.listen({ host: cfg.gateway.host, port: cfg.gateway.port });
   const grpcFront = cfg.gateway.grpcPort === undefined ? undefined : await startGrpcFront(
     {
-      jobs, catalog: new ModelCatalog(cfg, registry), registry, jsm, prefix: cfg.nats.prefix, log, priorityHeader: cfg.gateway.priorityHeader,
+      jobs, catalog, registry, jsm, prefix: cfg.nats.prefix, log, priorityHeader: cfg.gateway.priorityHeader,
       onFailure: (code) => metrics.rejections.labels(code).inc(),
     },
     { host: cfg.gateway.host, port: cfg.gateway.grpcPort, tls: cfg.gateway.grpcTls, maxTimeoutMs: cfg.gateway.requestTimeoutMs, drainTimeoutMs: cfg.gateway.drainTimeoutMs, maxMessageBytes: cfg.gateway.bodyLimitBytes },

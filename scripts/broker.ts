@@ -26,7 +26,7 @@ function readConfig(path: string | undefined): Config {
 }
 
 // Loaded only by the commands that run a gateway: a worker process never pays for Fastify and gRPC.
-const loadGateway = async () => (await import("../facade/mod.js")).startGateway;
+const loadGateway = async () => (await import("../gateway/mod.js")).startGateway;
 
 async function runGateway(cfg: Config, log: Logger): Promise<void> {
   const parent = watchParent(log);

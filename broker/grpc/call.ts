@@ -4,13 +4,12 @@
 import type { Deadline, Metadata } from "@grpc/grpc-js";
 import { BrokerError } from "../errors.js";
 import type { Logger } from "../log.js";
-import type { JobClient } from "../submit.js";
+import type { JobOwner, ModelDirectory } from "../../core/mod.js";
 import { laneFrom, requestIdFrom } from "../request-meta.js";
-import type { ModelDirectory } from "../route.js";
 import type { Lane } from "../subjects.js";
 
 export interface CallDeps {
-  jobs: Pick<JobClient, "submit" | "connected">;
+  jobs: JobOwner;
   catalog: ModelDirectory;
   log: Logger;
   /** Metadata key that picks a priority lane (high, normal, low); "" ignores it. */

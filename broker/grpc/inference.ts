@@ -1,11 +1,11 @@
-// The Inference service: the same routing table and submit() path as the
-// HTTP routes, with the job's output written as it comes (deltas, then one
-// final). As for SSE, nothing is sent before the first output exists, so a
-// failure before the first token is a plain gRPC status.
+// The Inference service: the core's InferenceService with the job's output
+// written as it comes (deltas, then one final). As for SSE, nothing is sent
+// before the first output exists, so a failure before the first token is a
+// plain gRPC status. What is gRPC here: metadata, deadline, cancellation,
+// backpressure, trailers.
 import { Metadata, type Deadline, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream } from "@grpc/grpc-js";
-import { BrokerError } from "../errors.js";
+import { bearerOf, InferenceService, UPSTREAM_MODEL_HEADER, type Answer, type CallContext } from "../../core/mod.js";
 import type { Final } from "../proto.js";
-import type { JobRequest } from "../submit.js";
 import { asBrokerError, laneOf, requestIdOf, timeoutOf, type CallDeps } from "./call.js";
 import type {
   ChatCompletionRequest,
@@ -16,7 +16,6 @@ import type {
   TextCompletionRequest,
 } from "./definitions.js";
 import { chatJob, completionJob, embeddingJob } from "./requests.js";
-import { bearerOf, eventsOf, openRoute, UPSTREAM_MODEL_HEADER, upstreamName, type Opened } from "../route.js";
 import { toServiceError } from "./status.js";
 
 /** Counts calls that hold a job, so shutdown can wait for them and not for health watchers. */
@@ -34,29 +33,29 @@ interface CallLike {
 }
 
 /**
- * Plans the route, opens a job on the first target that produces output,
- * and ties it to the call: a cancelled call (client cancel, deadline passed,
- * connection lost) cancels the job wherever it is, queued or running.
+ * The call as the core's context. A cancelled call (client cancel, deadline
+ * passed, connection lost) cancels the job wherever it is, queued or running.
  */
-async function openFor(deps: CallDeps, call: CallLike, model: string, request: JobRequest, requestId: string): Promise<Opened> {
+function contextOf(deps: CallDeps, call: CallLike, requestId: string): CallContext {
   const ac = new AbortController();
   if (call.cancelled) ac.abort();
   else call.once("cancelled", () => ac.abort());
-  const lane = laneOf(call.metadata, deps.priorityHeader);
   const deadline = call.getDeadline();
-  const plan = deps.catalog.plan(model);
-  const o = await openRoute(deps.jobs, plan, request, {
+  return {
     requestId,
-    lane,
+    lane: laneOf(call.metadata, deps.priorityHeader),
     timeoutMs: () => timeoutOf(deadline, deps.maxTimeoutMs),
     bearer: bearerOf(call.metadata.get("authorization")[0]),
     signal: ac.signal,
-  });
+  };
+}
+
+/** Headers go out once the job has its first output: the request id, and the route taken when there was a choice. */
+function sendHeaders(call: CallLike, a: Answer, requestId: string): void {
   const md = new Metadata();
   md.set("x-request-id", requestId);
-  if (plan.targets.length > 1) md.set("x-broker-route", `${plan.route}>${o.target.publicId}`);
+  if (a.routeTaken) md.set("x-broker-route", a.routeTaken);
   call.sendMetadata(md);
-  return o;
 }
 
 function failure(e: unknown, deps: CallDeps, requestId: string): ReturnType<typeof toServiceError> {
@@ -68,14 +67,14 @@ function failure(e: unknown, deps: CallDeps, requestId: string): ReturnType<type
 }
 
 /** The final as the client sees it: its deltas came before it, and it names the route target that served, as HTTP does. */
-function finalFor(f: Final, o: Opened): Final {
-  return { usage: f.usage ?? null, model: o.target.publicId, systemFingerprint: f.systemFingerprint ?? "", embeddings: f.embeddings ?? [] };
+function finalFor(f: Final, a: Answer): Final {
+  return { usage: f.usage ?? null, model: a.target.publicId, systemFingerprint: f.systemFingerprint ?? "", embeddings: f.embeddings ?? [] };
 }
 
 /** Trailers that carry the upstream's own model name, when it differs from the public id. */
-function trailersFor(f: Final, o: Opened): Metadata {
+function trailersFor(f: Final, a: Answer): Metadata {
   const md = new Metadata();
-  const name = upstreamName(o, f);
+  const name = a.upstreamModel(f);
   if (name) md.set(UPSTREAM_MODEL_HEADER, name);
   return md;
 }
@@ -100,28 +99,20 @@ async function streamJob<Q>(
   tracker: CallTracker,
   call: ServerWritableStream<Q, OutputChunkInit>,
   idPrefix: string,
-  toJob: (req: Q) => { model: string; request: JobRequest },
+  open: (req: Q, ctx: CallContext) => Promise<Answer>,
 ): Promise<void> {
   const requestId = requestIdOf(call.metadata);
   tracker.active++;
   try {
-    const { model, request } = toJob(call.request);
-    const o = await openFor(deps, call, model, request, requestId);
-    const id = idPrefix + o.job.id;
-    let trailers: Metadata | undefined;
-    for await (const ev of eventsOf(o)) {
-      if (call.cancelled) break;
-      // A restart comes only before anything was written: there is nothing to undo.
-      if (ev.kind === "restart") continue;
-      const more = call.write(ev.kind === "deltas" ? { id, deltas: { items: ev.items } } : { id, final: finalFor(ev.final, o) });
-      o.job.delivered = true;
-      if (ev.kind === "final") {
-        trailers = trailersFor(ev.final, o);
-        break;
-      }
-      if (!more && !(await drained(call))) break;
-    }
-    if (!call.cancelled) call.end(trailers);
+    const a = await open(call.request, contextOf(deps, call, requestId));
+    sendHeaders(call, a, requestId);
+    const id = idPrefix + a.jobId;
+    const final = await a.relay({
+      closed: () => call.cancelled,
+      deltas: (items) => (call.write({ id, deltas: { items } }) ? undefined : drained(call)),
+      final: (f) => void call.write({ id, final: finalFor(f, a) }),
+    });
+    if (!call.cancelled) call.end(final ? trailersFor(final, a) : undefined);
   } catch (e) {
     if (!call.cancelled) call.emit("error", failure(e, deps, requestId));
   } finally {
@@ -129,18 +120,14 @@ async function streamJob<Q>(
   }
 }
 
-async function embed(deps: CallDeps, tracker: CallTracker, call: ServerUnaryCall<EmbedRequest, EmbedResponseInit>, done: sendUnaryData<EmbedResponseInit>): Promise<void> {
+async function embed(service: InferenceService, deps: CallDeps, tracker: CallTracker, call: ServerUnaryCall<EmbedRequest, EmbedResponseInit>, done: sendUnaryData<EmbedResponseInit>): Promise<void> {
   const requestId = requestIdOf(call.metadata);
   tracker.active++;
   try {
-    const { model, embedding } = embeddingJob(call.request);
-    const o = await openFor(deps, call, model, { embedding }, requestId);
-    for await (const ev of eventsOf(o)) {
-      if (ev.kind !== "final") continue;
-      done(null, { model: o.target.publicId, data: ev.final.embeddings ?? [], usage: ev.final.usage ?? {} }, trailersFor(ev.final, o));
-      return;
-    }
-    throw new BrokerError("stream_interrupted", "The answer ended without its final chunk.");
+    const a = await service.embed(embeddingJob(call.request), contextOf(deps, call, requestId));
+    sendHeaders(call, a, requestId);
+    const final = await a.final();
+    done(null, { model: a.target.publicId, data: final.embeddings ?? [], usage: final.usage ?? {} }, trailersFor(final, a));
   } catch (e) {
     if (!call.cancelled) done(failure(e, deps, requestId));
   } finally {
@@ -150,21 +137,18 @@ async function embed(deps: CallDeps, tracker: CallTracker, call: ServerUnaryCall
 
 /** Handlers keyed by the method names of service.proto's Inference. */
 export function inferenceHandlers(deps: CallDeps, tracker: CallTracker) {
+  const service = new InferenceService(deps.jobs, deps.catalog);
+  const chat = (req: ChatCompletionRequest, ctx: CallContext): Promise<Answer> => service.chat(chatJob(req), ctx);
+  const complete = (req: TextCompletionRequest, ctx: CallContext): Promise<Answer> => service.complete(completionJob(req), ctx);
   return {
     ChatCompletion: (call: ServerWritableStream<ChatCompletionRequest, OutputChunkInit>): void => {
-      void streamJob(deps, tracker, call, "chatcmpl-", (req) => {
-        const { model, chat } = chatJob(req);
-        return { model, request: { chat } };
-      });
+      void streamJob(deps, tracker, call, "chatcmpl-", chat);
     },
     Completion: (call: ServerWritableStream<TextCompletionRequest, OutputChunkInit>): void => {
-      void streamJob(deps, tracker, call, "cmpl-", (req) => {
-        const { model, completion } = completionJob(req);
-        return { model, request: { completion } };
-      });
+      void streamJob(deps, tracker, call, "cmpl-", complete);
     },
     Embed: (call: ServerUnaryCall<EmbedRequest, EmbedResponseInit>, done: sendUnaryData<EmbedResponseInit>): void => {
-      void embed(deps, tracker, call, done);
+      void embed(service, deps, tracker, call, done);
     },
     ListModels: (_call: ServerUnaryCall<unknown, ListModelsResponseInit>, done: sendUnaryData<ListModelsResponseInit>): void => {
       done(null, { models: deps.catalog.list().map((m) => ({ id: m.id, ownedBy: m.owned_by, createdUnixS: m.created })) });

@@ -11,15 +11,15 @@ import type { Logger } from "../log.js";
 import type { WorkerRegistry } from "../registry.js";
 import { adminHandlers } from "./admin.js";
 import type { CallDeps } from "./call.js";
-import type { ModelDirectory } from "../route.js";
+import { AdminViews, type ModelDirectory } from "../../core/mod.js";
 import { loadPackage, serviceDefinitions } from "./definitions.js";
 import { inferenceHandlers, type CallTracker } from "./inference.js";
 
-export type { ModelDirectory, RoutePlan, RouteTarget } from "../route.js";
+export type { ModelDirectory, RoutePlan, RouteTarget } from "../../core/mod.js";
 
 export interface GrpcFrontDeps {
   jobs: CallDeps["jobs"];
-  /** Model resolution and listing; the facade's ModelCatalog satisfies it. */
+  /** Model resolution and listing: the gateway's one routing table (core ModelCatalog). */
   catalog: ModelDirectory;
   registry: Pick<WorkerRegistry, "list">;
   jsm: JetStreamManager;
@@ -88,7 +88,7 @@ export async function startGrpcFront(deps: GrpcFrontDeps, opts: GrpcFrontOptions
   server.addService(inference as ServiceDefinition, inferenceHandlers(callDeps, tracker) as UntypedServiceImplementation);
   server.addService(
     admin as ServiceDefinition,
-    adminHandlers({ registry: deps.registry, catalog: deps.catalog, jsm: deps.jsm, prefix: deps.prefix, connected: () => deps.jobs.connected, log: deps.log }) as UntypedServiceImplementation,
+    adminHandlers(new AdminViews({ registry: deps.registry, routes: deps.catalog, jsm: deps.jsm, prefix: deps.prefix, jobs: deps.jobs }), deps.log) as UntypedServiceImplementation,
   );
 
   let closing = false;

@@ -1,11 +1,10 @@
-// Validation shared by every OpenAI endpoint: schema helpers whose errors read
-// like OpenAI's ("Invalid value for 'temperature': expected a number between 0
-// and 2."), and the mapping of a zod failure onto a 400 that names the field.
-import { z } from "zod";
-import { BrokerError } from "../broker/errors.js";
-
-// Every schema names what it expects in its `error`, so a failure reads
+// The field schemas and limits every front shares: a bound is written once
+// here, and both the HTTP JSON schemas and the canonical request checks use
+// it. Each schema names what it expects in its `error`, so a failure reads
 // "Invalid value for 'temperature': expected a number between 0 and 2."
+import { z } from "zod";
+import type { IssueParams } from "./issues.js";
+
 export const number = (min: number, max: number) => {
   const error = `a number between ${min} and ${max}`;
   return z.number({ error }).min(min, { error }).max(max, { error }).nullish();
@@ -17,111 +16,82 @@ export const oneOf = <const T extends readonly [string, ...string[]]>(values: T)
 export const jsonObject = z.record(z.string(), z.unknown());
 
 export const positive = "a positive integer";
+export const nonEmpty = "a non-empty string";
 
+// Sampling and length bounds, as OpenAI documents them.
+export const temperature = number(0, 2);
+export const topP = number(0, 1);
+export const penalty = number(-2, 2);
+export const maxTokens = integer(1, Number.MAX_SAFE_INTEGER, positive);
+export const choices = integer(1, 128, "an integer between 1 and 128");
+export const seed = z.int({ error: "an integer" }).nullish();
+export const MAX_EMBEDDING_INPUTS = 2048;
+export const MAX_DIMENSIONS = 65536;
+
+export const ROLES = ["system", "developer", "user", "assistant", "tool", "function"] as const;
+export const role = oneOf(ROLES);
+export const IMAGE_DETAILS = ["auto", "low", "high"] as const;
+
+export const stopList = z.array(z.string()).max(4, { error: "at most 4 stop sequences" });
 export const stopSchema = z
-  .union([z.string(), z.array(z.string()).max(4, { error: "at most 4 stop sequences" })], {
-    error: "a string or an array of up to 4 strings",
-  })
+  .union([z.string(), stopList], { error: "a string or an array of up to 4 strings" })
   .nullish();
 
-export function toStop(stop: string | string[] | null | undefined): string[] {
+/** Stop sequences as the job carries them. OpenAI ignores empty ones; engines may treat "" as "stop at once". */
+export function toStop(stop: string | readonly string[] | null | undefined): string[] {
   if (stop == null) return [];
-  // OpenAI ignores empty stop strings; engines may treat "" as "stop at once".
   return (typeof stop === "string" ? [stop] : stop).filter((s) => s !== "");
 }
 
-/**
- * Validates a JSON body against an endpoint's schema.
- * @throws BrokerError 400 `invalid_request` naming the field in `param`.
- */
-export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
-  if (typeof body !== "object" || body === null || Array.isArray(body)) {
-    throw new BrokerError("invalid_request", "The request body must be a JSON object.");
-  }
-  const parsed = schema.safeParse(body, { reportInput: true, error: describe });
-  if (!parsed.success) throw toBrokerError(parsed.error.issues);
-  return parsed.data;
-}
+const functionName = "a name of letters, digits, '_' or '-', at most 64 characters";
+
+/** One entry of `tools`: travels to engines as the client's own JSON. */
+export const toolSchema = z.object({
+  type: z.literal("function"),
+  function: z.object({
+    name: z.string({ error: functionName }).regex(/^[a-zA-Z0-9_-]{1,64}$/, { error: functionName }),
+    description: z.string().nullish(),
+    parameters: jsonObject.nullish(),
+    strict: z.boolean().nullish(),
+  }),
+});
+
+export const toolChoiceSchema = z.union(
+  [oneOf(["none", "auto", "required"]), z.object({ type: z.literal("function"), function: z.object({ name: z.string() }) })],
+  { error: `'none', 'auto', 'required' or {"type": "function", "function": {"name": ...}}` },
+);
+
+export const responseFormatSchema = z
+  .object({
+    type: oneOf(["text", "json_object", "json_schema"]),
+    json_schema: z
+      .object({ name: z.string(), description: z.string().nullish(), schema: jsonObject.nullish(), strict: z.boolean().nullish() })
+      .nullish(),
+  })
+  .superRefine((f, ctx) => {
+    const params: IssueParams = { missing: true };
+    if (f.type === "json_schema" && f.json_schema == null) ctx.addIssue({ code: "custom", path: ["json_schema"], params, message: "missing" });
+  });
 
 /**
- * OpenAI accepts prompts and inputs as token ids too; they only mean
- * something to the tokenizer that made them, which the gateway cannot know.
+ * JSON carried in a string field (gRPC's tools_json and the like): "" means
+ * absent; anything else must parse and match `inner`. Issues name the field
+ * itself, since a client cannot point inside a string.
  */
-export function rejectTokenIds(body: unknown, field: string): void {
-  const v = (body as Record<string, unknown> | null)?.[field];
-  const ids = (x: unknown): boolean => typeof x === "number" || (Array.isArray(x) && x.some((y) => typeof y === "number"));
-  if (ids(v) || (Array.isArray(v) && v.some(ids))) {
-    throw invalid(field, `Token ids in '${field}' are not supported here; send text (a string or an array of strings).`);
-  }
-}
-
-/** Top-level fields an endpoint does not model, as a JSON object ("" when none), for engines that accept them. */
-export function extraJson(raw: Record<string, unknown>, modelled: ReadonlySet<string>): string {
-  let extra: Record<string, unknown> | undefined;
-  for (const key of Object.keys(raw)) {
-    if (!modelled.has(key)) (extra ??= {})[key] = raw[key];
-  }
-  return extra ? JSON.stringify(extra) : "";
-}
-
-// The fallback description for schemas that do not name their own.
-function describe(iss: z.core.$ZodRawIssue): string {
-  switch (iss.code) {
-    case "invalid_type":
-      return `${/^[aeiou]/.test(iss.expected) ? "an" : "a"} ${iss.expected}`;
-    case "invalid_value":
-      return iss.values.length === 1 ? `'${String(iss.values[0])}'` : `one of ${iss.values.map((v) => `'${String(v)}'`).join(", ")}`;
-    case "too_small":
-      return `at least ${iss.minimum} ${iss.origin === "array" ? "items" : iss.origin === "string" ? "characters" : ""}`.trim();
-    case "too_big":
-      return `at most ${iss.maximum} ${iss.origin === "array" ? "items" : iss.origin === "string" ? "characters" : ""}`.trim();
-    default:
-      return "a valid value";
-  }
-}
-
-type Issue = z.core.$ZodIssue;
-type Path = readonly PropertyKey[];
-
-function toBrokerError(issues: readonly Issue[]): BrokerError {
-  const first = issues[0];
-  if (!first) return invalid(null, "Invalid request body.");
-  const [issue, path] = meant(first, []);
-  const param = toParam(path);
-  if (issue.code === "invalid_type" && issue.input === undefined) return missing(param);
-  return invalid(param, `Invalid value for '${param}': expected ${issue.message}.`);
-}
-
-// A failed union reports every option's issues. The option the client meant
-// is the first whose base type and `type` discriminator matched the input;
-// its own first issue is the precise one (e.g. `content[1].image_url.url`).
-// With none, the union's own description is the message.
-function meant(issue: Issue, base: Path): [Issue, Path] {
-  const path = [...base, ...issue.path];
-  if (issue.code !== "invalid_union") return [issue, path];
-  const option = issue.errors.find((errs) => !errs.some(wrongVariant));
-  const next = option?.[0];
-  return next ? meant(next, path) : [issue, path];
-}
-
-function wrongVariant(i: Issue): boolean {
-  if (i.path.length === 0) {
-    // An enum given an object fails with invalid_value, not invalid_type.
-    return i.code === "invalid_type" || (i.code === "invalid_value" && !i.values.some((v) => typeof v === typeof i.input));
-  }
-  return i.path.length === 1 && i.path[0] === "type" && (i.code === "invalid_value" || i.code === "custom");
-}
-
-function toParam(path: Path): string {
-  let out = "";
-  for (const key of path) out += typeof key === "number" ? `[${key}]` : out === "" ? String(key) : `.${String(key)}`;
-  return out;
-}
-
-export function invalid(param: string | null, message: string): BrokerError {
-  return new BrokerError("invalid_request", message, { param });
-}
-
-export function missing(param: string): BrokerError {
-  return invalid(param, `Missing required parameter: '${param}'.`);
+export function jsonText(inner: z.ZodType, what: string) {
+  return z.string().superRefine((text, ctx) => {
+    if (text === "") return;
+    let v: unknown;
+    try {
+      v = JSON.parse(text);
+    } catch {
+      const params: IssueParams = { full: "not valid JSON." };
+      ctx.addIssue({ code: "custom", params, message: "not valid JSON" });
+      return;
+    }
+    if (!inner.safeParse(v).success) {
+      const params: IssueParams = { full: `expected ${what}.` };
+      ctx.addIssue({ code: "custom", params, message: what });
+    }
+  });
 }

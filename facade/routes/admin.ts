@@ -1,51 +1,42 @@
-import type { JetStreamManager } from "@nats-io/jetstream";
 import type { FastifyInstance } from "fastify";
 import type { GatewayMetrics } from "../../broker/metrics.js";
-import { queueStats, type QueueStats } from "../../broker/queue-stats.js";
 import type { WorkerRegistry } from "../../broker/registry.js";
-import type { JobClient } from "../../broker/submit.js";
-import type { ModelCatalog } from "../models.js";
+import type { AdminViews } from "../../core/mod.js";
 
 export interface AdminDeps {
-  jsm: JetStreamManager;
-  prefix: string;
+  admin: AdminViews;
   registry: WorkerRegistry;
-  catalog: ModelCatalog;
-  jobs: JobClient;
+  inFlight: () => number;
   metrics: GatewayMetrics;
 }
 
 /**
- * Operators' views: Prometheus `/metrics`, and JSON lists of workers and
- * queues. Queue depth comes from JetStream, so every gateway reports the same
- * numbers; `waiting` is the signal to scale workers on (e.g. a KEDA
- * prometheus trigger on broker_queue_waiting_jobs).
+ * Operators' views: Prometheus `/metrics`, and the core's lists of workers
+ * and queues as OpenAI-style JSON lists. `waiting` is the signal to scale
+ * workers on (e.g. a KEDA prometheus trigger on broker_queue_waiting_jobs).
  */
 export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void {
-  const queues = async (): Promise<QueueStats[]> =>
-    queueStats(deps.jsm, deps.prefix, deps.catalog.servedModels());
-
   app.get("/admin/workers", async () => ({
     object: "list",
-    data: deps.registry.list().map((w) => ({
+    data: deps.admin.workers().map((w) => ({
       id: w.id,
       hostname: w.hostname,
-      models: w.models.map((m) => ({ model: m.model, engine: m.engine, completed: m.completed, jobs_per_s: Number(m.ratePerS.toFixed(3)) })),
+      models: w.models.map((m) => ({ model: m.model, engine: m.engine, completed: m.completed, jobs_per_s: m.jobsPerS })),
       slots: w.slots,
       in_flight: w.inFlight,
       draining: w.draining,
-      last_heartbeat: new Date(w.lastSeenMs).toISOString(),
+      last_heartbeat: new Date(w.lastHeartbeatUnixMs).toISOString(),
     })),
   }));
 
   app.get("/admin/queues", async () => ({
     object: "list",
-    data: (await queues()).map((q) => ({ model: q.model, lane: q.lane, waiting: q.waiting, running: q.running, oldest_waiting_ms: q.oldestWaitingMs })),
+    data: (await deps.admin.queues()).map((q) => ({ model: q.model, lane: q.lane, waiting: q.waiting, running: q.running, oldest_waiting_ms: q.oldestWaitingMs })),
   }));
 
   app.get("/metrics", async (_req, reply) => {
     const m = deps.metrics;
-    m.inFlight.set(deps.jobs.inFlight);
+    m.inFlight.set(deps.inFlight());
     m.workerSlots.reset();
     m.workerInFlight.reset();
     m.workerFree.reset();
@@ -54,7 +45,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       m.workerInFlight.labels(w.id).set(w.inFlight);
       m.workerFree.labels(w.id).set(Math.max(0, w.slots - w.inFlight));
     }
-    for (const q of await queues()) {
+    for (const q of await deps.admin.queues()) {
       m.queueWaiting.labels(q.model, q.lane).set(q.waiting);
       m.queueRunning.labels(q.model, q.lane).set(q.running);
       m.queueOldest.labels(q.model, q.lane).set(q.oldestWaitingMs / 1000);

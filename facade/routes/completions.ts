@@ -1,14 +1,15 @@
 import type { FastifyInstance } from "fastify";
 import { CompletionAggregator, CompletionStream } from "../completion-format.js";
 import { parseCompletionRequest } from "../completion-request.js";
-import { collect, open, stream, type RouteDeps } from "../respond.js";
+import { collect, contextOf, idsOf, stream, type RouteDeps } from "../respond.js";
 
 /** The legacy text completions endpoint, for clients and tools that still use it. */
 export function registerCompletionRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.post("/v1/completions", async (req, reply) => {
-    const { model, stream: streamed, completion } = parseCompletionRequest(req.body);
-    const o = await open(deps, req, reply, model, { completion }, "cmpl-");
-    if (!streamed) return collect(o, new CompletionAggregator(), reply);
-    return stream(o, req, reply, new CompletionStream({ ...o.ids, model: o.target.publicId, includeUsage: completion.includeUsage === true }));
+    const call = parseCompletionRequest(req.body);
+    const a = await deps.service.complete(call, contextOf(deps, req, reply));
+    const ids = idsOf(a, reply, "cmpl-");
+    if (!call.stream) return collect(a, ids, new CompletionAggregator(), reply);
+    return stream(a, req, reply, new CompletionStream({ ...ids, model: a.target.publicId, includeUsage: call.completion.includeUsage === true }));
   });
 }

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import { parseEmbeddingRequest } from "../embedding-request.js";
-import { finalOf, open, type RouteDeps } from "../respond.js";
+import { contextOf, routeHeader, upstreamHeader, type RouteDeps } from "../respond.js";
 
 /** Float32 little-endian bytes in base64: what the openai SDK asks for by default and decodes. */
 function toBase64(values: number[]): string {
@@ -10,18 +10,20 @@ function toBase64(values: number[]): string {
 
 export function registerEmbeddingRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.post("/v1/embeddings", async (req, reply) => {
-    const { model, base64, embedding } = parseEmbeddingRequest(req.body);
-    const o = await open(deps, req, reply, model, { embedding }, "emb-");
-    const final = await finalOf(o, reply);
+    const call = parseEmbeddingRequest(req.body);
+    const a = await deps.service.embed(call, contextOf(deps, req, reply));
+    routeHeader(a, reply);
+    const final = await a.final();
+    upstreamHeader(reply, a, final);
     const prompt = final.usage?.promptTokens ?? 0;
     return {
       object: "list",
       data: (final.embeddings ?? []).map((e) => ({
         object: "embedding",
         index: e.index ?? 0,
-        embedding: base64 ? toBase64(e.values ?? []) : (e.values ?? []),
+        embedding: call.base64 ? toBase64(e.values ?? []) : (e.values ?? []),
       })),
-      model: o.target.publicId,
+      model: a.target.publicId,
       usage: { prompt_tokens: prompt, total_tokens: prompt },
     };
   });

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import { BrokerError } from "../../broker/errors.js";
-import type { ModelCatalog } from "../models.js";
+import type { ModelCatalog } from "../../core/mod.js";
 
 export function registerModelRoutes(app: FastifyInstance, catalog: ModelCatalog): void {
   app.get("/v1/models", async () => ({ object: "list", data: catalog.list() }));

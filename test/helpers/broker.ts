@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseConfig, type Config } from "../../broker/config.js";
 import { createLogger } from "../../broker/log.js";
-import { startGateway, type GatewayHandle } from "../../facade/gateway.js";
+import { startGateway, type GatewayHandle } from "../../gateway/main.js";
 
 const CLI = fileURLToPath(new URL("../../scripts/broker.js", import.meta.url));
 let prefixCounter = 0;

@@ -1,6 +1,6 @@
 import { after, before } from "node:test";
 import type { Config } from "../../broker/config.js";
-import type { GatewayHandle } from "../../facade/gateway.js";
+import type { GatewayHandle } from "../../gateway/main.js";
 import { spawnWorker, startTestGateway, testConfig, type WorkerProcess } from "./broker.js";
 import { startNats, type TestNats } from "./nats.js";
 

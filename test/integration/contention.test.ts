@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { Config } from "../../broker/config.js";
-import type { GatewayHandle } from "../../facade/gateway.js";
+import type { GatewayHandle } from "../../gateway/main.js";
 import { waitFor } from "../helpers/broker.js";
 import { postJson } from "../helpers/http.js";
 import { sample } from "../helpers/metrics.js";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { GatewayHandle } from "../../facade/gateway.js";
+import type { GatewayHandle } from "../../gateway/main.js";
 import { spawnWorker, startTestGateway, testConfig, waitForModel, type WorkerProcess } from "../helpers/broker.js";
 import { startFakeOpenAI, type FakeOpenAI } from "../helpers/fake-openai.js";
 import { fakeVector } from "../helpers/fake-openai-legacy.js";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { request, type IncomingHttpHeaders } from "node:http";
 import { after, before, describe, test } from "node:test";
-import type { GatewayHandle } from "../../facade/gateway.js";
+import type { GatewayHandle } from "../../gateway/main.js";
 import { startTestGateway, testConfig } from "../helpers/broker.js";
 import { postJson, postSse } from "../helpers/http.js";
 import { startNats, type TestNats } from "../helpers/nats.js";

@@ -4,7 +4,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import type { Config } from "../../broker/config.js";
 import { subjects } from "../../broker/subjects.js";
-import type { GatewayHandle } from "../../facade/gateway.js";
+import type { GatewayHandle } from "../../gateway/main.js";
 import { waitFor, waitForModel } from "../helpers/broker.js";
 import { postJson } from "../helpers/http.js";
 import { scrape } from "../helpers/metrics.js";

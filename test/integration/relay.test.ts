@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { Config } from "../../broker/config.js";
-import type { GatewayHandle } from "../../facade/gateway.js";
+import type { GatewayHandle } from "../../gateway/main.js";
 import { spawnWorker, startTestGateway, testConfig, waitForModel, type WorkerProcess } from "../helpers/broker.js";
 import { FAKE_OUTPUT_TOKENS, startFakeOpenAI, type FakeOpenAI } from "../helpers/fake-openai.js";
 import { joinChoices, postJson, postSse } from "../helpers/http.js";

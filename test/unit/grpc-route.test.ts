@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { BrokerError } from "../../broker/errors.js";
-import { bearerOf, openRoute, type RoutePlan, type RouteTarget } from "../../broker/route.js";
+import { bearerOf, openRoute } from "../../core/route.js";
+import type { RoutePlan, RouteTarget } from "../../core/routes.js";
 import { JobStream } from "../../broker/job-stream.js";
 import type { JobRequest, SubmitOptions } from "../../broker/submit.js";
 
