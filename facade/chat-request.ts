@@ -4,9 +4,9 @@
 import { z } from "zod";
 import type { ChatMessage, ChatRequest, ContentPart, ToolCall } from "../broker/proto.js";
 import { fields, invalid, validateChat, type ChatCall, type Valid } from "../core/mod.js";
-import { extraJson, openaiParam, parseBody } from "./request-json.js";
+import { extraJson, openaiParam, parseBody, samplingJson } from "./request-json.js";
 
-const { choices, maxTokens, nonEmpty, oneOf, penalty, responseFormatSchema, role, seed, stopSchema, temperature, toolChoiceSchema, toolSchema, toStop, topP } = fields;
+const { maxTokens, oneOf, responseFormatSchema, role, toolChoiceSchema, toolSchema, toStop } = fields;
 
 const textPart = z
   .object({ type: z.literal("text"), text: z.string() })
@@ -46,20 +46,9 @@ const message = z.object(
 );
 
 const schema = z.looseObject({
-  model: z.string({ error: nonEmpty }).min(1, { error: nonEmpty }),
+  ...samplingJson,
   messages: z.array(message, { error: "a non-empty array of messages" }).min(1, { error: "a non-empty array of messages" }),
-  max_tokens: maxTokens,
   max_completion_tokens: maxTokens,
-  temperature,
-  top_p: topP,
-  n: choices,
-  stop: stopSchema,
-  seed,
-  stream: z.boolean().nullish(),
-  stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish(),
-  user: z.string().nullish(),
-  presence_penalty: penalty,
-  frequency_penalty: penalty,
   tools: z.array(toolSchema).nullish(),
   tool_choice: toolChoiceSchema.nullish(),
   response_format: responseFormatSchema.nullish(),

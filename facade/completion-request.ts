@@ -2,28 +2,17 @@
 import { z } from "zod";
 import type { CompletionRequest } from "../broker/proto.js";
 import { fields, invalid, validateCompletion, type CompletionCall, type Valid } from "../core/mod.js";
-import { extraJson, openaiParam, parseBody, rejectTokenIds } from "./request-json.js";
+import { extraJson, openaiParam, parseBody, rejectTokenIds, samplingJson } from "./request-json.js";
 
-const { choices, maxTokens, nonEmpty, penalty, seed, stopSchema, temperature, toStop, topP } = fields;
+const { toStop } = fields;
 
 const prompt = "a string or an array of strings";
 const schema = z.looseObject({
-  model: z.string({ error: nonEmpty }).min(1, { error: nonEmpty }),
+  ...samplingJson,
   prompt: z.union([z.string(), z.array(z.string()).min(1, { error: prompt })], { error: prompt }),
-  max_tokens: maxTokens,
-  temperature,
-  top_p: topP,
-  n: choices,
-  best_of: choices,
-  stop: stopSchema,
-  seed,
-  stream: z.boolean().nullish(),
-  stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish(),
+  best_of: fields.choices,
   echo: z.boolean().nullish(),
   suffix: z.string().nullish(),
-  user: z.string().nullish(),
-  presence_penalty: penalty,
-  frequency_penalty: penalty,
 });
 const MODELLED = new Set(Object.keys(schema.shape));
 

@@ -1,9 +1,25 @@
 // What every OpenAI JSON endpoint shares before the core sees a request: the
 // body must be an object, token-id prompts are refused, unmodelled fields are
 // kept for engines, and a canonical path is named as OpenAI names the field.
-import type { z } from "zod";
+import { z } from "zod";
 import { BrokerError } from "../broker/errors.js";
-import { check, invalid, jsonParam, type Path } from "../core/mod.js";
+import { check, fields, invalid, jsonParam, type Path } from "../core/mod.js";
+
+/** The JSON fields chat and legacy completions share, with the core's limits. */
+export const samplingJson = {
+  model: fields.modelName,
+  max_tokens: fields.maxTokens,
+  temperature: fields.temperature,
+  top_p: fields.topP,
+  n: fields.choices,
+  stop: fields.stopSchema,
+  seed: fields.seed,
+  stream: z.boolean().nullish(),
+  stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish(),
+  user: z.string().nullish(),
+  presence_penalty: fields.penalty,
+  frequency_penalty: fields.penalty,
+};
 
 /**
  * Validates a JSON body against an endpoint's schema.

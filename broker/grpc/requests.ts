@@ -55,10 +55,22 @@ function message(m: ChatMessage): ChatMessage {
   });
 }
 
+type Shared = "n" | "stop" | "stream" | "includeUsage" | "user" | "extraJson" | "maxTokens" | "temperature" | "topP" | "seed" | "presencePenalty" | "frequencyPenalty";
+
 // Optional proto3 fields are set only when present: encoding an explicit undefined would still mark presence in some codecs.
-/** The sampling fields chat and legacy completions share; absent ones stay absent. */
-function sampling(r: ChatRequest | CompletionRequest): Pick<ChatRequest, "maxTokens" | "temperature" | "topP" | "seed" | "presencePenalty" | "frequencyPenalty"> {
+/**
+ * The fields chat and legacy completions share; absent ones stay absent.
+ * Answers always stream over gRPC and the final message always has usage,
+ * so `stream` and `include_usage` are set.
+ */
+function shared(r: ChatRequest | CompletionRequest): Pick<ChatRequest, Shared> {
   return defined({
+    n: r.n || 1,
+    stop: fields.toStop(r.stop ?? []),
+    stream: true,
+    includeUsage: true,
+    user: r.user ?? "",
+    extraJson: r.extraJson ?? "",
     maxTokens: r.maxTokens ?? undefined,
     temperature: r.temperature ?? undefined,
     topP: r.topP ?? undefined,
@@ -74,27 +86,17 @@ function defined<T extends Record<string, unknown>>(o: T): Partial<T> {
   return out;
 }
 
-/**
- * A ChatCompletion call as a job request. Answers always stream over gRPC
- * and the final message always has usage, so `stream` and `include_usage` are set.
- * @throws BrokerError 400 invalid_request naming the field.
- */
+/** A ChatCompletion call as a job request. @throws BrokerError 400 invalid_request naming the field. */
 export function chatJob(req: ChatCompletionRequest): Valid<ChatCall> {
   const r = req.request;
   const chat: ChatRequest | undefined = r ? {
     messages: list(r.messages)?.map(message) ?? [],
-    n: r.n || 1,
-    stop: fields.toStop(r.stop ?? []),
-    stream: true,
-    includeUsage: true,
-    user: r.user ?? "",
     // "[]" is no tools, as an absent field.
     toolsJson: r.toolsJson === "[]" ? "" : (r.toolsJson ?? ""),
     toolChoiceJson: r.toolChoiceJson ?? "",
     responseFormatJson: r.responseFormatJson ?? "",
-    extraJson: r.extraJson ?? "",
     maxCompletionTokens: r.maxCompletionTokens ?? false,
-    ...sampling(r),
+    ...shared(r),
   } : undefined;
   if (chat && !chat.messages?.length) delete chat.messages;
   return validateChat({ model: text(req.model), chat }, grpcParam);
@@ -105,15 +107,9 @@ export function completionJob(req: TextCompletionRequest): Valid<CompletionCall>
   const r = req.request;
   const completion: CompletionRequest | undefined = r ? defined({
     prompts: list(r.prompts),
-    n: r.n || 1,
-    stop: fields.toStop(r.stop ?? []),
-    stream: true,
-    includeUsage: true,
     echo: r.echo ?? false,
     suffix: r.suffix ?? "",
-    user: r.user ?? "",
-    extraJson: r.extraJson ?? "",
-    ...sampling(r),
+    ...shared(r),
   }) : undefined;
   return validateCompletion({ model: text(req.model), completion }, grpcParam);
 }

@@ -5,7 +5,7 @@
 // shape first and say how a path reads for their clients.
 import { z } from "zod";
 import type { ChatRequest } from "../../broker/mod.js";
-import { choices, IMAGE_DETAILS, jsonObject, jsonText, maxTokens, nonEmpty, penalty, role, seed, responseFormatSchema, stopList, temperature, toolChoiceSchema, toolSchema, topP } from "./fields.js";
+import { IMAGE_DETAILS, jsonObject, jsonText, modelName, nonEmpty, responseFormatSchema, role, samplingShape, toolChoiceSchema, toolSchema } from "./fields.js";
 import { check, type IssueParams, type RenderParam } from "./issues.js";
 import { valid, type Valid } from "./valid.js";
 
@@ -51,21 +51,13 @@ const message = z
 
 const request = z.looseObject({
   messages: z.array(message, { error: "a non-empty array of messages" }).min(1, { error: "a non-empty array of messages" }),
-  n: choices,
-  stop: stopList.nullish(),
-  maxTokens,
-  temperature,
-  topP,
-  seed,
-  presencePenalty: penalty,
-  frequencyPenalty: penalty,
+  ...samplingShape,
   toolsJson: jsonText(z.array(toolSchema), "a JSON array of function tools").nullish(),
   toolChoiceJson: jsonText(toolChoiceSchema, `'none', 'auto', 'required' or {"type": "function", "function": {"name": ...}} as JSON`).nullish(),
   responseFormatJson: jsonText(responseFormatSchema, "a JSON object whose 'type' is 'text', 'json_object' or 'json_schema' (with 'json_schema')").nullish(),
-  extraJson: jsonText(jsonObject, "a JSON object").nullish(),
 });
 
-const call = z.object({ model: z.string({ error: nonEmpty }).min(1, { error: nonEmpty }), chat: request });
+const call = z.object({ model: modelName, chat: request });
 
 /** A chat call: the model a client named and the job's request. */
 export interface ChatCall {

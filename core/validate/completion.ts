@@ -2,25 +2,17 @@
 // checked once for every front.
 import { z } from "zod";
 import type { CompletionRequest } from "../../broker/mod.js";
-import { choices, jsonObject, jsonText, maxTokens, nonEmpty, penalty, seed, stopList, temperature, topP } from "./fields.js";
+import { modelName, samplingShape } from "./fields.js";
 import { check, type RenderParam } from "./issues.js";
 import { valid, type Valid } from "./valid.js";
 
 const prompts = "a string or an array of strings";
 const request = z.looseObject({
   prompts: z.array(z.string(), { error: prompts }).min(1, { error: prompts }),
-  n: choices,
-  stop: stopList.nullish(),
-  maxTokens,
-  temperature,
-  topP,
-  seed,
-  presencePenalty: penalty,
-  frequencyPenalty: penalty,
+  ...samplingShape,
   suffix: z.string().nullish(),
-  extraJson: jsonText(jsonObject, "a JSON object").nullish(),
 });
-const call = z.object({ model: z.string({ error: nonEmpty }).min(1, { error: nonEmpty }), completion: request });
+const call = z.object({ model: modelName, completion: request });
 
 /** A completion call: the model a client named and the job's request. */
 export interface CompletionCall {

@@ -2,7 +2,7 @@
 // for every front. `dimensions` 0 means the model's own size.
 import { z } from "zod";
 import type { EmbeddingRequest } from "../../broker/mod.js";
-import { integer, jsonObject, jsonText, MAX_DIMENSIONS, MAX_EMBEDDING_INPUTS, nonEmpty } from "./fields.js";
+import { integer, jsonObject, jsonText, MAX_DIMENSIONS, MAX_EMBEDDING_INPUTS, modelName, nonEmpty } from "./fields.js";
 import { check, type RenderParam } from "./issues.js";
 import { valid, type Valid } from "./valid.js";
 
@@ -15,7 +15,7 @@ const request = z.looseObject({
   dimensions: integer(0, MAX_DIMENSIONS, `an integer between 1 and ${MAX_DIMENSIONS} (0: the model's own)`),
   extraJson: jsonText(jsonObject, "a JSON object").nullish(),
 });
-const call = z.object({ model: z.string({ error: nonEmpty }).min(1, { error: nonEmpty }), embedding: request });
+const call = z.object({ model: modelName, embedding: request });
 
 /** An embedding call: the model a client named and the job's request. */
 export interface EmbeddingCall {

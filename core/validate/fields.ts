@@ -95,3 +95,19 @@ export function jsonText(inner: z.ZodType, what: string) {
     }
   });
 }
+
+/** The model a call names. */
+export const modelName = z.string({ error: nonEmpty }).min(1, { error: nonEmpty });
+
+/** The canonical fields chat and legacy completions share (ChatRequest and CompletionRequest name them alike). */
+export const samplingShape = {
+  n: choices,
+  stop: stopList.nullish(),
+  maxTokens,
+  temperature,
+  topP,
+  seed,
+  presencePenalty: penalty,
+  frequencyPenalty: penalty,
+  extraJson: jsonText(jsonObject, "a JSON object").nullish(),
+};
