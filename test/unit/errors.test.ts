@@ -11,7 +11,7 @@ const readme = readFileSync(join(root, "README.md"), "utf8");
 /** Every .ts file of the source folders, with its text. */
 function sources(): { file: string; text: string }[] {
   const out: { file: string; text: string }[] = [];
-  for (const dir of ["broker", "facade", "workers", "scripts", "bench"]) {
+  for (const dir of ["broker", "core", "gateway", "facade", "workers", "scripts", "bench"]) {
     for (const f of readdirSync(join(root, dir), { recursive: true, encoding: "utf8" })) {
       if (f.endsWith(".ts") && !f.endsWith(".d.ts")) out.push({ file: join(dir, f), text: readFileSync(join(root, dir, f), "utf8") });
     }
