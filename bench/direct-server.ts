@@ -6,12 +6,12 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type { ServerResponse } from "node:http";
 import Fastify, { type FastifyReply, type FastifyRequest } from "fastify";
-import { BrokerError } from "../broker/errors.js";
-import { pb, type Delta, type Final } from "../broker/proto.js";
-import { ChatAggregator, ChatStream } from "../facade/chat-format.js";
-import { parseChatRequest } from "../facade/chat-request.js";
-import { sendError, toBrokerError } from "../facade/errors.js";
-import { startSse, writeSse } from "../facade/sse.js";
+import { BrokerError } from "../contract/errors.js";
+import { pb, type Delta, type Final } from "../contract/proto.js";
+import { ChatAggregator, ChatStream } from "../http/openai/chat-format.js";
+import { parseChatRequest } from "../http/openai/chat-request.js";
+import { sendError, toBrokerError } from "../http/openai/errors.js";
+import { startSse, writeSse } from "../http/openai/sse.js";
 import type { DeltaSink, EngineAdapter } from "../workers/engine.js";
 import { createSimEngine } from "../workers/engines/sim/index.js";
 

@@ -4,7 +4,7 @@
 // reply of the size of a small answer chunk. Prints "ready" once consuming.
 //   node dist/bench/floor-worker.js NATS_URL [SLOTS] [REPLY_BYTES]
 import { jetstream } from "@nats-io/jetstream";
-import { subjects } from "../broker/subjects.js";
+import { subjects } from "../contract/subjects.js";
 import { ensureFloor, floorConfig, floorConnect } from "./floor.js";
 
 async function main(): Promise<void> {

@@ -4,10 +4,10 @@
 // does), a worker pulls it, acks it and sends one core NATS reply.
 import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import { connect, nuid, type NatsConnection } from "@nats-io/transport-node";
-import { parseConfig, type Config } from "../broker/config.js";
-import { ensureJobConsumer, ensureJobStream } from "../broker/jetstream.js";
-import { createLogger } from "../broker/log.js";
-import { subjects } from "../broker/subjects.js";
+import { parseConfig, type Config } from "../config/config.js";
+import { ensureJobConsumer, ensureJobStream } from "../nats/jetstream.js";
+import { createLogger } from "../ops/log.js";
+import { subjects } from "../contract/subjects.js";
 
 export const FLOOR_MODEL = "sim";
 
@@ -16,7 +16,7 @@ export function floorConfig(natsUrl: string): Config {
   return parseConfig({ nats: { url: natsUrl, prefix: "benchfloor" } });
 }
 
-/** Connects as the gateway and worker do: async stack traces off (see broker/nats.ts). */
+/** Connects as the gateway and worker do: async stack traces off (see nats/connect.ts). */
 export function floorConnect(url: string, name: string): Promise<NatsConnection> {
   return connect({ servers: url, name, noAsyncTraces: true, timeout: 5000 });
 }

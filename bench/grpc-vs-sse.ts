@@ -14,12 +14,12 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
-import { parseConfig, type Config } from "../broker/config.js";
-import { createLogger } from "../broker/log.js";
+import { parseConfig, type Config } from "../config/config.js";
+import { createLogger } from "../ops/log.js";
 import { startGateway } from "../gateway/main.js";
 import { startNats } from "../test/helpers/nats.js";
-import { createInferenceClient } from "../broker/grpc/client.js";
-import { LOADER_OPTIONS, PROTO_DIR } from "../broker/grpc/definitions.js";
+import { createInferenceClient } from "../grpc/client.js";
+import { LOADER_OPTIONS, PROTO_DIR } from "../grpc/definitions.js";
 
 const SELF = fileURLToPath(import.meta.url);
 const CLI = fileURLToPath(new URL("../scripts/broker.js", import.meta.url));

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { findNatsServer } from "../broker/embedded-nats.js";
+import { findNatsServer } from "../ops/embedded-nats.js";
 import { freePort } from "../test/helpers/nats.js";
 
 export interface Proc {

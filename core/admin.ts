@@ -3,7 +3,9 @@
 // JetStream, so every gateway replica reports the same numbers. Fronts only
 // rename fields into their wire format.
 import type { JetStreamManager } from "@nats-io/jetstream";
-import { BrokerError, queueStats, type QueueStats, type WorkerRegistry } from "../broker/mod.js";
+import { BrokerError } from "../contract/mod.js";
+import { queueStats, type QueueStats } from "../jobs/mod.js";
+import { type WorkerRegistry } from "../jobs/mod.js";
 import type { JobOwner } from "./jobs.js";
 import type { ModelDirectory } from "./routes.js";
 

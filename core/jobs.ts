@@ -1,9 +1,10 @@
 // Job ownership behind one interface. Everything about a job after it is
 // handed over (the claim answer, cancel, deadline, a lost worker, restart or
 // error) lives behind `submit`. Today that state is the gateway process's
-// memory (broker/submit.ts JobClient); background responses that outlive the
+// memory (jobs/submit.ts JobClient); background responses that outlive the
 // process will need an owner that keeps it in NATS, and only this seam changes.
-import type { JobRequest, JobStream, SubmitOptions } from "../broker/mod.js";
+import type { JobRequest, SubmitOptions } from "../jobs/mod.js";
+import type { JobStream } from "../jobs/mod.js";
 
 /** Who runs a job for the core: queues it, answers its claim, streams its events, cancels it. */
 export interface JobOwner {

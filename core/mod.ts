@@ -13,3 +13,4 @@ export { validateEmbedding, type EmbeddingCall } from "./validate/embedding.js";
 export * as fields from "./validate/fields.js";
 export { check, invalid, jsonParam, missing, type Path, type RenderParam } from "./validate/issues.js";
 export type { Valid } from "./validate/valid.js";
+export { laneFrom, requestIdFrom } from "./request-meta.js";

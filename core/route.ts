@@ -4,7 +4,10 @@
 // bound, and past errors before the first output. Nothing has reached the
 // client while this runs, so a retry elsewhere duplicates nothing.
 // Transport-free: the fronts hand it an AbortSignal and the bearer key.
-import { BrokerError, type JobEvent, type JobRequest, type JobStream, type Lane } from "../broker/mod.js";
+import { BrokerError } from "../contract/mod.js";
+import { type JobEvent, type JobStream } from "../jobs/mod.js";
+import { type JobRequest } from "../jobs/mod.js";
+import { type Lane } from "../contract/mod.js";
 import type { JobOwner } from "./jobs.js";
 import type { RoutePlan, RouteTarget } from "./routes.js";
 

@@ -1,6 +1,8 @@
 // The routing table: which workers' queue a public model id reaches, and
 // the fallback chain. One instance per gateway, shared by every front.
-import { BrokerError, type Config, type GatewayModelConfig, type WorkerRegistry } from "../broker/mod.js";
+import { BrokerError } from "../contract/mod.js";
+import { type Config, type GatewayModelConfig } from "../config/mod.js";
+import { type WorkerRegistry } from "../jobs/mod.js";
 
 /** One place a request may go. */
 export interface RouteTarget {

@@ -2,7 +2,8 @@
 // in sight. It takes a validated canonical request and a call context, plans
 // the route, and opens the job on the first target that produces output
 // (route.ts: fallbacks happen before anything reaches the client).
-import type { JobRequest, Lane } from "../broker/mod.js";
+import type { JobRequest } from "../jobs/mod.js";
+import type { Lane } from "../contract/mod.js";
 import { Answer } from "./answer.js";
 import type { JobOwner } from "./jobs.js";
 import { openRoute } from "./route.js";

@@ -6,10 +6,12 @@
  */
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import {
-  applyEnv, BrokerError, ConfigError, createLogger, DataDirInUse, defaultConfig, loadConfig, NATS_STOP_MS, parseConfig,
-  startEmbeddedNats, type Config, type EmbeddedNats, type Logger,
-} from "../broker/mod.js";
+import { applyEnv, ConfigError, loadConfig, parseConfig, type Config } from "../config/mod.js";
+import { BrokerError } from "../contract/mod.js";
+import { createLogger, type Logger } from "../ops/mod.js";
+import { DataDirInUse } from "../ops/mod.js";
+import { defaultConfig } from "../config/mod.js";
+import { NATS_STOP_MS, startEmbeddedNats, type EmbeddedNats } from "../ops/mod.js";
 import { engines, startWorker } from "../workers/mod.js";
 import { killChildren, spawnWorkerChild, stopBoundMs, stopChildren } from "./children.js";
 import { EXIT_GRACE_MS, onShutdown, watchParent } from "./shutdown.js";
@@ -22,7 +24,7 @@ Environment: PORT, GRPC_PORT, HOST, NATS_URL, NATS_PORT, BROKER_PREFIX, BROKER_C
 
 function readConfig(path: string | undefined): Config {
   if (path) return loadConfig(path);
-  return parseConfig(applyEnv(structuredClone(defaultConfig) as unknown as Record<string, unknown>, process.env));
+  return parseConfig(applyEnv(structuredClone(defaultConfig), process.env));
 }
 
 // Loaded only by the commands that run a gateway: a worker process never pays for Fastify and gRPC.

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import type { Logger, WorkerConfig } from "../broker/mod.js";
+import type { Logger } from "../ops/mod.js";
+import type { WorkerConfig } from "../config/mod.js";
 import { EXIT_GRACE_MS } from "./shutdown.js";
 
 /** Past a worker's own deadline, how long `broker up` waits before SIGKILL: the worker gets to say why first. */

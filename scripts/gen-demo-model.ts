@@ -6,7 +6,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 // demo-model.js rather than the engine's index.js: writing the file needs no llama.cpp binding.
-import { writeDemoModel } from "../workers/engines/llama-cpp/demo-model.js";
+import { writeDemoModel } from "../workers/mod.js";
 
 export { writeDemoModel };
 

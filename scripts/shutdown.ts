@@ -1,4 +1,4 @@
-import type { Logger } from "../broker/mod.js";
+import type { Logger } from "../ops/mod.js";
 
 /**
  * Past a worker's drainTimeoutMs, how long it may still take (aborted jobs winding down, engines

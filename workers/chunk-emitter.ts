@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { BrokerError } from "../broker/errors.js";
-import { encodeChunk, type ChunkInit, type Delta, type Final } from "../broker/proto.js";
+import type { BrokerError } from "../contract/mod.js";
+import { encodeChunk, type ChunkInit, type Delta, type Final } from "../contract/mod.js";
 import type { DeltaSink } from "./engine.js";
 
 /**

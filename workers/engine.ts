@@ -1,4 +1,4 @@
-import type { Delta, InferenceJob, Usage } from "../broker/proto.js";
+import type { Delta, InferenceJob, Usage } from "../contract/mod.js";
 
 /**
  * Where an engine writes its output. Deltas may be emitted as often as tokens

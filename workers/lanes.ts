@@ -1,4 +1,4 @@
-import { Lanes, type Lane } from "../broker/subjects.js";
+import { Lanes, type Lane } from "../contract/mod.js";
 
 /**
  * Which lane a free slot pulls from next: the highest lane that may hold

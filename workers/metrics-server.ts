@@ -1,5 +1,5 @@
 import { createServer, type Server } from "node:http";
-import type { WorkerMetrics } from "../broker/metrics.js";
+import type { WorkerMetrics } from "../ops/mod.js";
 
 /** Serves a worker's Prometheus metrics on GET /metrics; the worker needs no other inbound port. */
 export async function serveWorkerMetrics(metrics: WorkerMetrics, host: string, port: number, refresh: () => void): Promise<Server> {

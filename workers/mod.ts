@@ -2,3 +2,4 @@
 export type { DeltaSink, EmbedResult, EngineAdapter, EngineFactory, EngineSpec, RunContext, RunResult } from "./engine.js";
 export { engines } from "./engines/index.js";
 export { startWorker, type WorkerHandle } from "./runtime.js";
+export { writeDemoModel } from "./engines/llama-cpp/demo-model.js";

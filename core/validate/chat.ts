@@ -4,7 +4,7 @@
 // response_format travel in. Fronts translate their wire format into this
 // shape first and say how a path reads for their clients.
 import { z } from "zod";
-import type { ChatRequest } from "../../broker/mod.js";
+import type { ChatRequest } from "../../contract/mod.js";
 import { IMAGE_DETAILS, jsonObject, jsonText, modelName, nonEmpty, responseFormatSchema, role, samplingShape, toolChoiceSchema, toolSchema } from "./fields.js";
 import { check, type IssueParams, type RenderParam } from "./issues.js";
 import { valid, type Valid } from "./valid.js";

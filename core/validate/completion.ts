@@ -1,7 +1,7 @@
 // The canonical legacy completion request (the job's CompletionRequest),
 // checked once for every front.
 import { z } from "zod";
-import type { CompletionRequest } from "../../broker/mod.js";
+import type { CompletionRequest } from "../../contract/mod.js";
 import { modelName, samplingShape } from "./fields.js";
 import { check, type RenderParam } from "./issues.js";
 import { valid, type Valid } from "./valid.js";

@@ -1,7 +1,7 @@
 // The canonical embedding request (the job's EmbeddingRequest), checked once
 // for every front. `dimensions` 0 means the model's own size.
 import { z } from "zod";
-import type { EmbeddingRequest } from "../../broker/mod.js";
+import type { EmbeddingRequest } from "../../contract/mod.js";
 import { integer, jsonObject, jsonText, MAX_DIMENSIONS, MAX_EMBEDDING_INPUTS, modelName, nonEmpty } from "./fields.js";
 import { check, type RenderParam } from "./issues.js";
 import { valid, type Valid } from "./valid.js";

@@ -3,7 +3,7 @@
 // (HTTP: `messages[0].role`, gRPC: `request.messages[0].role`), so the error
 // names what the client actually sent.
 import { z } from "zod";
-import { BrokerError } from "../../broker/mod.js";
+import { BrokerError } from "../../contract/mod.js";
 
 export type Path = readonly PropertyKey[];
 

@@ -3,8 +3,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseConfig, type Config } from "../../broker/config.js";
-import { createLogger } from "../../broker/log.js";
+import { parseConfig, type Config } from "../../config/config.js";
+import { createLogger } from "../../ops/log.js";
 import { startGateway, type GatewayHandle } from "../../gateway/main.js";
 
 const CLI = fileURLToPath(new URL("../../scripts/broker.js", import.meta.url));

@@ -1,6 +1,6 @@
 // The delta contract of EngineAdapter, checked on what one job produced.
 import assert from "node:assert/strict";
-import type { Delta } from "../../broker/proto.js";
+import type { Delta } from "../../contract/proto.js";
 
 /**
  * Asserts per choice: finishReason on the last delta and only there; for chat,

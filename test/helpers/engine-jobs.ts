@@ -1,6 +1,6 @@
 // Jobs as a worker sees them, for engine tests: encoded and decoded, so absent
 // optional fields are null.
-import { decodeJob, encodeJob, type ChatRequest, type InferenceJob, type JobInit } from "../../broker/proto.js";
+import { decodeJob, encodeJob, type ChatRequest, type InferenceJob, type JobInit } from "../../contract/proto.js";
 
 let jobSeq = 0;
 

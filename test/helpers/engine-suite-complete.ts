@@ -3,7 +3,7 @@
 // echo and usage. runEngineSuite registers them for engines that declare it.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { CompletionRequest, Delta } from "../../broker/proto.js";
+import type { CompletionRequest, Delta } from "../../contract/proto.js";
 import type { EngineAdapter } from "../../workers/engine.js";
 import { checkDeltas } from "./deltas.js";
 import { makeJobOf } from "./engine-jobs.js";

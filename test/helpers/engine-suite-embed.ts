@@ -3,7 +3,7 @@
 // registers them for engines that declare it.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { EmbeddingRequest } from "../../broker/proto.js";
+import type { EmbeddingRequest } from "../../contract/proto.js";
 import type { EmbedResult, EngineAdapter } from "../../workers/engine.js";
 import { makeJobOf } from "./engine-jobs.js";
 import type { EngineSuiteOptions, WithEngine } from "./engine-suite.js";

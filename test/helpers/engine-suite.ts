@@ -2,9 +2,9 @@
 // each engine's test file runs with its own factory: run() always, complete()
 // and embed() where the engine declares them.
 import assert from "node:assert/strict";
-import { BrokerError, ConfigError } from "../../broker/errors.js";
+import { BrokerError, ConfigError } from "../../contract/errors.js";
 import { describe, test } from "node:test";
-import type { ChatRequest, Delta, InferenceJob } from "../../broker/proto.js";
+import type { ChatRequest, Delta, InferenceJob } from "../../contract/proto.js";
 import type { EngineAdapter, RunContext, RunResult } from "../../workers/engine.js";
 import { checkDeltas } from "./deltas.js";
 import { makeJob } from "./engine-jobs.js";

@@ -1,5 +1,5 @@
 import { after, before } from "node:test";
-import type { Config } from "../../broker/config.js";
+import type { Config } from "../../config/config.js";
 import type { GatewayHandle } from "../../gateway/main.js";
 import { spawnWorker, startTestGateway, testConfig, type WorkerProcess } from "./broker.js";
 import { startNats, type TestNats } from "./nats.js";

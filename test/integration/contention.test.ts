@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { Config } from "../../broker/config.js";
+import type { Config } from "../../config/config.js";
 import type { GatewayHandle } from "../../gateway/main.js";
 import { waitFor } from "../helpers/broker.js";
 import { postJson } from "../helpers/http.js";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
-import type { Config } from "../../broker/config.js";
-import { collect, createInferenceClient, type InferenceClient } from "../../broker/grpc/client.js";
+import type { Config } from "../../config/config.js";
+import { collect, createInferenceClient, type InferenceClient } from "../../grpc/client.js";
 import type { GatewayHandle } from "../../gateway/main.js";
 import { waitForModel } from "../helpers/broker.js";
 import { startFakeAnthropic, type FakeAnthropic } from "../helpers/fake-anthropic.js";

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
-import { parseConfig } from "../../broker/config.js";
+import { parseConfig } from "../../config/config.js";
 import { waitForModel } from "../helpers/broker.js";
 import { startFakeOpenAI } from "../helpers/fake-openai.js";
 import { postJson } from "../helpers/http.js";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { subjects } from "../../broker/subjects.js";
+import { subjects } from "../../contract/subjects.js";
 import { spawnGateway, waitFor, waitForModel } from "../helpers/broker.js";
 import { parseSse, postJson } from "../helpers/http.js";
 import { freePort } from "../helpers/nats.js";

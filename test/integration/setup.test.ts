@@ -7,10 +7,10 @@ import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { parseConfig } from "../../broker/config.js";
-import { ensureJobConsumer, ensureJobStream } from "../../broker/jetstream.js";
-import { createLogger } from "../../broker/log.js";
-import { subjects } from "../../broker/subjects.js";
+import { parseConfig } from "../../config/config.js";
+import { ensureJobConsumer, ensureJobStream } from "../../nats/jetstream.js";
+import { createLogger } from "../../ops/log.js";
+import { subjects } from "../../contract/subjects.js";
 import { freshPrefix } from "../helpers/broker.js";
 import { startNats, type TestNats } from "../helpers/nats.js";
 

@@ -3,7 +3,7 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { decodeJob, encodeJob, type ChatRequest, type Delta } from "../../broker/proto.js";
+import { decodeJob, encodeJob, type ChatRequest, type Delta } from "../../contract/proto.js";
 import { createAnthropicEngine } from "../../workers/engines/anthropic/index.js";
 import { buildBody } from "../../workers/engines/anthropic/request.js";
 import { finishReason } from "../../workers/engines/anthropic/response.js";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { BrokerError } from "../../broker/errors.js";
-import { ChatAggregator, ChatStream } from "../../facade/chat-format.js";
+import { BrokerError } from "../../contract/errors.js";
+import { ChatAggregator, ChatStream } from "../../http/openai/chat-format.js";
 
 const ids = { id: "chatcmpl-1", created: 1700000000, model: "m" };
 const head = `data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":"m",`;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { BrokerError } from "../../broker/errors.js";
-import { parseChatRequest } from "../../facade/chat-request.js";
+import { BrokerError } from "../../contract/errors.js";
+import { parseChatRequest } from "../../http/openai/chat-request.js";
 
 const user = { role: "user", content: "Hi" };
 const base = { model: "m", messages: [user] };

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { ConfigError, loadConfig, parseConfig } from "../../broker/config.js";
+import { ConfigError, loadConfig, parseConfig } from "../../config/config.js";
 
 test("an empty config gets working defaults", () => {
   const c = parseConfig({});

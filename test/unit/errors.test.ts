@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { test } from "node:test";
-import { BrokerError, ErrorCodes, isErrorCode } from "../../broker/errors.js";
+import { BrokerError, ErrorCodes, isErrorCode } from "../../contract/errors.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const readme = readFileSync(join(root, "README.md"), "utf8");
@@ -11,7 +11,7 @@ const readme = readFileSync(join(root, "README.md"), "utf8");
 /** Every .ts file of the source folders, with its text. */
 function sources(): { file: string; text: string }[] {
   const out: { file: string; text: string }[] = [];
-  for (const dir of ["broker", "core", "gateway", "facade", "workers", "scripts", "bench"]) {
+  for (const dir of ["contract", "nats", "jobs", "config", "ops", "core", "gateway", "http", "grpc", "workers", "scripts", "bench"]) {
     for (const f of readdirSync(join(root, dir), { recursive: true, encoding: "utf8" })) {
       if (f.endsWith(".ts") && !f.endsWith(".d.ts")) out.push({ file: join(dir, f), text: readFileSync(join(root, dir, f), "utf8") });
     }
@@ -27,7 +27,7 @@ test("every error code is documented in the README's table with its status", () 
 
 test("every code thrown in the source is in the table and the README; others come typed as ErrorCode", () => {
   const files = sources();
-  assert.ok(files.some((f) => f.file === join("broker", "errors.ts")), `sources found under ${root}`);
+  assert.ok(files.some((f) => f.file === join("contract", "errors.ts")), `sources found under ${root}`);
   let literals = 0;
   for (const { file, text } of files) {
     for (const m of text.matchAll(/BrokerError\(\s*"([^"]*)"/g)) {

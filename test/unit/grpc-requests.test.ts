@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { BrokerError } from "../../broker/errors.js";
-import { chatJob, completionJob, embeddingJob } from "../../broker/grpc/requests.js";
-import { pb } from "../../broker/proto.js";
+import { BrokerError } from "../../contract/errors.js";
+import { chatJob, completionJob, embeddingJob } from "../../grpc/requests.js";
+import { pb } from "../../contract/proto.js";
 
 // Requests go through encode/decode first, as they arrive from the wire.
 const chat = (init: Parameters<typeof pb.ChatCompletionRequest.encode>[0]) => pb.ChatCompletionRequest.decode(pb.ChatCompletionRequest.encode(init).finish());

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { BrokerError } from "../../broker/errors.js";
+import { BrokerError } from "../../contract/errors.js";
 import { bearerOf, openRoute } from "../../core/route.js";
 import type { RoutePlan, RouteTarget } from "../../core/routes.js";
-import { JobStream } from "../../broker/job-stream.js";
-import type { JobRequest, SubmitOptions } from "../../broker/submit.js";
+import { JobStream } from "../../jobs/job-stream.js";
+import type { JobRequest, SubmitOptions } from "../../jobs/submit.js";
 
 const target = (publicId: string, over: Partial<RouteTarget> = {}): RouteTarget => ({
   publicId, model: publicId, upstreamModel: "", passthroughKey: false, queueWithoutWorkers: false, maxQueueWaitMs: 0, live: true, ...over,

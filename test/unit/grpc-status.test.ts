@@ -2,14 +2,14 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { Client, credentials, Metadata, status as Code, type MethodDefinition, type ServiceError } from "@grpc/grpc-js";
 import type { JetStreamManager } from "@nats-io/jetstream";
-import { BrokerError, ErrorCodes } from "../../broker/errors.js";
-import { laneOf, timeoutOf } from "../../broker/grpc/call.js";
-import { createInferenceClient, type InferenceClient } from "../../broker/grpc/client.js";
-import { startGrpcFront, type GrpcFront } from "../../broker/grpc/server.js";
-import { ErrorMetadata, fromServiceError, grpcCode, statusDetails, toServiceError } from "../../broker/grpc/status.js";
-import { createLogger } from "../../broker/log.js";
+import { BrokerError, ErrorCodes } from "../../contract/errors.js";
+import { laneOf, timeoutOf } from "../../grpc/call.js";
+import { createInferenceClient, type InferenceClient } from "../../grpc/client.js";
+import { startGrpcFront, type GrpcFront } from "../../grpc/server.js";
+import { ErrorMetadata, fromServiceError, grpcCode, statusDetails, toServiceError } from "../../grpc/status.js";
+import { createLogger } from "../../ops/log.js";
 import { service as healthService } from "grpc-health-check";
-import { pb } from "../../broker/proto.js";
+import { pb } from "../../contract/proto.js";
 
 describe("gRPC status mapping", () => {
   test("every broker error code has a deliberate gRPC code", () => {

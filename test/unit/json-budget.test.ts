@@ -2,7 +2,7 @@
 // fits, and "does not fit" means exactly that the shortest answer is larger.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { BrokerError } from "../../broker/errors.js";
+import { BrokerError } from "../../contract/errors.js";
 import { toGbnf } from "../../workers/engines/llama-cpp/gbnf.js";
 import { bound, JSON_OBJECT_SCHEMA, share, type JsonNode } from "../../workers/engines/llama-cpp/json-budget.js";
 import { bucket } from "../../workers/engines/llama-cpp/structured.js";

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import type { ChatRequest, Delta } from "../../broker/proto.js";
+import type { ChatRequest, Delta } from "../../contract/proto.js";
 import type { EngineAdapter } from "../../workers/engine.js";
 import { createLlamaCppEngine, writeDemoModel } from "../../workers/engines/llama-cpp/index.js";
 import { makeJob, runJob, type Outcome } from "../helpers/engine-suite.js";

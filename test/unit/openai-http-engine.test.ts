@@ -4,7 +4,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import type { ChatRequest } from "../../broker/proto.js";
+import type { ChatRequest } from "../../contract/proto.js";
 import { createOpenAIHttpEngine } from "../../workers/engines/openai-http/index.js";
 import { retryAfterSeconds } from "../../workers/engines/relay/errors.js";
 import { brokerError, configError, makeJob, runEngineSuite, runOnce } from "../helpers/engine-suite.js";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { ConfigError } from "../../broker/errors.js";
-import type { ChatRequest } from "../../broker/proto.js";
+import { ConfigError } from "../../contract/errors.js";
+import type { ChatRequest } from "../../contract/proto.js";
 import { createSimEngine } from "../../workers/engines/sim/index.js";
 import { makeJob, runEngineSuite, runJob } from "../helpers/engine-suite.js";
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { test } from "node:test";
-import { startSse, writeSse } from "../../facade/sse.js";
+import { startSse, writeSse } from "../../http/openai/sse.js";
 
 /** A server that writes `events` SSE events of `size` bytes each, honouring backpressure. */
 async function sseServer(events: number, size: number, onDone: (waits: number) => void): Promise<Server> {

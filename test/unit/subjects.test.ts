@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { modelFromToken, modelToken, subjects } from "../../broker/subjects.js";
+import { modelFromToken, modelToken, subjects } from "../../contract/subjects.js";
 
 const TOKEN = /^[a-z0-9_-]+$/;
 

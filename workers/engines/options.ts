@@ -1,7 +1,7 @@
 // Engine options, for every engine: one strict zod schema per engine, parsed
 // once when the worker builds it, with errors that name the option.
 import type { z } from "zod";
-import { ConfigError } from "../../broker/errors.js";
+import { ConfigError } from "../../contract/mod.js";
 
 /** An error in one of `engine`'s options, naming the option (`path`). */
 /** A startup mistake: a ConfigError, printed as a one-line message by the CLI. */

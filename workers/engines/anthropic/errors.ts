@@ -4,7 +4,7 @@
 // the mapping (a stream error has no status), the HTTP status is the fallback.
 // https://docs.anthropic.com/en/api/errors
 import type { IncomingHttpHeaders } from "node:http";
-import { BrokerError } from "../../../broker/errors.js";
+import { BrokerError } from "../../../contract/mod.js";
 import { credentialsRefused, jsonOrUndefined, nonEmpty, obj, redact, retryAfterSeconds, type Caller } from "../relay/index.js";
 
 /** What an Anthropic error says, from either place it can arrive. */

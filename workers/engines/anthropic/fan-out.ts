@@ -1,7 +1,7 @@
 // n > 1 for an API without n: n upstream requests in parallel, choice i from
 // request i. The first failure cancels the others; usage is the sum, which is
 // what the upstream bills.
-import type { InferenceJob } from "../../../broker/proto.js";
+import type { InferenceJob } from "../../../contract/mod.js";
 import type { DeltaSink, RunContext, RunResult } from "../../engine.js";
 
 /** Runs `one` n times, each writing its deltas as choice i. */

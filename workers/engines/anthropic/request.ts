@@ -1,7 +1,7 @@
 // The job's chat request as an Anthropic Messages API body.
 // https://docs.anthropic.com/en/api/messages
-import { BrokerError } from "../../../broker/errors.js";
-import type { ChatMessage, ChatRequest, ContentPart } from "../../../broker/proto.js";
+import { BrokerError } from "../../../contract/mod.js";
+import type { ChatMessage, ChatRequest, ContentPart } from "../../../contract/mod.js";
 import { extraFields, jobJson, obj, type Json } from "../relay/index.js";
 
 type Turn = { role: "user" | "assistant"; content: Json[] };

@@ -2,7 +2,7 @@
 // text_delta → content, a tool_use block → one tool call (its index counts
 // tool_use blocks, not content blocks), input_json_delta → argument fragments.
 // https://docs.anthropic.com/en/docs/build-with-claude/streaming
-import type { Delta } from "../../../broker/proto.js";
+import type { Delta } from "../../../contract/mod.js";
 import type { DeltaSink } from "../../engine.js";
 import { cutOff, eventObject, jsonOrUndefined, obj, str, type Caller, type Json, type Served, type SseEvent, type StreamMapping } from "../relay/index.js";
 import { streamError } from "./errors.js";

@@ -14,8 +14,8 @@ import {
   type LlamaModel,
   type TokenMeterState,
 } from "node-llama-cpp";
-import { BrokerError } from "../../../broker/errors.js";
-import type { ChatRequest, CompletionRequest, InferenceJob } from "../../../broker/proto.js";
+import { BrokerError } from "../../../contract/mod.js";
+import type { ChatRequest, CompletionRequest, InferenceJob } from "../../../contract/mod.js";
 import type { DeltaSink, EmbedResult, EngineAdapter, EngineFactory, RunContext, RunResult } from "../../engine.js";
 import { loadModel, type LoadedModel } from "./load.js";
 import { toHistory } from "./messages.js";

@@ -5,7 +5,7 @@
 // byte-level vocab can spend one token per byte, and one JSON character can be
 // six bytes (`\u00e9`). The cost model counts one optional space after each
 // `:` and `,` (the grammar allows exactly that much whitespace).
-import { BrokerError } from "../../../broker/errors.js";
+import { BrokerError } from "../../../contract/mod.js";
 
 /** A bounded JSON value, ready to be written as a grammar (gbnf.ts). */
 export type JsonNode =

@@ -13,7 +13,7 @@ import {
   type LlamaModel,
   type SpecializedChatWrapperTypeName,
 } from "node-llama-cpp";
-import { ConfigError } from "../../../broker/errors.js";
+import { ConfigError } from "../../../contract/mod.js";
 import { checkGguf, GgufFormatError } from "./gguf-check.js";
 import { modelFile, optionError, type LlamaCppOptions } from "./options.js";
 

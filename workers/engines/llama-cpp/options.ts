@@ -2,7 +2,7 @@
 import { availableParallelism } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { z } from "zod";
-import type { ConfigError } from "../../../broker/errors.js";
+import type { ConfigError } from "../../../contract/mod.js";
 import { optionError as engineOptionError, parseEngineOptions } from "../options.js";
 
 const optionsSchema = z.strictObject({

@@ -1,7 +1,7 @@
 // One choice's deltas: role first (chat only), text or tool-call pieces, and
 // finish_reason last, as the EngineAdapter contract asks.
 import { randomBytes } from "node:crypto";
-import type { Delta, ToolCallDelta } from "../../../broker/proto.js";
+import type { Delta, ToolCallDelta } from "../../../contract/mod.js";
 import type { DeltaSink } from "../../engine.js";
 
 export class ChoiceOutput {

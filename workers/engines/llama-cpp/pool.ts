@@ -1,6 +1,6 @@
 // A fixed set of resources handed out one run at a time: the context's
 // sequences. A run waits for a free one; giving up (abort) leaves the queue.
-import { BrokerError } from "../../../broker/errors.js";
+import { BrokerError } from "../../../contract/mod.js";
 
 interface Waiter<T> {
   resolve(item: T): void;

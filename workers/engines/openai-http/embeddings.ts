@@ -1,5 +1,5 @@
 // An OpenAI embeddings answer, mapped to vectors in input order.
-import { BrokerError } from "../../../broker/errors.js";
+import { BrokerError } from "../../../contract/mod.js";
 import type { EmbedResult } from "../../engine.js";
 import { obj, type Caller } from "../relay/index.js";
 import { streamError } from "./errors.js";

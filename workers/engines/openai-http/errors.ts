@@ -2,7 +2,7 @@
 // error fields are kept where the client can act on them (4xx); the worker's
 // key is never part of a message.
 import type { IncomingHttpHeaders } from "node:http";
-import { BrokerError, type ErrorCode } from "../../../broker/errors.js";
+import { BrokerError, type ErrorCode } from "../../../contract/mod.js";
 import { credentialsRefused, jsonOrUndefined, nonEmpty, obj, redact, retryAfterSeconds, type Caller } from "../relay/index.js";
 
 interface UpstreamError {

@@ -2,7 +2,7 @@
 // /v1, TGI, LM Studio or OpenAI itself. This folder declares OpenAI's wire
 // format; the HTTP relay itself is ../relay/.
 import { z } from "zod";
-import type { InferenceJob } from "../../../broker/proto.js";
+import type { InferenceJob } from "../../../contract/mod.js";
 import type { DeltaSink, EmbedResult, EngineAdapter, EngineFactory, RunContext, RunResult } from "../../engine.js";
 import { loadRelayOptions, Relay, relayOptions, type Dialect, type Generation } from "../relay/index.js";
 import { toEmbeddings } from "./embeddings.js";

@@ -1,5 +1,5 @@
 // The job's chat request, back in OpenAI's JSON shape for the upstream.
-import type { ChatMessage, ChatRequest, CompletionRequest, ContentPart, EmbeddingRequest } from "../../../broker/proto.js";
+import type { ChatMessage, ChatRequest, CompletionRequest, ContentPart, EmbeddingRequest } from "../../../contract/mod.js";
 import { extraFields, jobJson } from "../relay/index.js";
 
 /**

@@ -2,7 +2,7 @@
 // HTTP, a stream cut short, refused credentials, Retry-After, and keeping the
 // key out of messages. Each provider maps its own error bodies.
 import type { IncomingHttpHeaders } from "node:http";
-import { BrokerError } from "../../../broker/errors.js";
+import { BrokerError } from "../../../contract/mod.js";
 
 /** Who made a request: what error mapping needs to name the host and hide the key. */
 export interface Caller {

@@ -1,6 +1,6 @@
 // The one set of helpers for untyped JSON, from the job (fields the facade
 // passed through as JSON text) and from the upstream (answers and events).
-import { BrokerError } from "../../../broker/errors.js";
+import { BrokerError } from "../../../contract/mod.js";
 
 export type Json = Record<string, unknown>;
 

@@ -1,6 +1,6 @@
 // One timer for a request's current phase (connect, first token, idle) and one
 // abort signal for the request, fired by the caller's signal or by the timer.
-import { BrokerError } from "../../../broker/errors.js";
+import { BrokerError } from "../../../contract/mod.js";
 
 export class Watchdog {
   private readonly controller = new AbortController();

@@ -1,4 +1,4 @@
-import type { Delta } from "../../../broker/proto.js";
+import type { Delta } from "../../../contract/mod.js";
 import type { DeltaSink } from "../../engine.js";
 import { WORDS } from "./words.js";
 

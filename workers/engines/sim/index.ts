@@ -2,7 +2,7 @@
 // inference simulator): deterministic lorem-ipsum words at a configurable pace,
 // with OpenAI's max_tokens, n and stop semantics so clients see real behaviour.
 import { z } from "zod";
-import type { ChatMessage, InferenceJob } from "../../../broker/proto.js";
+import type { ChatMessage, InferenceJob } from "../../../contract/mod.js";
 import type { DeltaSink, EmbedResult, EngineAdapter, EngineFactory, RunContext, RunResult } from "../../engine.js";
 import { parseEngineOptions } from "../options.js";
 import { Choice, mulberry32 } from "./choice.js";

@@ -1,0 +1,189 @@
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { ConfigError } from "../contract/mod.js";
+
+const ms = (dflt: number) => z.number().int().nonnegative().default(dflt);
+
+const Fallback = z.strictObject({
+  /** Skip a target that no live worker serves. */
+  onNoWorker: z.boolean().default(true),
+  /** Give a target this long to be taken by a worker before trying the next (0: no limit). */
+  onQueueWaitMs: ms(0),
+  /** Try the next target after an error before the first token: 5xx, timeouts, an upstream 429. */
+  onError: z.boolean().default(true),
+});
+
+/**
+ * One entry of the routing table. A public model id is matched exactly (`id`)
+ * or by `prefix`; it is served by the workers of `model` (default: the id
+ * itself), or by the first usable target of `chain`.
+ */
+const GatewayModel = z.strictObject({
+  /** The public model id clients send (exact match). */
+  id: z.string().min(1).optional(),
+  /** Matches every public id starting with this (e.g. "openai/"); the rest is the upstream model name. */
+  prefix: z.string().min(1).optional(),
+  /** The model the workers serve (their subject); an alias when it differs from `id`. */
+  model: z.string().min(1).optional(),
+  /** The model name the engine sends upstream (default: the engine's own setting). */
+  upstreamModel: z.string().min(1).optional(),
+  /** Public ids tried in order (each resolved through this table); the first usable one serves. */
+  chain: z.array(z.string().min(1)).min(1).optional(),
+  fallback: Fallback.prefault({}),
+  /** Send the client's own API key (Authorization: Bearer) to the upstream, in the claim answer only. */
+  passthroughKey: z.boolean().default(false),
+  /** Queue jobs while no worker serves the model (else 503 at once). */
+  queueWithoutWorkers: z.boolean().default(false),
+  /** Longest wait for a worker to take a job (0: only requestTimeoutMs); past it: 503 queue_timeout. */
+  maxQueueWaitMs: ms(0),
+  ownedBy: z.string().default("broker"),
+}).refine((r) => (r.id === undefined) !== (r.prefix === undefined), "give exactly one of id and prefix")
+  .refine((r) => !(r.chain && (r.model || r.prefix)), "a chain names its targets; it takes no model or prefix");
+
+const WorkerModel = z.strictObject({
+  id: z.string().min(1),
+  engine: z.string().min(1),
+  /** Engine options, validated by the engine itself when the worker starts. */
+  options: z.record(z.string(), z.unknown()).default({}),
+});
+
+const Worker = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_-]+$/, "letters, digits, _ and - only").default("worker"),
+  slots: z.number().int().min(1).max(1024).default(4),
+  models: z.array(WorkerModel).min(1),
+  heartbeatMs: ms(2000),
+  /** How long SIGTERM waits for in-flight jobs before aborting them. */
+  drainTimeoutMs: ms(30_000),
+  /** How long a worker waits for the gateway's answer to a claim. */
+  claimTimeoutMs: ms(2000),
+  /** How often an idle worker looks at its queues without a wake-up (redeliveries, lost wake-ups). */
+  pullIntervalMs: z.number().int().min(50).default(1000),
+  /** A lower priority lane passed over this many times goes first once (starvation guard). */
+  fairEvery: z.number().int().min(1).default(10),
+  /** Token deltas emitted within this window go out as one NATS message (0: same tick only). */
+  coalesceMs: ms(0),
+  /** Prometheus /metrics for this worker (0: off). */
+  metricsPort: z.number().int().min(0).max(65535).default(0),
+  metricsHost: z.string().default("127.0.0.1"),
+});
+
+const Schema = z.strictObject({
+  nats: z.strictObject({
+    url: z.string().default("nats://127.0.0.1:4222"),
+    /** Subject and stream prefix: lets several brokers share one NATS. */
+    prefix: z.string().regex(/^[a-z][a-z0-9_-]*$/, "lowercase letters, digits, _ and -").default("infer"),
+  }).prefault({}),
+  /** The nats-server that `broker up` starts when NATS_URL is not given. */
+  embeddedNats: z.strictObject({
+    port: z.number().int().min(0).max(65535).default(4222),
+    dataDir: z.string().default(".data/nats"),
+    maxPayloadBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(8 * 1024 * 1024),
+  }).prefault({}),
+  gateway: z.strictObject({
+    host: z.string().default("127.0.0.1"),
+    port: z.number().int().min(0).max(65535).default(8080),
+    id: z.string().regex(/^[A-Za-z0-9_-]*$/).default(""),
+    bodyLimitBytes: z.number().int().min(1024).default(8 * 1024 * 1024),
+    /** A job's whole life, queue included, unless the client says less. */
+    requestTimeoutMs: ms(600_000),
+    /** Longest silence between chunks of a running job. */
+    idleTimeoutMs: ms(120_000),
+    /** After SIGTERM, how long open streams may finish. */
+    drainTimeoutMs: ms(30_000),
+    models: z.array(GatewayModel).default([]),
+    /** The gRPC front's port (GRPC_PORT); absent: no gRPC front. */
+    grpcPort: z.number().int().min(0).max(65535).optional(),
+    grpcTls: z.strictObject({
+      certFile: z.string(),
+      keyFile: z.string(),
+      caFile: z.string().optional(),
+      requireClientCert: z.boolean().default(false),
+    }).optional(),
+    /** Request header that picks a priority lane (high, normal, low); "" ignores it. */
+    priorityHeader: z.string().regex(/^[a-z0-9-]*$/, "a lower-case header name").default("x-priority"),
+  }).prefault({}),
+  queue: z.strictObject({
+    /** Jobs per model (queued + running on this stream); the next is refused with 429. */
+    maxPerModel: z.number().int().min(1).default(10_000),
+    /** A job older than this is dropped from the stream. */
+    maxAgeMs: z.number().int().min(60_000).default(3_600_000),
+    /** Publishes with the same job id inside this window are stored once. */
+    duplicateWindowMs: z.number().int().min(1000).default(120_000),
+    /** A job taken by a worker that does not ack or extend within this is redelivered. */
+    ackWaitMs: z.number().int().min(1000).default(10_000),
+    maxDeliver: z.number().int().min(1).default(5),
+    replicas: z.number().int().min(1).max(5).default(1),
+  }).prefault({}),
+  workers: z.array(Worker).default([]),
+});
+
+export type Config = z.infer<typeof Schema>;
+export type WorkerConfig = z.infer<typeof Worker>;
+export type WorkerModelConfig = z.infer<typeof WorkerModel>;
+export type GatewayModelConfig = z.infer<typeof GatewayModel>;
+
+export { ConfigError };
+
+/** Parses a config object; throws a ConfigError that names every bad field. */
+export function parseConfig(raw: unknown): Config {
+  const r = Schema.safeParse(raw ?? {});
+  if (r.success) return checkDuplicateWindow(r.data);
+  const lines = r.error.issues.map((i) => `  ${i.path.join(".") || "(root)"}: ${i.message}`);
+  throw new ConfigError(`invalid config:\n${lines.join("\n")}`);
+}
+
+function checkDuplicateWindow(c: Config): Config {
+  // JetStream refuses a dedupe window longer than max_age.
+  if (c.queue.duplicateWindowMs > c.queue.maxAgeMs) {
+    throw new ConfigError("invalid config:\n  queue.duplicateWindowMs: must not exceed queue.maxAgeMs");
+  }
+  return c;
+}
+
+/** Environment variables that override the file, as documented in the README. */
+export function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const out = structuredClone(raw);
+  const section = (k: string): Record<string, unknown> => {
+    const v = out[k];
+    if (v && typeof v === "object" && !Array.isArray(v)) return v as Record<string, unknown>;
+    const fresh: Record<string, unknown> = {};
+    out[k] = fresh;
+    return fresh;
+  };
+  if (env.NATS_URL) section("nats").url = env.NATS_URL;
+  if (env.BROKER_PREFIX) section("nats").prefix = env.BROKER_PREFIX;
+  if (env.HOST) section("gateway").host = env.HOST;
+  if (env.PORT) section("gateway").port = intEnv("PORT", env.PORT);
+  if (env.GRPC_PORT) section("gateway").grpcPort = intEnv("GRPC_PORT", env.GRPC_PORT);
+  if (env.NATS_PORT) section("embeddedNats").port = intEnv("NATS_PORT", env.NATS_PORT);
+  return out;
+}
+
+function intEnv(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new ConfigError(`invalid config:\n  ${name}: expected an integer, got "${v}"`);
+  return n;
+}
+
+/** Reads a JSON or YAML file (by extension), applies env overrides and validates. */
+export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
+  let raw: unknown = {};
+  if (path) {
+    let text: string;
+    try {
+      text = readFileSync(path, "utf8");
+    } catch (e) {
+      throw new ConfigError(`cannot read config file ${path}: ${(e as Error).message}`);
+    }
+    try {
+      raw = path.endsWith(".json") ? JSON.parse(text) : parseYaml(text);
+    } catch (e) {
+      throw new ConfigError(`config file ${path} is not valid ${path.endsWith(".json") ? "JSON" : "YAML"}: ${(e as Error).message}`);
+    }
+  }
+  if (raw !== null && (typeof raw !== "object" || Array.isArray(raw))) {
+    throw new ConfigError(`config file ${path}: the top level must be a mapping`);
+  }
+  return parseConfig(applyEnv((raw ?? {}) as Record<string, unknown>, env));
+}

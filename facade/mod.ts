@@ -1,2 +1,0 @@
-// The HTTP front's public entry (OpenAI dialect).
-export { buildServer, type ServerDeps } from "./server.js";

@@ -1,0 +1,55 @@
+import type { FastifyInstance } from "fastify";
+import type { GatewayMetrics } from "../../../ops/mod.js";
+import type { WorkerRegistry } from "../../../jobs/mod.js";
+import type { AdminViews } from "../../../core/mod.js";
+
+export interface AdminDeps {
+  admin: AdminViews;
+  registry: WorkerRegistry;
+  inFlight: () => number;
+  metrics: GatewayMetrics;
+}
+
+/**
+ * Operators' views: Prometheus `/metrics`, and the core's lists of workers
+ * and queues as OpenAI-style JSON lists. `waiting` is the signal to scale
+ * workers on (e.g. a KEDA prometheus trigger on broker_queue_waiting_jobs).
+ */
+export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void {
+  app.get("/admin/workers", async () => ({
+    object: "list",
+    data: deps.admin.workers().map((w) => ({
+      id: w.id,
+      hostname: w.hostname,
+      models: w.models.map((m) => ({ model: m.model, engine: m.engine, completed: m.completed, jobs_per_s: m.jobsPerS })),
+      slots: w.slots,
+      in_flight: w.inFlight,
+      draining: w.draining,
+      last_heartbeat: new Date(w.lastHeartbeatUnixMs).toISOString(),
+    })),
+  }));
+
+  app.get("/admin/queues", async () => ({
+    object: "list",
+    data: (await deps.admin.queues()).map((q) => ({ model: q.model, lane: q.lane, waiting: q.waiting, running: q.running, oldest_waiting_ms: q.oldestWaitingMs })),
+  }));
+
+  app.get("/metrics", async (_req, reply) => {
+    const m = deps.metrics;
+    m.inFlight.set(deps.inFlight());
+    m.workerSlots.reset();
+    m.workerInFlight.reset();
+    m.workerFree.reset();
+    for (const w of deps.registry.list()) {
+      m.workerSlots.labels(w.id).set(w.slots);
+      m.workerInFlight.labels(w.id).set(w.inFlight);
+      m.workerFree.labels(w.id).set(Math.max(0, w.slots - w.inFlight));
+    }
+    for (const q of await deps.admin.queues()) {
+      m.queueWaiting.labels(q.model, q.lane).set(q.waiting);
+      m.queueRunning.labels(q.model, q.lane).set(q.running);
+      m.queueOldest.labels(q.model, q.lane).set(q.oldestWaitingMs / 1000);
+    }
+    return reply.type(m.registry.contentType).send(await m.registry.metrics());
+  });
+}

@@ -1,0 +1,78 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import type { Config } from "../../config/mod.js";
+import { BrokerError } from "../../contract/mod.js";
+import type { Logger } from "../../ops/mod.js";
+import { requestIdFrom } from "../../core/mod.js";
+import type { GatewayMetrics } from "../../ops/mod.js";
+import type { WorkerRegistry } from "../../jobs/mod.js";
+import type { AdminViews, InferenceService, ModelCatalog } from "../../core/mod.js";
+import { discardUpload, isTooLarge } from "./body-limit.js";
+import { sendError, toBrokerError } from "./errors.js";
+import { registerAdminRoutes } from "./routes/admin.js";
+import { registerChatRoutes } from "./routes/chat-completions.js";
+import { registerCompletionRoutes } from "./routes/completions.js";
+import { registerEmbeddingRoutes } from "./routes/embeddings.js";
+import { registerHealthRoutes, type Readiness } from "./routes/health.js";
+import { registerModelRoutes } from "./routes/models.js";
+
+export interface ServerDeps {
+  service: InferenceService;
+  /** The gateway's one routing table (also the service's). */
+  catalog: ModelCatalog;
+  admin: AdminViews;
+  registry: WorkerRegistry;
+  /** Jobs this gateway holds open (broker_in_flight_jobs). */
+  inFlight: () => number;
+  readiness: Readiness;
+  log: Logger;
+  metrics: GatewayMetrics;
+}
+
+/** Builds the HTTP facade without listening, so tests and the CLI share it. */
+export function buildServer(cfg: Config, deps: ServerDeps): FastifyInstance {
+  const app = Fastify({
+    // pino's Logger is a FastifyBaseLogger; the generic parameter differs only in name.
+    loggerInstance: deps.log as FastifyBaseLogger,
+    // Per-request log lines cost more than the rest of a small request; errors are still logged.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: cfg.gateway.bodyLimitBytes,
+    // A caller's own x-request-id is kept when it is safe to echo and log.
+    genReqId: (req) => requestIdFrom(req.headers["x-request-id"]),
+    return503OnClosing: true,
+  });
+
+  // `curl -d` sends form encoding; OpenAI clients send JSON. Parse every body as JSON.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => {
+    const text = body as string;
+    if (text.trim() === "") return done(new BrokerError("invalid_json", "The request body is empty; send a JSON object."), undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(new BrokerError("invalid_json", "We could not parse the JSON body of your request. The API expects a JSON payload, but what was sent was not valid JSON."), undefined);
+    }
+  });
+
+  app.addHook("onSend", async (req, reply) => {
+    reply.header("x-request-id", req.id);
+  });
+  app.setErrorHandler((err, req, reply) => {
+    const e = toBrokerError(err, req);
+    deps.metrics.rejections.labels(e.code).inc();
+    if (!isTooLarge(err)) return sendError(reply, e);
+    // Answered only once the upload is read (or past the bound), so the client is not reset mid-write.
+    void discardUpload(req.raw, req.routeOptions.bodyLimit).then(() => sendError(reply.header("connection", "close"), e));
+    return undefined;
+  });
+  app.setNotFoundHandler((req, reply) =>
+    sendError(reply, new BrokerError("not_found", `Invalid URL (${req.method} ${req.url.split("?")[0]})`)));
+
+  registerHealthRoutes(app, deps.readiness);
+  registerModelRoutes(app, deps.catalog);
+  registerAdminRoutes(app, { admin: deps.admin, registry: deps.registry, inFlight: deps.inFlight, metrics: deps.metrics });
+  const routeDeps = { service: deps.service, priorityHeader: cfg.gateway.priorityHeader };
+  registerChatRoutes(app, routeDeps);
+  registerCompletionRoutes(app, routeDeps);
+  registerEmbeddingRoutes(app, routeDeps);
+  return app;
+}

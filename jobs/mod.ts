@@ -1,0 +1,5 @@
+// The gateway's job plane: submit() and its job streams, the worker registry, queue depth.
+export { JobClient, type JobRequest, type SubmitOptions } from "./submit.js";
+export { lostAfterMs, WorkerRegistry } from "./registry.js";
+export { queueStats, type QueueStats } from "./queue-stats.js";
+export { type JobEvent, type JobStream } from "./job-stream.js";

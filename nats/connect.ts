@@ -1,0 +1,41 @@
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "../ops/mod.js";
+
+/**
+ * Connects for the long haul: reconnects forever (a NATS restart must not end
+ * a gateway or worker), and skips async stack traces on requests, which cost
+ * 13% of the gateway's CPU in the prototype's profile.
+ */
+export async function connectNats(url: string, name: string, log: Logger): Promise<NatsConnection> {
+  const nc = await connect({
+    servers: url.split(","),
+    name,
+    noAsyncTraces: true,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    waitOnFirstConnect: true,
+    timeout: 5000,
+  });
+  void watchStatus(nc, log);
+  return nc;
+}
+
+async function watchStatus(nc: NatsConnection, log: Logger): Promise<void> {
+  for await (const s of nc.status()) {
+    if (s.type === "disconnect" || s.type === "reconnect" || s.type === "error") {
+      log.warn({ nats: s.type, server: "server" in s ? s.server : undefined }, `nats ${s.type}`);
+    }
+  }
+}
+
+/** Tracks whether the connection is up, so callers can fail fast with 503 instead of waiting for a timeout. */
+export function trackConnected(nc: NatsConnection): { readonly up: boolean } {
+  const state = { up: true };
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "disconnect") state.up = false;
+      else if (s.type === "reconnect") state.up = true;
+    }
+  })();
+  return state;
+}

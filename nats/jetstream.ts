@@ -1,0 +1,132 @@
+import {
+  AckPolicy,
+  DiscardPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  jetstreamManager,
+  type ConsumerConfig,
+  type JetStreamManager,
+  type StreamConfig,
+} from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Config } from "../config/mod.js";
+import type { Logger } from "../ops/mod.js";
+import { subjects, type Lane } from "../contract/mod.js";
+
+const ns = (ms: number) => ms * 1_000_000;
+
+/**
+ * JetStream API error codes the client's `JetStreamApiCodes` does not name,
+ * as nats-server's server/errors.json names them.
+ */
+export const MoreJetStreamApiCodes = {
+  /** JSConsumerNameExistErr: a consumer of that name exists already. */
+  ConsumerNameExist: 10013,
+  /** JSStreamNameExistErr: a stream of that name exists already. */
+  StreamNameExist: 10058,
+  /**
+   * JSStreamStoreFailedF: storing the message failed; on the jobs stream
+   * (discard-new-per-subject) it means the model's subject is at
+   * max_msgs_per_subject, so the queue is full.
+   */
+  StreamStoreFailed: 10077,
+  /** JSConsumerAlreadyExists: a create for a consumer that exists with a different config. */
+  ConsumerAlreadyExists: 10148,
+} as const;
+
+/**
+ * The jobs stream: a work queue on disk, so a job survives worker crashes
+ * and NATS restarts. `max_msgs_per_subject` with discard-new-per-subject
+ * bounds each model's subject (2.9.10 refuses the next publish with StreamStoreFailed);
+ * on a work queue that bound counts queued plus delivered-but-unacked jobs.
+ */
+export function jobStreamConfig(cfg: Config): Partial<StreamConfig> & { name: string } {
+  const s = subjects(cfg.nats.prefix);
+  return {
+    name: s.stream,
+    subjects: [s.jobsAll],
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    discard: DiscardPolicy.New,
+    discard_new_per_subject: true,
+    max_msgs_per_subject: cfg.queue.maxPerModel,
+    max_age: ns(cfg.queue.maxAgeMs),
+    duplicate_window: ns(cfg.queue.duplicateWindowMs),
+    num_replicas: cfg.queue.replicas,
+  };
+}
+
+/** Creates the jobs stream or brings its limits in line with the config; whichever process starts first wins. */
+export async function ensureJobStream(nc: NatsConnection, cfg: Config, log: Logger): Promise<JetStreamManager> {
+  const jsm = await jetstreamManager(nc);
+  const want = jobStreamConfig(cfg);
+  const name = want.name;
+  try {
+    const info = await jsm.streams.info(name);
+    const drift = diff(want, info.config);
+    if (drift.length > 0) {
+      // Limits are safe to update in place; retention and storage are not and make the update fail loudly.
+      log.warn({ stream: name, drift }, "jobs stream settings differ from config; updating");
+      await jsm.streams.update(name, want);
+    }
+  } catch (e) {
+    if (!(e instanceof JetStreamApiError) || e.code !== JetStreamApiCodes.StreamNotFound) throw e;
+    try {
+      await jsm.streams.add(want);
+      log.info({ stream: name }, "created jobs stream");
+    } catch (e2) {
+      // Another process created it between our look-up and our create.
+      if (!(e2 instanceof JetStreamApiError) || e2.code !== MoreJetStreamApiCodes.StreamNameExist) throw e2;
+    }
+  }
+  return jsm;
+}
+
+export function jobConsumerConfig(cfg: Config, model: string, lane?: Lane): Partial<ConsumerConfig> {
+  const s = subjects(cfg.nats.prefix);
+  return {
+    durable_name: s.consumer(model, lane),
+    filter_subject: s.job(model, lane),
+    ack_policy: AckPolicy.Explicit,
+    ack_wait: ns(cfg.queue.ackWaitMs),
+    max_deliver: cfg.queue.maxDeliver,
+    max_ack_pending: -1,
+    max_waiting: 512,
+  };
+}
+
+/**
+ * Looks the durable consumer up first and creates it only when missing: the
+ * v3 client's create can silently update an existing consumer on 2.9.10.
+ * Drift is reported, not overwritten, because other workers depend on it.
+ */
+export async function ensureJobConsumer(jsm: JetStreamManager, cfg: Config, model: string, log: Logger, lane?: Lane): Promise<string> {
+  const stream = subjects(cfg.nats.prefix).stream;
+  const want = jobConsumerConfig(cfg, model, lane);
+  const name = want.durable_name as string;
+  try {
+    const info = await jsm.consumers.info(stream, name);
+    const drift = diff(want, info.config);
+    if (drift.length > 0) log.warn({ consumer: name, drift }, "job consumer settings differ from this config; keeping the existing ones");
+  } catch (e) {
+    if (!(e instanceof JetStreamApiError) || e.code !== JetStreamApiCodes.ConsumerNotFound) throw e;
+    try {
+      await jsm.consumers.add(stream, want);
+      log.info({ consumer: name, model }, "created job consumer");
+    } catch (e2) {
+      if (!(e2 instanceof JetStreamApiError) || e2.code !== MoreJetStreamApiCodes.ConsumerNameExist && e2.code !== MoreJetStreamApiCodes.ConsumerAlreadyExists) throw e2;
+    }
+  }
+  return name;
+}
+
+function diff(want: object, have: object): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(want)) {
+    const h: unknown = Reflect.get(have, k);
+    if (JSON.stringify(h) !== JSON.stringify(v)) out.push(`${k}: ${JSON.stringify(h)} → ${JSON.stringify(v)}`);
+  }
+  return out;
+}

@@ -1,0 +1,4 @@
+// NATS plumbing's public entry: connecting, JetStream provisioning, and the inbox requester.
+export { NoResponders, Requester } from "./requester.js";
+export { connectNats, trackConnected } from "./connect.js";
+export { ensureJobConsumer, ensureJobStream, MoreJetStreamApiCodes } from "./jetstream.js";
