@@ -3,8 +3,7 @@
 // not in the gateway's or worker's memory.
 import { runLoadgen } from "./measure.js";
 import { memoryMb, sampleRss } from "./procs.js";
-import type { ScenarioResult } from "./scenarios.js";
-import { chatBody } from "./scenarios.js";
+import { type ScenarioResult, chatBody } from "./scenarios.js";
 import { round } from "./stats.js";
 import { startBroker } from "./systems.js";
 

@@ -4,8 +4,7 @@
 // rename fields into their wire format.
 import type { JetStreamManager } from "@nats-io/jetstream";
 import { BrokerError } from "../contract/mod.js";
-import { queueStats, type QueueStats } from "../jobs/mod.js";
-import { type WorkerRegistry } from "../jobs/mod.js";
+import { queueStats, type QueueStats, type WorkerRegistry } from "../jobs/mod.js";
 import type { JobOwner } from "./jobs.js";
 import type { ModelDirectory } from "./routes.js";
 

@@ -2,8 +2,7 @@
 // or gather it into one response (collect, final). "Something reached the
 // client" is recorded here, once, when a front has written an event: the
 // job owner reads it to decide whether a lost worker's job may restart.
-import { BrokerError } from "../contract/mod.js";
-import { type Delta, type Final } from "../contract/mod.js";
+import { BrokerError, type Delta, type Final } from "../contract/mod.js";
 import { eventsOf, upstreamName, type Opened } from "./route.js";
 import type { RoutePlan, RouteTarget } from "./routes.js";
 

@@ -3,8 +3,7 @@
 // error) lives behind `submit`. Today that state is the gateway process's
 // memory (jobs/submit.ts JobClient); background responses that outlive the
 // process will need an owner that keeps it in NATS, and only this seam changes.
-import type { JobRequest, SubmitOptions } from "../jobs/mod.js";
-import type { JobStream } from "../jobs/mod.js";
+import type { JobRequest, SubmitOptions, JobStream } from "../jobs/mod.js";
 
 /** Who runs a job for the core: queues it, answers its claim, streams its events, cancels it. */
 export interface JobOwner {

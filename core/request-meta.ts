@@ -1,8 +1,7 @@
 // What both fronts read from a request's headers or metadata the same way:
 // its id and its priority lane.
 import { randomBytes } from "node:crypto";
-import { BrokerError } from "../contract/mod.js";
-import { Lane, Lanes } from "../contract/mod.js";
+import { BrokerError, Lane, Lanes } from "../contract/mod.js";
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 // Unique across gateway replicas by the random prefix; a counter after it,

@@ -4,10 +4,8 @@
 // bound, and past errors before the first output. Nothing has reached the
 // client while this runs, so a retry elsewhere duplicates nothing.
 // Transport-free: the fronts hand it an AbortSignal and the bearer key.
-import { BrokerError } from "../contract/mod.js";
-import { type JobEvent, type JobStream } from "../jobs/mod.js";
-import { type JobRequest } from "../jobs/mod.js";
-import { type Lane } from "../contract/mod.js";
+import { BrokerError, type Lane } from "../contract/mod.js";
+import { type JobEvent, type JobStream, type JobRequest } from "../jobs/mod.js";
 import type { JobOwner } from "./jobs.js";
 import type { RoutePlan, RouteTarget } from "./routes.js";
 

@@ -2,14 +2,11 @@
 // owner, one routing table and one inference service, handed to both fronts
 // (HTTP/OpenAI and gRPC).
 import type { FastifyInstance } from "fastify";
-import { connectNats } from "../nats/mod.js";
-import { ensureJobStream } from "../nats/mod.js";
-import { GatewayMetrics } from "../ops/mod.js";
-import { JobClient } from "../jobs/mod.js";
+import { connectNats, ensureJobStream } from "../nats/mod.js";
+import { GatewayMetrics, type Logger } from "../ops/mod.js";
+import { JobClient, WorkerRegistry } from "../jobs/mod.js";
 import { subjects } from "../contract/mod.js";
-import { WorkerRegistry } from "../jobs/mod.js";
 import { type Config } from "../config/mod.js";
-import { type Logger } from "../ops/mod.js";
 import { startGrpcFront } from "../grpc/mod.js";
 import { AdminViews, InferenceService, ModelCatalog } from "../core/mod.js";
 import { buildServer } from "../http/mod.js";

@@ -2,11 +2,9 @@
 // deadline as the job's deadline, and the one way an unexpected error leaves
 // the process (logged, generic INTERNAL).
 import type { Deadline, Metadata } from "@grpc/grpc-js";
-import { BrokerError } from "../contract/mod.js";
+import { BrokerError, type Lane } from "../contract/mod.js";
 import type { Logger } from "../ops/mod.js";
-import type { JobOwner, ModelDirectory } from "../core/mod.js";
-import { laneFrom, requestIdFrom } from "../core/mod.js";
-import type { Lane } from "../contract/mod.js";
+import { type JobOwner, type ModelDirectory, laneFrom, requestIdFrom } from "../core/mod.js";
 
 export interface CallDeps {
   jobs: JobOwner;

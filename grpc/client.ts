@@ -3,8 +3,7 @@
 // retry-after the HTTP facade would give). Leaving a `for await` early, or
 // aborting the signal, cancels the call and so the job.
 import { Client, credentials, Metadata, type CallOptions, type ClientReadableStream, type MethodDefinition, type ServiceError } from "@grpc/grpc-js";
-import type { ChatRequest, CompletionRequest, EmbeddingRequest, Final, ToolCallDelta } from "../contract/mod.js";
-import type { Lane } from "../contract/mod.js";
+import type { ChatRequest, CompletionRequest, EmbeddingRequest, Final, ToolCallDelta, Lane } from "../contract/mod.js";
 import { serviceDefinitions, type EmbedResponse, type ListWorkersResponse, type OutputChunk, type QueueStatsResponse, type ServiceDefinitions } from "./definitions.js";
 import { fromServiceError } from "./status.js";
 

@@ -6,8 +6,7 @@
 // richer-error APIs decode.
 import { Metadata, status as Code, type ServerErrorResponse, type ServiceError } from "@grpc/grpc-js";
 import protobuf from "protobufjs/minimal.js";
-import { BrokerError } from "../contract/mod.js";
-import { pb } from "../contract/mod.js";
+import { BrokerError, pb } from "../contract/mod.js";
 
 /** Trailing metadata keys that carry the OpenAI error. */
 export const ErrorMetadata = {

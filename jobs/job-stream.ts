@@ -1,5 +1,4 @@
-import { BrokerError } from "../contract/mod.js";
-import type { Delta, Final } from "../contract/mod.js";
+import { BrokerError, type Delta, type Final } from "../contract/mod.js";
 
 /**
  * What a submitted job yields: batches of deltas, then exactly one final.

@@ -1,5 +1,4 @@
-import type { ConsumerInfo, JetStreamManager, SeqMsgRequest } from "@nats-io/jetstream";
-import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
+import { type ConsumerInfo, type JetStreamManager, type SeqMsgRequest, JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import { Lanes, subjects } from "../contract/mod.js";
 
 export interface QueueStats {

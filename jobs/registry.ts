@@ -1,7 +1,6 @@
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "../ops/mod.js";
-import { pb, type WorkerHeartbeat } from "../contract/mod.js";
-import type { Subjects } from "../contract/mod.js";
+import { pb, type WorkerHeartbeat, type Subjects } from "../contract/mod.js";
 
 export interface WorkerInfo {
   id: string;

@@ -1,16 +1,11 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
 import { headers, nuid, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import type { Config } from "../config/mod.js";
-import { BrokerError } from "../contract/mod.js";
-import { MoreJetStreamApiCodes } from "../nats/mod.js";
+import { BrokerError, decodeChunk, encodeJob, pb, REASSIGNED, Verdict, type Chunk, type ChatRequest, type CompletionRequest, type EmbeddingRequest, Lane, Lanes, subjects, type Subjects } from "../contract/mod.js";
+import { MoreJetStreamApiCodes, trackConnected, NoResponders, Requester } from "../nats/mod.js";
 import { JobStream } from "./job-stream.js";
-import type { Logger } from "../ops/mod.js";
-import type { GatewayMetrics, ModelMetrics } from "../ops/mod.js";
-import { trackConnected } from "../nats/mod.js";
-import { decodeChunk, encodeJob, pb, REASSIGNED, Verdict, type Chunk, type ChatRequest, type CompletionRequest, type EmbeddingRequest } from "../contract/mod.js";
+import type { Logger, GatewayMetrics, ModelMetrics } from "../ops/mod.js";
 import type { WorkerRegistry } from "./registry.js";
-import { NoResponders, Requester } from "../nats/mod.js";
-import { Lane, Lanes, subjects, type Subjects } from "../contract/mod.js";
 
 /** What a job asks for: exactly one kind of request. */
 export type JobRequest = { chat: ChatRequest } | { completion: CompletionRequest } | { embedding: EmbeddingRequest };

@@ -6,12 +6,9 @@
  */
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { applyEnv, ConfigError, loadConfig, parseConfig, type Config } from "../config/mod.js";
+import { applyEnv, ConfigError, loadConfig, parseConfig, type Config, defaultConfig } from "../config/mod.js";
 import { BrokerError } from "../contract/mod.js";
-import { createLogger, type Logger } from "../ops/mod.js";
-import { DataDirInUse } from "../ops/mod.js";
-import { defaultConfig } from "../config/mod.js";
-import { NATS_STOP_MS, startEmbeddedNats, type EmbeddedNats } from "../ops/mod.js";
+import { createLogger, type Logger, DataDirInUse, NATS_STOP_MS, startEmbeddedNats, type EmbeddedNats } from "../ops/mod.js";
 import { engines, startWorker } from "../workers/mod.js";
 import { killChildren, spawnWorkerChild, stopBoundMs, stopChildren } from "./children.js";
 import { EXIT_GRACE_MS, onShutdown, watchParent } from "./shutdown.js";

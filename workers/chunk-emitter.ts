@@ -1,6 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { BrokerError } from "../contract/mod.js";
-import { encodeChunk, type ChunkInit, type Delta, type Final } from "../contract/mod.js";
+import { type BrokerError, encodeChunk, type ChunkInit, type Delta, type Final } from "../contract/mod.js";
 import type { DeltaSink } from "./engine.js";
 
 /**

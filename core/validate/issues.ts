@@ -30,9 +30,13 @@ export function jsonParam(path: Path): string {
  * @throws BrokerError 400 `invalid_request` naming the field in `param`.
  */
 export function check<S extends z.ZodType>(schema: S, value: unknown, render: RenderParam): z.infer<S> {
+  // Without options first: passing any (reportInput, an error map) turns off zod's fast path,
+  // which made validation cost twice as much per request. The rare failure is parsed again
+  // with them, for the message and the input the 400 reports.
+  const fast = schema.safeParse(value);
+  if (fast.success) return fast.data;
   const parsed = schema.safeParse(value, { reportInput: true, error: describe });
-  if (!parsed.success) throw toBrokerError(parsed.error.issues, render);
-  return parsed.data;
+  throw toBrokerError(parsed.success ? fast.error.issues : parsed.error.issues, render);
 }
 
 /** Params a custom issue may carry: `missing` reads "Missing required parameter", `full` is the whole message after the field. */

@@ -1,8 +1,7 @@
 // OpenAI's chat completion output, built from a job's chunks: SSE
 // `chat.completion.chunk` events for a stream, one `chat.completion` object
 // otherwise.
-import type { BrokerError } from "../../contract/mod.js";
-import type { Delta, Final, ToolCallDelta } from "../../contract/mod.js";
+import type { BrokerError, Delta, Final, ToolCallDelta } from "../../contract/mod.js";
 
 const DONE = "data: [DONE]\n\n";
 

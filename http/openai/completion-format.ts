@@ -1,6 +1,5 @@
 // OpenAI's legacy `text_completion` output, built from a job's chunks.
-import type { BrokerError } from "../../contract/mod.js";
-import type { Delta, Final } from "../../contract/mod.js";
+import type { BrokerError, Delta, Final } from "../../contract/mod.js";
 import { usage } from "./chat-format.js";
 
 const DONE = "data: [DONE]\n\n";

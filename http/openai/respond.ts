@@ -3,10 +3,8 @@
 // What is HTTP here: the call context from headers, the disconnect signal,
 // the route and upstream-model headers, SSE framing and backpressure.
 import type { FastifyReply, FastifyRequest } from "fastify";
-import type { BrokerError } from "../../contract/mod.js";
-import type { Delta, Final } from "../../contract/mod.js";
-import { laneFrom } from "../../core/mod.js";
-import { bearerOf, UPSTREAM_MODEL_HEADER, type Answer, type CallContext, type InferenceService } from "../../core/mod.js";
+import type { BrokerError, Delta, Final } from "../../contract/mod.js";
+import { laneFrom, bearerOf, UPSTREAM_MODEL_HEADER, type Answer, type CallContext, type InferenceService } from "../../core/mod.js";
 import { toBrokerError } from "./errors.js";
 import { startSse, writeSse } from "./sse.js";
 

@@ -1,11 +1,9 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Config } from "../../config/mod.js";
 import { BrokerError } from "../../contract/mod.js";
-import type { Logger } from "../../ops/mod.js";
-import { requestIdFrom } from "../../core/mod.js";
-import type { GatewayMetrics } from "../../ops/mod.js";
+import type { Logger, GatewayMetrics } from "../../ops/mod.js";
+import { requestIdFrom, type AdminViews, type InferenceService, type ModelCatalog } from "../../core/mod.js";
 import type { WorkerRegistry } from "../../jobs/mod.js";
-import type { AdminViews, InferenceService, ModelCatalog } from "../../core/mod.js";
 import { discardUpload, isTooLarge } from "./body-limit.js";
 import { sendError, toBrokerError } from "./errors.js";
 import { registerAdminRoutes } from "./routes/admin.js";

@@ -1,8 +1,7 @@
 // Relays chat jobs to Anthropic's Messages API (POST {baseUrl}/v1/messages),
 // translating OpenAI chat completions both ways. This folder declares
 // Anthropic's wire format; the HTTP relay itself is ../relay/.
-import { BrokerError } from "../../../contract/mod.js";
-import type { InferenceJob } from "../../../contract/mod.js";
+import { BrokerError, type InferenceJob } from "../../../contract/mod.js";
 import type { DeltaSink, EngineAdapter, EngineFactory, RunContext, RunResult } from "../../engine.js";
 import { loadRelayOptions, Relay, type Dialect, type Generation } from "../relay/index.js";
 import { httpError } from "./errors.js";

@@ -1,7 +1,6 @@
 // The job's chat request as an Anthropic Messages API body.
 // https://docs.anthropic.com/en/api/messages
-import { BrokerError } from "../../../contract/mod.js";
-import type { ChatMessage, ChatRequest, ContentPart } from "../../../contract/mod.js";
+import { BrokerError, type ChatMessage, type ChatRequest, type ContentPart } from "../../../contract/mod.js";
 import { extraFields, jobJson, obj, type Json } from "../relay/index.js";
 
 type Turn = { role: "user" | "assistant"; content: Json[] };

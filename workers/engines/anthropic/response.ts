@@ -1,7 +1,6 @@
 // A whole Anthropic `message` (non-stream answer) as one delta, and what the
 // stream mapper shares with it: stop reasons and usage.
-import { BrokerError } from "../../../contract/mod.js";
-import type { Delta, ToolCallDelta, Usage } from "../../../contract/mod.js";
+import { BrokerError, type Delta, type ToolCallDelta, type Usage } from "../../../contract/mod.js";
 import type { DeltaSink } from "../../engine.js";
 import { num, obj, str, type Caller, type Served } from "../relay/index.js";
 import { streamError } from "./errors.js";

@@ -3,8 +3,7 @@
 // noise, but it runs real llama.cpp inference: tokenizer, chat template,
 // sampling, grammars, embeddings. The vocabulary is byte-level BPE (`gpt2`):
 // stop strings are unreliable with a SentencePiece-style vocab (DESIGN.md).
-import type { GgufTensor, GgufValue } from "./gguf-writer.js";
-import { writeGguf } from "./gguf-writer.js";
+import { type GgufTensor, type GgufValue, writeGguf } from "./gguf-writer.js";
 
 export interface DemoModelOptions {
   /** Seeds the weights; the same seed writes the same file. */

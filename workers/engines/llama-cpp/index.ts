@@ -14,8 +14,7 @@ import {
   type LlamaModel,
   type TokenMeterState,
 } from "node-llama-cpp";
-import { BrokerError } from "../../../contract/mod.js";
-import type { ChatRequest, CompletionRequest, InferenceJob } from "../../../contract/mod.js";
+import { BrokerError, type ChatRequest, type CompletionRequest, type InferenceJob } from "../../../contract/mod.js";
 import type { DeltaSink, EmbedResult, EngineAdapter, EngineFactory, RunContext, RunResult } from "../../engine.js";
 import { loadModel, type LoadedModel } from "./load.js";
 import { toHistory } from "./messages.js";

@@ -1,8 +1,7 @@
 // OpenAI chat messages → node-llama-cpp chat history, which the model's chat
 // wrapper renders with its template.
 import type { ChatHistoryItem, ChatModelFunctionCall } from "node-llama-cpp";
-import { BrokerError } from "../../../contract/mod.js";
-import type { ChatMessage } from "../../../contract/mod.js";
+import { BrokerError, type ChatMessage } from "../../../contract/mod.js";
 import type { Mode, Tool } from "./structured.js";
 
 /**

@@ -6,8 +6,7 @@
 // Each grammar is bounded to fit max_tokens (json-budget.ts).
 import { LlamaText, type ChatModelFunctions, type GbnfJsonSchema, type Llama, type LlamaGrammar } from "node-llama-cpp";
 import { z } from "zod";
-import { BrokerError } from "../../../contract/mod.js";
-import type { ChatRequest } from "../../../contract/mod.js";
+import { BrokerError, type ChatRequest } from "../../../contract/mod.js";
 import { toGbnf } from "./gbnf.js";
 import { bound, JSON_OBJECT_SCHEMA } from "./json-budget.js";
 

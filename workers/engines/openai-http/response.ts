@@ -1,8 +1,7 @@
 // A whole OpenAI answer (chat.completion or text_completion) as one delta per
 // choice, and what the stream mapper shares with it: deltas, tool calls, and
 // what the upstream says about the run.
-import { BrokerError } from "../../../contract/mod.js";
-import type { Delta, ToolCallDelta } from "../../../contract/mod.js";
+import { BrokerError, type Delta, type ToolCallDelta } from "../../../contract/mod.js";
 import type { DeltaSink } from "../../engine.js";
 import { num, obj, str, type Caller, type Json, type Served } from "../relay/index.js";
 import { streamError } from "./errors.js";

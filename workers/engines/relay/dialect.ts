@@ -2,8 +2,7 @@
 // structure providers: how its requests are addressed and authorised, how its
 // errors read, and per kind of request, how its answers become deltas.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
-import type { BrokerError } from "../../../contract/mod.js";
-import type { Usage } from "../../../contract/mod.js";
+import type { BrokerError, Usage } from "../../../contract/mod.js";
 import type { DeltaSink } from "../../engine.js";
 import type { Caller } from "./errors.js";
 import type { SseEvent } from "./sse.js";

@@ -2,8 +2,7 @@
 // (connect → first token → idle), the key header, the SSE loop and error
 // mapping. What differs per provider comes in as a Dialect and Generations.
 import type { IncomingMessage, OutgoingHttpHeaders } from "node:http";
-import { BrokerError } from "../../../contract/mod.js";
-import type { InferenceJob } from "../../../contract/mod.js";
+import { BrokerError, type InferenceJob } from "../../../contract/mod.js";
 import type { DeltaSink, RunContext, RunResult } from "../../engine.js";
 import type { Dialect, Generation, Served, StreamMapping } from "./dialect.js";
 import { networkError, type Caller } from "./errors.js";
