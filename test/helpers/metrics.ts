@@ -16,13 +16,28 @@ export async function scrape(url: string, name: string, labels: Record<string, s
 
 export interface AdminWorker {
   id: string;
-  models: { model: string; completed: number }[];
+  hostname: string;
+  models: { model: string; engine: string; completed: number; jobs_per_s: number }[];
   slots: number;
   in_flight: number;
   draining: boolean;
+  last_heartbeat: string;
+}
+
+export interface AdminQueue {
+  model: string;
+  lane: string;
+  waiting: number;
+  running: number;
+  oldest_waiting_ms: number;
 }
 
 /** The gateway's /admin/workers list. */
 export async function adminWorkers(gatewayUrl: string): Promise<AdminWorker[]> {
   return ((await (await fetch(`${gatewayUrl}/admin/workers`)).json()) as { data: AdminWorker[] }).data;
+}
+
+/** The gateway's /admin/queues list: one row per model and lane. */
+export async function adminQueues(gatewayUrl: string): Promise<AdminQueue[]> {
+  return ((await (await fetch(`${gatewayUrl}/admin/queues`)).json()) as { data: AdminQueue[] }).data;
 }

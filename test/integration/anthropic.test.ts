@@ -1,18 +1,24 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import type OpenAI from "openai";
 import type { Config } from "../../config/config.js";
 import type { GatewayHandle } from "../../gateway/main.js";
+import { last, usageOf, type ErrorBody } from "../helpers/bodies.js";
 import { spawnWorker, startTestGateway, testConfig, waitForModel, type WorkerProcess } from "../helpers/broker.js";
 import { anthropicError, FAKE_OUTPUT_TOKENS, startFakeAnthropic, type FakeAnthropic } from "../helpers/fake-anthropic.js";
-import { joinChoices, postJson, postSse } from "../helpers/http.js";
+import { joinChoices, postJson, postSse, readJson } from "../helpers/http.js";
 import { startNats, type TestNats } from "../helpers/nats.js";
 
 const KEY = "sk-ant-test-secret-0123456789";
 
-type Json = Record<string, any>;
+/** The part of an Anthropic Messages request these tests read. */
+interface MessagesRequest {
+  messages: { role: string; content: string | object[] }[];
+  tool_choice?: unknown;
+}
 
 /** Tool-call fragments of chat.completion.chunk events, joined per call index. */
-function joinToolCalls(events: Json[]): Map<number, { id: string; name: string; args: string }> {
+function joinToolCalls(events: readonly OpenAI.ChatCompletionChunk[]): Map<number, { id: string; name: string; args: string }> {
   const calls = new Map<number, { id: string; name: string; args: string }>();
   for (const ev of events) {
     for (const tc of ev.choices?.[0]?.delta?.tool_calls ?? []) {
@@ -58,19 +64,19 @@ describe("relay through the anthropic engine", () => {
     await nats?.close();
   });
 
-  const ask = (content: string, extra: Json = {}) => ({ model: "anthropic/claude", messages: [{ role: "user", content }], ...extra });
-  const lastUpstream = () => fake.requests.at(-1) as { headers: Record<string, string>; body: Json };
+  const ask = (content: string, extra: Record<string, unknown> = {}) => ({ model: "anthropic/claude", messages: [{ role: "user", content }], ...extra });
+  const lastUpstream = () => fake.requests.at(-1) as { headers: Record<string, string>; body: MessagesRequest };
 
   test("non-stream: system and text translated upstream, the answer and usage back", async () => {
     const res = await postJson(chat, { model: "anthropic/claude", temperature: 0.3, messages: [{ role: "system", content: "be brief" }, { role: "user", content: "alpha beta gamma" }] });
     assert.equal(res.status, 200);
-    const body = (await res.json()) as Json;
+    const body = await readJson<OpenAI.ChatCompletion>(res);
     assert.equal(body.object, "chat.completion");
-    assert.equal(body.choices[0].message.role, "assistant");
-    assert.equal(body.choices[0].message.content, "alpha beta gamma alpha beta gamma alpha beta");
-    assert.equal(body.choices[0].finish_reason, "stop");
-    assert.equal(body.usage.completion_tokens, FAKE_OUTPUT_TOKENS);
-    assert.equal(body.usage.prompt_tokens, 2 + 3 + 3);
+    assert.equal(body.choices[0]?.message.role, "assistant");
+    assert.equal(body.choices[0]?.message.content, "alpha beta gamma alpha beta gamma alpha beta");
+    assert.equal(body.choices[0]?.finish_reason, "stop");
+    assert.equal(body.usage?.completion_tokens, FAKE_OUTPUT_TOKENS);
+    assert.equal(body.usage?.prompt_tokens, 2 + 3 + 3);
     const up = lastUpstream();
     assert.deepEqual(up.body, { model: "claude-up", max_tokens: 4096, system: "be brief", messages: [{ role: "user", content: "alpha beta gamma" }], temperature: 0.3 });
     assert.equal(up.headers["x-api-key"], KEY);
@@ -79,16 +85,15 @@ describe("relay through the anthropic engine", () => {
 
   test("stream: a forced tool call arrives as OpenAI tool-call deltas that join into valid JSON", async () => {
     const tools = [{ type: "function", function: { name: "echo", description: "echoes", parameters: { type: "object", properties: { echo: { type: "string" } } } } }];
-    const r = await postSse(chat, ask("one two", { stream: true, tools, tool_choice: { type: "function", function: { name: "echo" } }, stream_options: { include_usage: true } }));
+    const r = await postSse<OpenAI.ChatCompletionChunk>(chat, ask("one two", { stream: true, tools, tool_choice: { type: "function", function: { name: "echo" } }, stream_options: { include_usage: true } }));
     assert.equal(r.status, 200);
     assert.ok(r.done, r.raw);
-    const calls = joinToolCalls(r.events as Json[]);
+    const calls = joinToolCalls(r.events);
     assert.deepEqual([calls.get(0)?.id, calls.get(0)?.name], ["toolu_fake01", "echo"]);
     assert.deepEqual(JSON.parse(calls.get(0)!.args), { echo: "one two one two one two one two" });
     assert.equal(joinChoices(r.events).get(0)?.finish, "tool_calls");
     assert.deepEqual(lastUpstream().body.tool_choice, { type: "tool", name: "echo" });
-    const last = r.events[r.events.length - 1] as Json;
-    assert.ok(last.usage.prompt_tokens > 0);
+    assert.ok(usageOf(last(r.events)).prompt_tokens > 0);
   });
 
   test("tool results and images reach Anthropic as tool_result and image blocks", async () => {
@@ -105,7 +110,7 @@ describe("relay through the anthropic engine", () => {
       tools: [{ type: "function", function: { name: "look", parameters: { type: "object", properties: { x: { type: "number" } } } } }],
     });
     assert.equal(res.status, 200, await res.clone().text());
-    const msgs = lastUpstream().body.messages as Json[];
+    const msgs = lastUpstream().body.messages;
     assert.deepEqual(msgs[0]!.content.slice(1), [
       { type: "image", source: { type: "url", url: "https://example.com/cat.png" } },
       { type: "image", source: { type: "base64", media_type: "image/jpeg", data: "/9j/4AAQ" } },
@@ -118,12 +123,12 @@ describe("relay through the anthropic engine", () => {
     fake.failNext({ status: 529 });
     const busy = await postJson(chat, ask("x", { stream: true }));
     assert.equal(busy.status, 503);
-    assert.match(((await busy.json()) as Json).error.message, /overloaded/);
+    assert.match((await readJson<ErrorBody>(busy)).error.message, /overloaded/);
     fake.failNext({ status: 429, headers: { "retry-after": "17" }, body: anthropicError("rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit") });
     const limited = await postJson(chat, ask("x", { stream: true }));
     assert.equal(limited.status, 429);
     assert.equal(limited.headers.get("retry-after"), "17");
-    assert.match(((await limited.json()) as Json).error.message, /rate limit/);
+    assert.match((await readJson<ErrorBody>(limited)).error.message, /rate limit/);
   });
 
   test("refused credentials become 502 and the key shows nowhere; a 400 keeps Anthropic's message", async () => {
@@ -136,7 +141,7 @@ describe("relay through the anthropic engine", () => {
     fake.failNext({ status: 400, body: anthropicError("invalid_request_error", "prompt is too long: 210000 tokens > 200000 maximum") });
     const bad = await postJson(chat, ask("x"));
     assert.equal(bad.status, 400);
-    assert.equal(((await bad.json()) as Json).error.message, "prompt is too long: 210000 tokens > 200000 maximum");
+    assert.equal((await readJson<ErrorBody>(bad)).error.message, "prompt is too long: 210000 tokens > 200000 maximum");
   });
 
   test("an error event after the first token ends the stream with one error event", async () => {
@@ -154,7 +159,7 @@ describe("relay through the anthropic engine", () => {
     const before = fake.requests.length;
     const res = await postJson(chat, ask("x", { n: 2 }));
     assert.equal(res.status, 400);
-    assert.equal(((await res.json()) as Json).error.param, "n");
+    assert.equal((await readJson<ErrorBody>(res)).error.param, "n");
     assert.equal(fake.requests.length, before, "nothing was sent upstream");
   });
 });

@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import type OpenAI from "openai";
 import type { GatewayHandle } from "../../gateway/main.js";
+import { messageText, usageOf, type ModelList } from "../helpers/bodies.js";
 import { spawnWorker, startTestGateway, testConfig, waitForModel, type WorkerProcess } from "../helpers/broker.js";
-import { joinChoices, postJson, postSse } from "../helpers/http.js";
+import { joinChoices, postJson, postSse, readJson } from "../helpers/http.js";
 import { startNats, type TestNats } from "../helpers/nats.js";
 
 // One gateway in this process and one real `broker worker` process serving the sim engine.
@@ -35,50 +37,51 @@ describe("chat completions through NATS with the sim engine", () => {
     const res = await postJson(chat, { ...base, seed: 7 });
     assert.equal(res.status, 200);
     assert.match(res.headers.get("x-request-id") ?? "", /.+/);
-    const body = (await res.json()) as Record<string, any>;
+    const body = await readJson<OpenAI.ChatCompletion>(res);
     assert.equal(body.object, "chat.completion");
     assert.match(body.id, /^chatcmpl-/);
     assert.equal(body.model, "org/sim-1:latest");
     assert.equal(body.choices.length, 1);
-    assert.equal(body.choices[0].message.role, "assistant");
-    assert.ok(body.choices[0].message.content.length > 0);
-    assert.equal(body.choices[0].finish_reason, "stop");
-    assert.equal(body.usage.completion_tokens, 12);
-    assert.equal(body.usage.total_tokens, body.usage.prompt_tokens + 12);
+    assert.equal(body.choices[0]?.message.role, "assistant");
+    assert.ok(messageText(body).length > 0);
+    assert.equal(body.choices[0]?.finish_reason, "stop");
+    const usage = usageOf(body);
+    assert.equal(usage.completion_tokens, 12);
+    assert.equal(usage.total_tokens, usage.prompt_tokens + 12);
     // Same seed, same text: the sim is deterministic.
-    const again = (await (await postJson(chat, { ...base, seed: 7 })).json()) as Record<string, any>;
-    assert.equal(again.choices[0].message.content, body.choices[0].message.content);
+    const again = await readJson<OpenAI.ChatCompletion>(postJson(chat, { ...base, seed: 7 }));
+    assert.equal(again.choices[0]?.message.content, body.choices[0]?.message.content);
   });
 
   test("stream is OpenAI SSE: role first, finish_reason, [DONE], same text as non-stream", async () => {
-    const r = await postSse(chat, { ...base, seed: 7, stream: true });
+    const r = await postSse<OpenAI.ChatCompletionChunk>(chat, { ...base, seed: 7, stream: true });
     assert.equal(r.status, 200);
     assert.match(r.headers.get("content-type") ?? "", /^text\/event-stream/);
     assert.match(r.headers.get("x-request-id") ?? "", /.+/);
     assert.ok(r.done, "ends with data: [DONE]");
     assert.ok(r.raw.endsWith("data: [DONE]\n\n"));
-    const first = r.events[0] as Record<string, any>;
-    assert.equal(first.object, "chat.completion.chunk");
-    assert.equal(first.choices[0].delta.role, "assistant");
+    const first = r.events[0];
+    assert.equal(first?.object, "chat.completion.chunk");
+    assert.equal(first?.choices[0]?.delta.role, "assistant");
     assert.ok(r.events.every((e) => !("usage" in e)), "no usage field without include_usage");
-    const nonStream = (await (await postJson(chat, { ...base, seed: 7 })).json()) as Record<string, any>;
+    const nonStream = await readJson<OpenAI.ChatCompletion>(postJson(chat, { ...base, seed: 7 }));
     const c = joinChoices(r.events).get(0);
-    assert.equal(c?.text, nonStream.choices[0].message.content);
+    assert.equal(c?.text, nonStream.choices[0]?.message.content);
     assert.equal(c?.finish, "stop");
   });
 
   test("include_usage adds usage: null to chunks and a final usage chunk", async () => {
-    const r = await postSse(chat, { ...base, stream: true, stream_options: { include_usage: true } });
-    const last = r.events[r.events.length - 1] as Record<string, any>;
-    assert.deepEqual(last.choices, []);
-    assert.equal(last.usage.completion_tokens, 12);
+    const r = await postSse<OpenAI.ChatCompletionChunk>(chat, { ...base, stream: true, stream_options: { include_usage: true } });
+    const last = r.events[r.events.length - 1];
+    assert.deepEqual(last?.choices, []);
+    assert.equal(last?.usage?.completion_tokens, 12);
     for (const e of r.events.slice(0, -1)) assert.equal(e.usage, null);
   });
 
   test("n=3 gives three choices, each finished", async () => {
-    const body = (await (await postJson(chat, { ...base, n: 3 })).json()) as Record<string, any>;
-    assert.deepEqual(body.choices.map((c: { index: number }) => c.index), [0, 1, 2]);
-    assert.equal(body.usage.completion_tokens, 36);
+    const body = await readJson<OpenAI.ChatCompletion>(postJson(chat, { ...base, n: 3 }));
+    assert.deepEqual(body.choices.map((c) => c.index), [0, 1, 2]);
+    assert.equal(body.usage?.completion_tokens, 36);
     const r = await postSse(chat, { ...base, n: 3, stream: true });
     const choices = joinChoices(r.events);
     assert.equal(choices.size, 3);
@@ -90,27 +93,27 @@ describe("chat completions through NATS with the sim engine", () => {
 
   test("max_tokens and max_completion_tokens cut with finish_reason length", async () => {
     for (const key of ["max_tokens", "max_completion_tokens"]) {
-      const body = (await (await postJson(chat, { ...base, [key]: 3 })).json()) as Record<string, any>;
-      assert.equal(body.choices[0].finish_reason, "length", key);
-      assert.equal(body.usage.completion_tokens, 3, key);
+      const body = await readJson<OpenAI.ChatCompletion>(postJson(chat, { ...base, [key]: 3 }));
+      assert.equal(body.choices[0]?.finish_reason, "length", key);
+      assert.equal(body.usage?.completion_tokens, 3, key);
     }
   });
 
   test("stop cuts the text before the stop sequence", async () => {
-    const full = (await (await postJson(chat, { ...base, seed: 3 })).json()) as Record<string, any>;
-    const text: string = full.choices[0].message.content;
+    const full = await readJson<OpenAI.ChatCompletion>(postJson(chat, { ...base, seed: 3 }));
+    const text = messageText(full);
     const stop = text.split(" ").slice(2, 4).join(" ");
-    const cut = (await (await postJson(chat, { ...base, seed: 3, stop: [stop] })).json()) as Record<string, any>;
-    assert.equal(cut.choices[0].message.content, text.slice(0, text.indexOf(stop)));
-    assert.equal(cut.choices[0].finish_reason, "stop");
+    const cut = await readJson<OpenAI.ChatCompletion>(postJson(chat, { ...base, seed: 3, stop: [stop] }));
+    assert.equal(cut.choices[0]?.message.content, text.slice(0, text.indexOf(stop)));
+    assert.equal(cut.choices[0]?.finish_reason, "stop");
     const r = await postSse(chat, { ...base, seed: 3, stop, stream: true });
     assert.equal(joinChoices(r.events).get(0)?.text, text.slice(0, text.indexOf(stop)));
   });
 
   test("models list and retrieve, with / in the id", async () => {
-    const list = (await (await fetch(`${gw.url}/v1/models`)).json()) as Record<string, any>;
+    const list = await readJson<ModelList>(fetch(`${gw.url}/v1/models`));
     assert.equal(list.object, "list");
-    assert.ok(list.data.some((m: { id: string; object: string }) => m.id === "org/sim-1:latest" && m.object === "model"));
+    assert.ok(list.data.some((m) => m.id === "org/sim-1:latest" && m.object === "model"));
     for (const path of ["org%2Fsim-1%3Alatest", "org/sim-1:latest"]) {
       const res = await fetch(`${gw.url}/v1/models/${path}`);
       assert.equal(res.status, 200, path);

@@ -1,14 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import type OpenAI from "openai";
 import type { Config } from "../../config/config.js";
 import type { GatewayHandle } from "../../gateway/main.js";
+import type { ErrorBody } from "../helpers/bodies.js";
 import { waitFor } from "../helpers/broker.js";
-import { postJson } from "../helpers/http.js";
-import { sample } from "../helpers/metrics.js";
+import { postJson, readJson } from "../helpers/http.js";
+import { adminQueues, adminWorkers, sample } from "../helpers/metrics.js";
 import { freePort } from "../helpers/nats.js";
 import { useHarness } from "../helpers/stack.js";
 
-type Json = Record<string, any>;
 const messages = [{ role: "user", content: "hi" }];
 
 describe("contention: bounded queues, 429s and queue timeouts", () => {
@@ -53,16 +54,17 @@ describe("contention: bounded queues, 429s and queue timeouts", () => {
         next++;
         const res = await postJson(`${gw.url}/v1/chat/completions`, { model: "busy", messages });
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
-        const body = (await res.json()) as Json;
+        const body: unknown = await res.json();
         if (res.status === 429) {
           startWorker();
-          assert.equal(body.error.code, "queue_full");
-          assert.equal(body.error.type, "rate_limit_error");
+          const { error } = body as ErrorBody;
+          assert.equal(error.code, "queue_full");
+          assert.equal(error.type, "rate_limit_error");
           const retry = Number(res.headers.get("retry-after"));
           assert.ok(retry >= 1 && retry <= 60, `Retry-After ${retry}`);
         } else {
           assert.equal(res.status, 200, JSON.stringify(body));
-          assert.equal(body.usage.completion_tokens, 3);
+          assert.equal((body as OpenAI.ChatCompletion).usage?.completion_tokens, 3);
         }
       }
     }));
@@ -81,12 +83,12 @@ describe("contention: bounded queues, 429s and queue timeouts", () => {
     assert.equal(sample(gwText, "broker_jobs_total", { model: "busy", outcome: "ok" }), ok);
     await waitFor(async () => sample(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text(), "broker_worker_jobs_total", { model: "busy", outcome: "ok" }) === ok,
       "the worker to have run exactly the completed jobs, once each");
-    const queues = (await (await fetch(`${gw.url}/admin/queues`)).json()) as Json;
-    assert.deepEqual(queues.data.filter((q: Json) => q.model === "busy").map((q: Json) => q.lane), ["high", "normal", "low"]);
-    assert.deepEqual(queues.data.find((q: Json) => q.model === "busy" && q.lane === "normal"), { model: "busy", lane: "normal", waiting: 0, running: 0, oldest_waiting_ms: 0 });
-    const workers = (await (await fetch(`${gw.url}/admin/workers`)).json()) as Json;
-    assert.equal(workers.data[0].slots, 4);
-    await waitFor(async () => ((await (await fetch(`${gw.url}/admin/workers`)).json()) as Json).data[0].models[0].completed === ok,
+    const queues = await adminQueues(gw.url);
+    assert.deepEqual(queues.filter((q) => q.model === "busy").map((q) => q.lane), ["high", "normal", "low"]);
+    assert.deepEqual(queues.find((q) => q.model === "busy" && q.lane === "normal"), { model: "busy", lane: "normal", waiting: 0, running: 0, oldest_waiting_ms: 0 });
+    const workers = await adminWorkers(gw.url);
+    assert.equal(workers[0]?.slots, 4);
+    await waitFor(async () => (await adminWorkers(gw.url))[0]?.models[0]?.completed === ok,
       "the worker's heartbeat to report its completed jobs");
   });
 
@@ -99,18 +101,18 @@ describe("contention: bounded queues, 429s and queue timeouts", () => {
     const t0 = Date.now();
     const res = await postJson(`${gw.url}/v1/chat/completions`, { model: "nobody", messages, stream: true });
     assert.equal(res.status, 503);
-    assert.equal(((await res.json()) as Json).error.code, "queue_timeout");
+    assert.equal((await readJson<ErrorBody>(res)).error.code, "queue_timeout");
     assert.ok(res.headers.get("retry-after"));
     assert.ok(Date.now() - t0 < 3000);
     // Read from the stream itself (no consumer exists yet): a job left behind would count here.
     await waitFor(async () => {
-      const queues = (await (await fetch(`${gw.url}/admin/queues`)).json()) as Json;
-      return queues.data.filter((q: Json) => q.model === "nobody").reduce((n: number, q: Json) => n + q.waiting, 0) === 0;
+      const queues = await adminQueues(gw.url);
+      return queues.filter((q) => q.model === "nobody").reduce((n, q) => n + q.waiting, 0) === 0;
     }, "the timed-out job to leave the queue");
     // A worker that starts later finds nothing to run.
     harness.worker(cfg, "late");
     // The model is listed without workers (it queues), so wait for the worker itself.
-    await waitFor(async () => ((await (await fetch(`${gw.url}/admin/workers`)).json()) as Json).data.length === 1, "the late worker to join");
+    await waitFor(async () => (await adminWorkers(gw.url)).length === 1, "the late worker to join");
     await new Promise((r) => setTimeout(r, 300));
     const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     assert.equal(sample(text, "broker_worker_jobs_total", { model: "nobody", outcome: "ok" }), 0);
@@ -126,8 +128,8 @@ describe("contention: bounded queues, 429s and queue timeouts", () => {
     const waiting = async (url: string) => sample(await (await fetch(`${url}/metrics`)).text(), "broker_queue_waiting_jobs", { model: "cold", lane: "normal" });
     await waitFor(async () => (await waiting(gw.url)) === 3, "three waiting jobs on the submitting gateway");
     assert.equal(await waiting(other.url), 3, "another gateway reads the same queue");
-    const queues = (await (await fetch(`${other.url}/admin/queues`)).json()) as Json;
-    const cold = queues.data.find((q: Json) => q.model === "cold" && q.lane === "normal");
+    const cold = (await adminQueues(other.url)).find((q) => q.model === "cold" && q.lane === "normal");
+    assert.ok(cold, "the cold model's normal lane is listed");
     assert.equal(cold.waiting, 3);
     assert.equal(cold.running, 0);
     assert.ok(cold.oldest_waiting_ms >= 0);

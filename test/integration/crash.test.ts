@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
+import type OpenAI from "openai";
+import type { MaybeErrorEvent, ModelList, ReadyBody } from "../helpers/bodies.js";
 import { waitFor, waitForModel } from "../helpers/broker.js";
 import { startFakeOpenAI, type FakeOpenAI } from "../helpers/fake-openai.js";
-import { parseSse, postJson } from "../helpers/http.js";
+import { parseSse, postJson, readJson } from "../helpers/http.js";
 import { useHarness } from "../helpers/stack.js";
-
-type Json = Record<string, any>;
 
 // Processes are really killed here; every wait is bounded.
 describe("crash safety", () => {
@@ -31,7 +31,7 @@ describe("crash safety", () => {
     const chat = `${gw.url}/v1/chat/completions`;
     // Two running on A: one streamed (text reaches its client), one non-stream (nothing reaches its client).
     const streamed = postJson(chat, { model: "crashy", stream: true, messages: [{ role: "user", content: "s0 x" }] }).then((r) => r.text());
-    const collected = postJson(chat, { model: "crashy", messages: [{ role: "user", content: "c0 x" }] }).then(async (r) => ({ status: r.status, body: (await r.json()) as Json }));
+    const collected = postJson(chat, { model: "crashy", messages: [{ role: "user", content: "c0 x" }] }).then(async (r) => ({ status: r.status, body: await readJson<OpenAI.ChatCompletion>(r) }));
     await waitFor(() => fake.requests.length === 2, "both jobs running on worker a");
     // Two more wait in JetStream: A has no free slot.
     const queued = [1, 2].map((i) => postJson(chat, { model: "crashy", messages: [{ role: "user", content: `q${i} x` }] }).then((r) => r.status));
@@ -42,15 +42,15 @@ describe("crash safety", () => {
     harness.worker(cfg, "b");
 
     const raw = await streamed;
-    const { events, done } = parseSse(raw);
+    const { events, done } = parseSse<MaybeErrorEvent>(raw);
     assert.equal(done, false);
-    assert.equal((events[events.length - 1] as Json).error?.code, "worker_lost", raw);
+    assert.equal(events[events.length - 1]?.error?.code, "worker_lost", raw);
     assert.deepEqual(await Promise.all(queued), [200, 200], "queued jobs completed on the other worker");
     const c = await collected;
     assert.equal(c.status, 200, "a job whose client had seen nothing is retried from scratch");
-    assert.equal(c.body.choices[0].message.content.split(" ")[0], "c0", "no text from the first attempt leaks in");
+    assert.equal(c.body.choices[0]?.message.content?.split(" ")[0], "c0", "no text from the first attempt leaks in");
 
-    const runs = (tag: string) => fake.requests.filter((q) => ((q.body as Json).messages[0].content as string).startsWith(tag)).length;
+    const runs = (tag: string) => fake.requests.filter((q) => (q.body as { messages: { content: string }[] }).messages[0]?.content.startsWith(tag)).length;
     assert.equal(runs("q1"), 1, "q1 ran exactly once");
     assert.equal(runs("q2"), 1, "q2 ran exactly once");
     assert.equal(runs("s0"), 1, "the broken stream is not re-run after its client got an error");
@@ -62,8 +62,8 @@ describe("crash safety", () => {
     const gw = await harness.gateway(cfg);
     const w = harness.worker(cfg, "sleepy");
     await waitForModel(gw.url, "sleepy");
-    const listed = async () => ((await (await fetch(`${gw.url}/v1/models`)).json()) as Json).data.some((m: Json) => m.id === "sleepy");
-    const readyWorkers = async () => ((await (await fetch(`${gw.url}/readyz`)).json()) as Json).workers as number;
+    const listed = async () => (await readJson<ModelList>(fetch(`${gw.url}/v1/models`))).data.some((m) => m.id === "sleepy");
+    const readyWorkers = async () => (await readJson<ReadyBody>(fetch(`${gw.url}/readyz`))).workers;
     assert.equal(await readyWorkers(), 1);
     w.child.kill("SIGSTOP");
     try {

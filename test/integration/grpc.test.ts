@@ -9,6 +9,7 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type OpenAI from "openai";
 import protobuf from "protobufjs/minimal.js";
 import type { Config } from "../../config/config.js";
 import { BrokerError } from "../../contract/errors.js";
@@ -19,7 +20,7 @@ import { statusDetails } from "../../grpc/status.js";
 import { createLogger } from "../../ops/log.js";
 import { subjects } from "../../contract/subjects.js";
 import { spawnWorker, startTestGateway, testConfig, waitFor, type WorkerProcess } from "../helpers/broker.js";
-import { postJson } from "../helpers/http.js";
+import { postJson, readJson } from "../helpers/http.js";
 import { startNats, type TestNats } from "../helpers/nats.js";
 
 // ---- a plain @grpc/grpc-js client that loads proto/ at run time, as any other service would ----
@@ -28,18 +29,23 @@ interface PlainDelta { index: number; content: string; role: string; finishReaso
 interface PlainChunk { id: string; kind: string; deltas?: { items: PlainDelta[] }; final?: { model: string; deltas: PlainDelta[]; usage?: { promptTokens: number; completionTokens: number } } }
 type Callback<T> = (err: grpc.ServiceError | null, res?: T) => void;
 type Unary<Q, R> = (req: Q, md: grpc.Metadata, opts: grpc.CallOptions, cb: Callback<R>) => grpc.ClientUnaryCall;
+interface EmbedReply { model: string; data: { index: number; values: number[] }[]; usage: { promptTokens: number } }
+interface ModelsReply { models: { id: string; ownedBy: string; createdUnixS: number }[] }
+interface WorkersReply { workers: { id: string; slots: number; models: { model: string; engine: string; completed: number }[] }[] }
+interface QueuesReply { queues: { model: string; lane: string; waiting: number; running: number }[] }
+interface HealthReply { status: string }
 interface PlainInference extends grpc.Client {
   ChatCompletion(req: object, md?: grpc.Metadata, opts?: grpc.CallOptions): grpc.ClientReadableStream<PlainChunk>;
   Completion(req: object, md?: grpc.Metadata, opts?: grpc.CallOptions): grpc.ClientReadableStream<PlainChunk>;
-  Embed: Unary<object, { model: string; data: { index: number; values: number[] }[]; usage: { promptTokens: number } }>;
-  ListModels: Unary<object, { models: { id: string; ownedBy: string; createdUnixS: number }[] }>;
+  Embed: Unary<object, EmbedReply>;
+  ListModels: Unary<object, ModelsReply>;
 }
 interface PlainAdmin extends grpc.Client {
-  ListWorkers: Unary<object, { workers: { id: string; slots: number; models: { model: string; engine: string; completed: number }[] }[] }>;
-  QueueStats: Unary<object, { queues: { model: string; lane: string; waiting: number; running: number }[] }>;
+  ListWorkers: Unary<object, WorkersReply>;
+  QueueStats: Unary<object, QueuesReply>;
 }
 interface PlainHealth extends grpc.Client {
-  Check: Unary<{ service: string }, { status: string }>;
+  Check: Unary<{ service: string }, HealthReply>;
 }
 interface ReflectionResponse { listServicesResponse?: { service: { name: string }[] }; fileDescriptorResponse?: { fileDescriptorProto: Buffer[] }; errorResponse?: { errorCode: number } }
 interface PlainReflection extends grpc.Client {
@@ -47,16 +53,28 @@ interface PlainReflection extends grpc.Client {
 }
 type Ctor<T> = new (address: string, creds: grpc.ChannelCredentials) => T;
 
+/** The client class of a fully named service in a loaded package; `T` types its methods, as the .proto declares them. */
+function serviceClient<T extends grpc.Client>(root: grpc.GrpcObject, name: string): Ctor<T> {
+  let node: unknown = root;
+  for (const key of name.split(".")) node = typeof node === "object" && node !== null ? (node as Record<string, unknown>)[key] : undefined;
+  assert.equal(typeof node, "function", `${name} is a service of the loaded protos`);
+  return node as Ctor<T>;
+}
+
 const require = createRequire(import.meta.url);
 const reflectionProto = join(dirname(require.resolve("@grpc/reflection")), "../proto/grpc/reflection/v1/reflection.proto");
 const loaded = grpc.loadPackageDefinition(
   protoLoader.loadSync(["service.proto", join(dirname(require.resolve("grpc-health-check")), "../../proto/health/v1/health.proto")], {
     includeDirs: [PROTO_DIR], longs: Number, enums: String, defaults: true, oneofs: true,
   }),
-) as unknown as { inference: { v1: { Inference: Ctor<PlainInference>; Admin: Ctor<PlainAdmin> } }; grpc: { health: { v1: { Health: Ctor<PlainHealth> } } } };
-const reflection = grpc.loadPackageDefinition(protoLoader.loadSync(reflectionProto, { longs: Number, defaults: true, oneofs: true })) as unknown as {
-  grpc: { reflection: { v1: { ServerReflection: Ctor<PlainReflection> } } };
-};
+);
+const Inference = serviceClient<PlainInference>(loaded, "inference.v1.Inference");
+const Admin = serviceClient<PlainAdmin>(loaded, "inference.v1.Admin");
+const Health = serviceClient<PlainHealth>(loaded, "grpc.health.v1.Health");
+const ServerReflection = serviceClient<PlainReflection>(
+  grpc.loadPackageDefinition(protoLoader.loadSync(reflectionProto, { longs: Number, defaults: true, oneofs: true })),
+  "grpc.reflection.v1.ServerReflection",
+);
 
 function call<R>(fn: (cb: Callback<R>) => unknown): Promise<R> {
   return new Promise((resolve, reject) => fn((err, res) => (err ? reject(err) : res === undefined ? reject(new Error("empty")) : resolve(res))));
@@ -130,12 +148,12 @@ describe("gRPC front", () => {
     });
     workers.push(spawnWorker(cfg, "sim"), spawnWorker(cfg, "one"));
     fronts = await startFronts(cfg);
-    inference = new loaded.inference.v1.Inference(fronts.grpc, grpc.credentials.createInsecure());
-    admin = new loaded.inference.v1.Admin(fronts.grpc, grpc.credentials.createInsecure());
+    inference = new Inference(fronts.grpc, grpc.credentials.createInsecure());
+    admin = new Admin(fronts.grpc, grpc.credentials.createInsecure());
     nc = await connect({ servers: nats.url });
     jsm = await jetstreamManager(nc);
     await waitFor(async () => {
-      const res = await call<{ models: { id: string }[] }>((cb) => inference.ListModels({}, new grpc.Metadata(), {}, cb));
+      const res = await call<ModelsReply>((cb) => inference.ListModels({}, new grpc.Metadata(), {}, cb));
       return res.models.some((m) => m.id === "sim") && res.models.some((m) => m.id === "slow");
     }, "sim and slow to be live", 15_000);
   });
@@ -176,9 +194,7 @@ describe("gRPC front", () => {
     const client = createInferenceClient(fronts.grpc, "unused-key");
     try {
       const got = await collect(client.chat("sim", { ...user("same"), seed: 7, maxTokens: 6 }, { priority: "high" }));
-      const http = (await (await postJson(`${fronts.http}/v1/chat/completions`, { model: "sim", seed: 7, max_tokens: 6, ...user("same") })).json()) as {
-        choices: { message: { content: string }; finish_reason: string }[];
-      };
+      const http = await readJson<OpenAI.ChatCompletion>(postJson(`${fronts.http}/v1/chat/completions`, { model: "sim", seed: 7, max_tokens: 6, ...user("same") }));
       assert.equal(got.choices.length, 1);
       assert.equal(got.choices[0]?.content, http.choices[0]?.message.content);
       assert.equal(got.choices[0]?.finishReason, http.choices[0]?.finish_reason);
@@ -197,7 +213,7 @@ describe("gRPC front", () => {
   });
 
   test("embeddings: one vector per input", async () => {
-    const res = await call<{ model: string; data: { index: number; values: number[] }[]; usage: { promptTokens: number } }>((cb) =>
+    const res = await call<EmbedReply>((cb) =>
       inference.Embed({ model: "sim", request: { inputs: ["one", "two words", "three"] } }, new grpc.Metadata(), {}, cb));
     assert.equal(res.model, "sim");
     assert.deepEqual(res.data.map((d) => d.index), [0, 1, 2]);
@@ -213,13 +229,13 @@ describe("gRPC front", () => {
   });
 
   test("models and admin views", async () => {
-    const models = await call<{ models: { id: string; ownedBy: string }[] }>((cb) => inference.ListModels({}, new grpc.Metadata(), {}, cb));
+    const models = await call<ModelsReply>((cb) => inference.ListModels({}, new grpc.Metadata(), {}, cb));
     const ids = models.models.map((m) => m.id);
     for (const id of ["sim", "slow", "queued", "waiter"]) assert.ok(ids.includes(id), `${id} listed`);
     assert.ok(!ids.includes("unserved"), "a model nobody serves that may not queue is not listed");
-    const workersRes = await call<{ workers: { slots: number; models: { model: string; engine: string }[] }[] }>((cb) => admin.ListWorkers({}, new grpc.Metadata(), {}, cb));
+    const workersRes = await call<WorkersReply>((cb) => admin.ListWorkers({}, new grpc.Metadata(), {}, cb));
     assert.ok(workersRes.workers.some((w) => w.slots === 4 && w.models.some((m) => m.model === "sim" && m.engine === "sim")));
-    const queues = await call<{ queues: { model: string; lane: string; waiting: number }[] }>((cb) => admin.QueueStats({ model: "sim" }, new grpc.Metadata(), {}, cb));
+    const queues = await call<QueuesReply>((cb) => admin.QueueStats({ model: "sim" }, new grpc.Metadata(), {}, cb));
     assert.deepEqual(queues.queues.map((q) => q.lane), ["high", "normal", "low"]);
     assert.ok(queues.queues.every((q) => q.model === "sim" && q.waiting === 0));
   });
@@ -281,7 +297,7 @@ describe("gRPC front", () => {
   test("a full queue is RESOURCE_EXHAUSTED with retry-after metadata and google.rpc.RetryInfo", async () => {
     const small = testConfig(nats.url, { queue: { maxPerModel: 1 }, gateway: { models: [{ id: "held", queueWithoutWorkers: true }] } });
     const f = await startFronts(small);
-    const client = new loaded.inference.v1.Inference(f.grpc, grpc.credentials.createInsecure());
+    const client = new Inference(f.grpc, grpc.credentials.createInsecure());
     try {
       const first = client.ChatCompletion({ model: "held", request: user("first") });
       first.on("error", () => undefined);
@@ -320,7 +336,7 @@ describe("gRPC front", () => {
     const late = spawnWorker(cfg, "late");
     workers.push(late);
     await waitFor(async () => {
-      const res = await call<{ workers: { models: { model: string }[] }[] }>((cb) => admin.ListWorkers({}, new grpc.Metadata(), {}, cb));
+      const res = await call<WorkersReply>((cb) => admin.ListWorkers({}, new grpc.Metadata(), {}, cb));
       return res.workers.some((w) => w.models.some((m) => m.model === "queued"));
     }, "the late worker", 15_000);
     await new Promise((r) => setTimeout(r, 1500));
@@ -350,10 +366,10 @@ describe("gRPC front", () => {
   });
 
   test("health: grpc.health.v1 answers SERVING for the server and each service", async () => {
-    const health = new loaded.grpc.health.v1.Health(fronts.grpc, grpc.credentials.createInsecure());
+    const health = new Health(fronts.grpc, grpc.credentials.createInsecure());
     try {
       for (const service of ["", "inference.v1.Inference", "inference.v1.Admin"]) {
-        const res = await call<{ status: string }>((cb) => health.Check({ service }, new grpc.Metadata(), {}, cb));
+        const res = await call<HealthReply>((cb) => health.Check({ service }, new grpc.Metadata(), {}, cb));
         assert.equal(res.status, "SERVING", service);
       }
       await expectStatus(call((cb) => health.Check({ service: "no.such.Service" }, new grpc.Metadata(), {}, cb)), grpc.status.NOT_FOUND);
@@ -363,7 +379,7 @@ describe("gRPC front", () => {
   });
 
   test("reflection lists the services and describes them without the .proto", async () => {
-    const client = new reflection.grpc.reflection.v1.ServerReflection(fronts.grpc, grpc.credentials.createInsecure());
+    const client = new ServerReflection(fronts.grpc, grpc.credentials.createInsecure());
     try {
       const ask = (req: object): Promise<ReflectionResponse> => new Promise((resolve, reject) => {
         const s = client.ServerReflectionInfo();

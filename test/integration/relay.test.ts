@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import type OpenAI from "openai";
 import type { Config } from "../../config/config.js";
 import type { GatewayHandle } from "../../gateway/main.js";
 import { spawnWorker, startTestGateway, testConfig, waitForModel, type WorkerProcess } from "../helpers/broker.js";
 import { FAKE_OUTPUT_TOKENS, startFakeOpenAI, type FakeOpenAI } from "../helpers/fake-openai.js";
-import { joinChoices, postJson, postSse } from "../helpers/http.js";
+import { joinChoices, postJson, postSse, readJson } from "../helpers/http.js";
 import { startNats, type TestNats } from "../helpers/nats.js";
 
 const KEY = "sk-test-secret-0123456789";
@@ -48,10 +49,10 @@ describe("relay through the openai-http engine", () => {
     fake.requests.length = 0;
     const res = await postJson(chat, ask("alpha beta gamma", { top_k: 5, temperature: 0.5, max_completion_tokens: 50 }));
     assert.equal(res.status, 200);
-    const body = (await res.json()) as Record<string, any>;
-    assert.equal(body.choices[0].message.content.split(" ")[0], "alpha");
-    assert.equal(body.choices[0].finish_reason, "stop");
-    assert.equal(body.usage.completion_tokens, FAKE_OUTPUT_TOKENS);
+    const body = await readJson<OpenAI.ChatCompletion>(res);
+    assert.equal(body.choices[0]?.message.content?.split(" ")[0], "alpha");
+    assert.equal(body.choices[0]?.finish_reason, "stop");
+    assert.equal(body.usage?.completion_tokens, FAKE_OUTPUT_TOKENS);
     assert.equal(fake.requests.length, 1);
     const up = fake.requests[0] as { headers: Record<string, string>; body: Record<string, unknown> };
     assert.equal(up.body.model, "up-model");
@@ -62,20 +63,20 @@ describe("relay through the openai-http engine", () => {
   });
 
   test("stream relays chunks as OpenAI SSE with include_usage, n and stop", async () => {
-    const r = await postSse(chat, ask("one two three four", { stream: true, n: 2, stream_options: { include_usage: true } }));
+    const r = await postSse<OpenAI.ChatCompletionChunk>(chat, ask("one two three four", { stream: true, n: 2, stream_options: { include_usage: true } }));
     assert.equal(r.status, 200);
     assert.ok(r.done);
     const choices = joinChoices(r.events);
     assert.equal(choices.size, 2);
     assert.equal(choices.get(0)?.role, "assistant");
     assert.ok(choices.get(0)?.text.startsWith("one two"));
-    const last = r.events[r.events.length - 1] as Record<string, any>;
-    assert.equal(last.usage.completion_tokens, 2 * FAKE_OUTPUT_TOKENS);
+    const last = r.events[r.events.length - 1];
+    assert.equal(last?.usage?.completion_tokens, 2 * FAKE_OUTPUT_TOKENS);
     const cut = await postSse(chat, ask("one two three four", { stream: true, stop: ["three"] }));
     assert.equal(joinChoices(cut.events).get(0)?.text, "one two ");
     assert.equal(joinChoices(cut.events).get(0)?.finish, "stop");
-    const short = (await (await postJson(chat, ask("one two three", { max_tokens: 2 }))).json()) as Record<string, any>;
-    assert.equal(short.choices[0].finish_reason, "length");
+    const short = await readJson<OpenAI.ChatCompletion>(postJson(chat, ask("one two three", { max_tokens: 2 })));
+    assert.equal(short.choices[0]?.finish_reason, "length");
   });
 
   test("two workers share the model's queue and each job runs exactly once", async () => {

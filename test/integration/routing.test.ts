@@ -2,15 +2,16 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
+import type OpenAI from "openai";
 import type { Config } from "../../config/config.js";
 import { subjects } from "../../contract/subjects.js";
 import type { GatewayHandle } from "../../gateway/main.js";
+import { field, type ErrorBody, type ModelList, type ReadyBody } from "../helpers/bodies.js";
 import { spawnWorker, startTestGateway, testConfig, waitFor, waitForModel, type WorkerProcess } from "../helpers/broker.js";
 import { startFakeOpenAI, type FakeOpenAI } from "../helpers/fake-openai.js";
-import { postJson, postSse } from "../helpers/http.js";
+import { postJson, postSse, readJson } from "../helpers/http.js";
 import { startNats, type TestNats } from "../helpers/nats.js";
 
-type Json = Record<string, any>;
 const CLIENT_KEY = "sk-client-own-key-987654321";
 
 // Routes, aliases, prefixes, fallback chains and key passthrough, with a local sim and a stand-in cloud.
@@ -47,7 +48,7 @@ describe("routing: aliases, prefixes, fallback chains, credentials", () => {
     });
     for (const name of ["cloud", "broken"]) workers.set(name, spawnWorker(cfg, name));
     gw = await startTestGateway(cfg);
-    await waitFor(async () => ((await (await fetch(`${gw.url}/readyz`)).json()) as Json).workers === 2, "cloud and broken workers");
+    await waitFor(async () => (await readJson<ReadyBody>(fetch(`${gw.url}/readyz`))).workers === 2, "cloud and broken workers");
   });
   after(async () => {
     await gw?.close();
@@ -60,15 +61,15 @@ describe("routing: aliases, prefixes, fallback chains, credentials", () => {
     await nats?.close();
   });
 
-  const ask = (model: string, extra: Json = {}) => ({ model, messages: [{ role: "user", content: "route me please" }], ...extra });
+  const ask = (model: string, extra: Record<string, unknown> = {}) => ({ model, messages: [{ role: "user", content: "route me please" }], ...extra });
   const chat = () => `${gw.url}/v1/chat/completions`;
 
   test("a prefix route sends the rest of the id upstream", async () => {
     cloud.requests.length = 0;
     const res = await postJson(chat(), ask("openai/gpt-4o-mini"));
     assert.equal(res.status, 200);
-    assert.equal((cloud.requests[0]?.body as Json).model, "gpt-4o-mini");
-    assert.equal(((await res.json()) as Json).model, "openai/gpt-4o-mini", "the model field names the route target that served it");
+    assert.equal(field(cloud.requests[0]?.body, "model"), "gpt-4o-mini");
+    assert.equal((await readJson<OpenAI.ChatCompletion>(res)).model, "openai/gpt-4o-mini", "the model field names the route target that served it");
     assert.equal(res.headers.get("x-broker-upstream-model"), "gpt-4o-mini", "the upstream's own name is in a header");
   });
 
@@ -85,9 +86,9 @@ describe("routing: aliases, prefixes, fallback chains, credentials", () => {
   test("an alias serves its model; once the local worker is up the chain stays local", async () => {
     workers.set("local", spawnWorker(cfg, "local"));
     await waitForModel(gw.url, "local");
-    const alias = (await (await postJson(chat(), ask("fast", { max_tokens: 2 }))).json()) as Json;
-    assert.equal(alias.usage.completion_tokens, 2);
-    const models = ((await (await fetch(`${gw.url}/v1/models`)).json()) as Json).data.map((m: Json) => m.id);
+    const alias = await readJson<OpenAI.ChatCompletion>(postJson(chat(), ask("fast", { max_tokens: 2 })));
+    assert.equal(alias.usage?.completion_tokens, 2);
+    const models = (await readJson<ModelList>(fetch(`${gw.url}/v1/models`))).data.map((m) => m.id);
     assert.ok(models.includes("fast") && models.includes("smart"), JSON.stringify(models));
     const res = await postJson(chat(), ask("smart", { max_tokens: 2 }));
     assert.equal(res.headers.get("x-broker-route"), "smart>local");
@@ -119,7 +120,7 @@ describe("routing: aliases, prefixes, fallback chains, credentials", () => {
   test("passthrough: the client's key reaches the upstream, is never stored in the job, and is required", async () => {
     const denied = await postJson(chat(), ask("byok/some-model"));
     assert.equal(denied.status, 401);
-    assert.equal(((await denied.json()) as Json).error.code, "invalid_api_key");
+    assert.equal((await readJson<ErrorBody>(denied)).error.code, "invalid_api_key");
 
     cloud.requests.length = 0;
     // No byok worker yet: the job waits in JetStream, where we read what is stored.
@@ -143,7 +144,7 @@ describe("routing: aliases, prefixes, fallback chains, credentials", () => {
     const res = await pending;
     assert.equal(res.status, 200);
     assert.equal(cloud.requests[0]?.headers.authorization, `Bearer ${CLIENT_KEY}`);
-    assert.equal((cloud.requests[0]?.body as Json).model, "some-model");
+    assert.equal(field(cloud.requests[0]?.body, "model"), "some-model");
     for (const w of workers.values()) assert.ok(!w.output().includes(CLIENT_KEY), "no key in worker logs");
   });
 });
