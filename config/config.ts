@@ -128,9 +128,18 @@ export { ConfigError };
 /** Parses a config object; throws a ConfigError that names every bad field. */
 export function parseConfig(raw: unknown): Config {
   const r = Schema.safeParse(raw ?? {});
-  if (r.success) return checkDuplicateWindow(r.data);
+  if (r.success) return checkChains(checkDuplicateWindow(r.data));
   const lines = r.error.issues.map((i) => `  ${i.path.join(".") || "(root)"}: ${i.message}`);
   throw new ConfigError(`invalid config:\n${lines.join("\n")}`);
+}
+
+/** A chain's targets are plain routes: a chain inside a chain is an operator's mistake, said at start, not per request. */
+function checkChains(c: Config): Config {
+  const chains = new Set(c.gateway.models.flatMap((m) => (m.chain && m.id !== undefined ? [m.id] : [])));
+  const bad = c.gateway.models.flatMap((m, i) =>
+    (m.chain ?? []).flatMap((t, j) => (chains.has(t) ? [`  gateway.models.${i}.chain.${j}: '${t}' is itself a chain; a chain names plain targets`] : [])));
+  if (bad.length > 0) throw new ConfigError(`invalid config:\n${bad.join("\n")}`);
+  return c;
 }
 
 function checkDuplicateWindow(c: Config): Config {

@@ -34,3 +34,14 @@ test("YAML and JSON files load, and env overrides the file", () => {
   assert.throws(() => loadConfig(join(dir, "bad.yaml"), {}), /not valid YAML/);
   assert.throws(() => loadConfig(join(dir, "missing.yaml"), {}), /cannot read/);
 });
+
+test("a chain inside a chain stops the process at start, naming where", () => {
+  const models = [
+    { id: "a" }, { id: "b" },
+    { id: "inner", chain: ["a", "b"] },
+    { id: "outer", chain: ["inner", "a"] },
+  ];
+  assert.throws(() => parseConfig({ gateway: { models } }), (e: Error) =>
+    e instanceof ConfigError && /gateway\.models\.3\.chain\.0/.test(e.message) && /'inner' is itself a chain/.test(e.message));
+  assert.equal(parseConfig({ gateway: { models: models.slice(0, 3) } }).gateway.models.length, 3, "a chain of plain targets is fine");
+});
