@@ -2,11 +2,11 @@ import assert from "node:assert/strict";
 import { request, type IncomingHttpHeaders } from "node:http";
 import { after, before, describe, test } from "node:test";
 import type { GatewayHandle } from "../../gateway/main.js";
+import type { ErrorBody } from "../helpers/bodies.js";
 import { startTestGateway, testConfig } from "../helpers/broker.js";
 import { postJson, postSse } from "../helpers/http.js";
 import { startNats, type TestNats } from "../helpers/nats.js";
 
-type ErrorBody = { error: { message: string; type: string; param: string | null; code: string | null } };
 
 async function expectError(res: Response, status: number, code: string | null, param?: string): Promise<ErrorBody> {
   assert.equal(res.status, status);
