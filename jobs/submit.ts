@@ -250,26 +250,32 @@ export class JobClient {
     const run = state.worker;
     // A late claim of a run already superseded.
     if (run && delivery <= run.delivery) return Verdict.CANCELLED;
-    if (run) {
-      // JetStream delivered the job again while a run was going: that run's worker gave it back or went
-      // silent for the ack wait. It is over; tell its worker, should it come back.
-      this.giveUp(jobId, run, state.stream.delivered ? "worker_lost" : REASSIGNED);
-      state.worker = undefined;
-      if (state.stream.delivered) {
-        this.finish(jobId, new BrokerError("worker_lost", "The worker generating this answer stopped responding; the answer is incomplete."));
-        return Verdict.CANCELLED;
-      }
-      state.stream.restart();
-    }
+    // JetStream delivered the job again while a run was going: that run's worker gave it back or went
+    // silent for the ack wait. That run is over.
+    if (run && !this.abandonRun(jobId, state, run)) return Verdict.CANCELLED;
     // A redelivered job may restart only if its client has seen nothing yet.
     if (delivery > 1 && state.stream.delivered) return Verdict.CANCELLED;
     return Verdict.GO;
   }
 
-  /** Remembers a run given up on and tells its worker to stop it (it gets the cancel when it comes back). */
-  private giveUp(jobId: string, run: Run, reason: string): void {
+  /**
+   * Gives a run up: a stream that had output ends with worker_lost, an
+   * untouched one restarts. The run is remembered and its worker told to stop
+   * it (it gets the cancel when it comes back): acking a job that is over,
+   * nakking one that runs again. Returns whether the job goes on.
+   */
+  private abandonRun(jobId: string, state: JobState, run: Run): boolean {
+    const over = state.stream.delivered;
+    const reason = over ? "worker_lost" : REASSIGNED;
     this.givenUp.set(jobId, { ...run, reason, until: Date.now() + Math.max(this.cfg.queue.ackWaitMs, 60_000) });
     this.publishCancel(run, jobId, reason);
+    state.worker = undefined;
+    if (over) {
+      this.finish(jobId, new BrokerError("worker_lost", "The worker generating this answer stopped responding; the answer is incomplete."));
+      return false;
+    }
+    state.stream.restart();
+    return true;
   }
 
   /** A chunk from a run given up on: its worker is back (or was never gone); stop that run. */
@@ -333,24 +339,14 @@ export class JobClient {
   }
 
   /**
-   * A worker went silent: streams it had started end with an error; untouched
-   * ones restart. Either way its run is given up, and the worker is told so if
-   * it comes back (a paused process, a healed partition): it then stops the
-   * job, and naks an untouched one so that it runs again at once. A worker that
-   * never comes back releases its jobs by JetStream's ack wait.
+   * A worker went silent: each run it had is given up (abandonRun). A worker
+   * that comes back (a paused process, a healed partition) is told; one that
+   * never does releases its jobs by JetStream's ack wait.
    */
   private workerLost(workerId: string): void {
     for (const [id, s] of this.jobs) {
       const run = s.worker;
-      if (run?.id !== workerId) continue;
-      if (s.stream.delivered) {
-        this.giveUp(id, run, "worker_lost");
-        this.finish(id, new BrokerError("worker_lost", "The worker generating this answer stopped responding; the answer is incomplete."));
-      } else {
-        this.giveUp(id, run, REASSIGNED);
-        s.worker = undefined;
-        s.stream.restart();
-      }
+      if (run?.id === workerId) this.abandonRun(id, s, run);
     }
   }
 
