@@ -1,5 +1,6 @@
 import type { Server } from "node:http";
 import { hostname } from "node:os";
+import { setTimeout as sleep } from "node:timers/promises";
 import { nuid, type NatsConnection } from "@nats-io/transport-node";
 import type { Config, WorkerConfig } from "../config/mod.js";
 import { BrokerError, ConfigError, decodeJob, encodeChunk, pb, REASSIGNED, Verdict, type Final, type InferenceJob, Lanes, subjects, type Lane, type Subjects } from "../contract/mod.js";
@@ -390,10 +391,6 @@ class Worker implements WorkerHandle {
 const ABORT_GRACE_MS = 2000;
 /** How long engines and the NATS connection get to close. */
 const CLOSE_GRACE_MS = 2000;
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 /** Whether `p` settled within `ms` (its failure counts as settled: there is nothing left to wait for). */
 async function within(ms: number, p: Promise<unknown>): Promise<boolean> {
