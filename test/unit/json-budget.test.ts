@@ -27,6 +27,17 @@ const SCHEMAS: Record<string, unknown> = {
 };
 
 describe("json-budget", () => {
+  test("integers never get more digits than a JavaScript number holds exactly (clients parse them as safe integers)", () => {
+    // Seen: the demo model wrote a 16-digit count, which the openai SDK's zod `int()` refused.
+    const node = bound({ type: "integer" }, 4000, "p").node;
+    assert.equal(node.kind, "num");
+    if (node.kind !== "num") return;
+    assert.ok(node.digits <= 15, `${node.digits} digits`);
+    assert.ok(Number.isSafeInteger(Number("9".repeat(node.digits))));
+    const num = bound({ type: "number" }, 4000, "p").node;
+    if (num.kind === "num") assert.ok(num.digits <= 15, `a number's integer part: ${num.digits} digits`);
+  });
+
   test("for every budget, the worst case fits exactly when the smallest answer does", () => {
     for (const [name, schema] of Object.entries(SCHEMAS)) {
       const least = bound(schema, 0, "p").cost;

@@ -32,7 +32,10 @@ const CHAR_BYTES = 6;
 // Caps that keep a huge max_tokens from making a huge grammar: one string's
 // byte chain is one grammar rule per byte.
 const MAX_STRING_BYTES = 8192;
-const MAX_DIGITS = 16; // as node-llama-cpp's own number rule
+const MAX_DIGITS = 16; // fraction digits, as node-llama-cpp's own number rule
+// Integer digits: 15 always make a safe integer (< 2^53), which clients read exactly; 16 may not, and
+// zod's int() in the openai SDK refused a 16-digit count the demo model wrote.
+const MAX_INT_DIGITS = 15;
 const MAX_REPEAT = 64; // array items or extra object properties when the schema gives no maxItems / maxProperties
 const ITEM_TARGET = 24; // with little room, fewer but usable items rather than many empty ones
 const KEY_BYTES = 32; // an extra property's name
@@ -310,9 +313,9 @@ function stringNode(s: Schema, b: number): JsonNode {
 
 function numberNode(integer: boolean, b: number): JsonNode {
   // "-" then digits; a fraction needs "." and a digit more, so only with five bytes or more.
-  if (integer || b < 5) return { kind: "num", digits: clamp(b - 1, 1, MAX_DIGITS), fraction: 0 };
+  if (integer || b < 5) return { kind: "num", digits: clamp(b - 1, 1, MAX_INT_DIGITS), fraction: 0 };
   const fraction = Math.min(MAX_DIGITS, Math.floor((b - 3) / 2));
-  return { kind: "num", digits: clamp(b - 2 - fraction, 1, MAX_DIGITS), fraction };
+  return { kind: "num", digits: clamp(b - 2 - fraction, 1, MAX_INT_DIGITS), fraction };
 }
 
 /** The enum values that fit in `b` bytes, or the shortest one. */
