@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { ConfigError } from "../contract/mod.js";
+import { checkAccess } from "./access.js";
 
 const ms = (dflt: number) => z.number().int().nonnegative().default(dflt);
 
@@ -40,6 +41,55 @@ const GatewayModel = z.strictObject({
   ownedBy: z.string().default("broker"),
 }).refine((r) => (r.id === undefined) !== (r.prefix === undefined), "give exactly one of id and prefix")
   .refine((r) => !(r.chain && (r.model || r.prefix)), "a chain names its targets; it takes no model or prefix");
+
+/** Per-key settings shared by keys in NATS and the static key file. */
+export const KeyLimits = z.strictObject({
+  /** Requests per minute (a sliding 60 s window). */
+  rpm: z.number().int().positive().optional(),
+  /** Tokens per minute: prompt estimate at admission, reconciled with real usage at the end. */
+  tpm: z.number().int().positive().optional(),
+  /** Requests open at once, across every gateway. */
+  maxConcurrent: z.number().int().positive().optional(),
+  /** Tokens per budget period (prompt + completion). */
+  budgetTokens: z.number().int().positive().optional(),
+  budgetPeriod: z.enum(["day", "week", "month"]).default("month"),
+});
+
+const StaticKey = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "letters, digits, '.', '_' and '-' (1 to 64)"),
+  /** The secret itself (a static file is for simple set-ups and tests; prefer keys in NATS). */
+  key: z.string().min(20, "at least 20 characters"),
+  /** Globs over the public model ids the client sends ("*" and "?"); default every model. */
+  models: z.array(z.string().min(1)).default(["*"]),
+  maxPriority: z.enum(["high", "normal", "low"]).default("normal"),
+  ...KeyLimits.shape,
+  /** Limits per key and model, for the models a glob matches (the first matching entry). */
+  perModel: z.array(z.strictObject({ models: z.string().min(1), ...KeyLimits.shape })).default([]),
+});
+
+const Auth = z.strictObject({
+  /** "auto": on when the gateway listens beyond loopback. */
+  enabled: z.union([z.boolean(), z.literal("auto")]).default("auto"),
+  /** Env var with the HMAC secret for key hashes; unset: a random secret kept in the keys bucket. */
+  hashSecretEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "an environment variable name").default("BROKER_KEY_HASH_SECRET"),
+  /** A YAML or JSON file of static keys, besides the keys in NATS. */
+  keysFile: z.string().optional(),
+  /** Header a client sends its own upstream key in, for passthrough routes, while auth is on. */
+  upstreamKeyHeader: z.string().regex(/^[a-z0-9-]+$/, "a lower-case header name").default("x-upstream-authorization"),
+  /** How often a gateway writes the usage it counted to NATS. */
+  usageFlushMs: z.number().int().min(50).default(1000),
+});
+
+/** Bounds every request is checked against before a job is queued. */
+const InputLimits = z.strictObject({
+  maxMessages: z.number().int().positive().default(4096),
+  /** Characters of text in one request (all messages, prompt or inputs together). */
+  maxInputChars: z.number().int().positive().default(4_000_000),
+  maxJsonDepth: z.number().int().positive().default(64),
+  maxN: z.number().int().positive().default(16),
+  maxTokens: z.number().int().positive().default(1_000_000),
+  maxTools: z.number().int().positive().default(256),
+});
 
 const WorkerModel = z.strictObject({
   id: z.string().min(1),
@@ -102,6 +152,21 @@ const Schema = z.strictObject({
     }).optional(),
     /** Request header that picks a priority lane (high, normal, low); "" ignores it. */
     priorityHeader: z.string().regex(/^[a-z0-9-]*$/, "a lower-case header name").default("x-priority"),
+    auth: Auth.prefault({}),
+    /** Env var holding the admin key (/admin/*, /metrics, gRPC Admin) when auth is on. */
+    adminKeyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "an environment variable name").default("BROKER_ADMIN_KEY"),
+    /** File holding the admin key (first line); read when the env var is unset. */
+    adminKeyFile: z.string().optional(),
+    /** Lets auth be off while the gateway listens beyond loopback (an explicit, documented risk). */
+    allowUnauthenticated: z.boolean().default(false),
+    /** A second listener that serves only /metrics, unauthenticated, for scrapers on a private network. */
+    metricsPort: z.number().int().min(0).max(65535).optional(),
+    metricsHost: z.string().default("127.0.0.1"),
+    cors: z.strictObject({
+      /** Origins allowed to call the API from a browser; "*" only while auth is off on loopback. */
+      origins: z.union([z.literal("*"), z.array(z.string().min(1))]).default([]),
+    }).prefault({}),
+    inputLimits: InputLimits.prefault({}),
   }).prefault({}),
   queue: z.strictObject({
     /** Jobs per model (queued + running on this stream); the next is refused with 429. */
@@ -122,13 +187,17 @@ export type Config = z.infer<typeof Schema>;
 export type WorkerConfig = z.infer<typeof Worker>;
 export type WorkerModelConfig = z.infer<typeof WorkerModel>;
 export type GatewayModelConfig = z.infer<typeof GatewayModel>;
+export type KeyLimitsConfig = z.infer<typeof KeyLimits>;
+export type StaticKeyConfig = z.infer<typeof StaticKey>;
+export type InputLimitsConfig = z.infer<typeof InputLimits>;
+export const StaticKeysFile = z.strictObject({ keys: z.array(StaticKey) });
 
 export { ConfigError };
 
 /** Parses a config object; throws a ConfigError that names every bad field. */
 export function parseConfig(raw: unknown): Config {
   const r = Schema.safeParse(raw ?? {});
-  if (r.success) return checkChains(checkDuplicateWindow(r.data));
+  if (r.success) return checkAccess(checkChains(checkDuplicateWindow(r.data)));
   const lines = r.error.issues.map((i) => `  ${i.path.join(".") || "(root)"}: ${i.message}`);
   throw new ConfigError(`invalid config:\n${lines.join("\n")}`);
 }

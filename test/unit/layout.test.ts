@@ -5,7 +5,7 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 
 // The folders of production code. Each has one public entry, mod.ts; tests and the bench may reach inside.
-const FOLDERS = ["contract", "nats", "jobs", "config", "ops", "core", "gateway", "http", "grpc", "workers", "scripts"];
+const FOLDERS = ["contract", "access", "nats", "jobs", "config", "ops", "core", "gateway", "http", "grpc", "workers", "scripts"];
 const root = join(dirname(fileURLToPath(import.meta.url)), "../../..");
 
 function sources(): { file: string; text: string }[] {

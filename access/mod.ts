@@ -1,0 +1,4 @@
+// Who may call and how much: client keys (stored hashed in NATS KV, watched by
+// every gateway), limits leased from NATS across gateway replicas, and usage
+// accounting. The core enforces them; fronts only pass the presented key.
+export { globToRegExp, hashSecret, hintOf, KEY_PREFIX, KeyRecord, newKeyId, newSecret, Priority, sameHash } from "./keys.js";

@@ -1,0 +1,34 @@
+// Whether a gateway asks for keys, derived once from its config: on whenever
+// it listens beyond loopback, so the easy way to expose it is also the safe one.
+import { ConfigError } from "../contract/mod.js";
+import type { Config } from "./config.js";
+
+/** 127.0.0.0/8, ::1 and localhost: addresses only this machine reaches. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return h === "localhost" || h === "::1" || /^127\.\d+\.\d+\.\d+$/.test(h) || h === "::ffff:127.0.0.1";
+}
+
+/** Whether the gateway requires a key on every API call. */
+export function authEnabled(c: Config): boolean {
+  const e = c.gateway.auth.enabled;
+  return e === "auto" ? !isLoopback(c.gateway.host) : e;
+}
+
+/**
+ * The safe-defaults rules, checked at parse time so a bad set-up stops before
+ * it listens: auth off beyond loopback needs gateway.allowUnauthenticated, and
+ * CORS "*" is only for an open gateway on loopback.
+ */
+export function checkAccess(c: Config): Config {
+  const bad: string[] = [];
+  const on = authEnabled(c);
+  if (!on && !isLoopback(c.gateway.host) && !c.gateway.allowUnauthenticated) {
+    bad.push(`  gateway.auth.enabled: auth is off while the gateway listens on ${c.gateway.host}, beyond loopback; anyone who reaches it may spend your upstream keys. Turn auth on, or set gateway.allowUnauthenticated: true to accept that`);
+  }
+  if (c.gateway.cors.origins === "*" && (on || !isLoopback(c.gateway.host))) {
+    bad.push("  gateway.cors.origins: \"*\" is allowed only while auth is off on loopback; list the origins instead");
+  }
+  if (bad.length > 0) throw new ConfigError(`invalid config:\n${bad.join("\n")}`);
+  return c;
+}

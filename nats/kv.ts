@@ -1,0 +1,40 @@
+// KV buckets the broker keeps its shared state in (keys, limits, usage).
+// Looked up first and created only when missing, as for the job stream's
+// consumers: a live bucket's settings are not changed from under the others.
+import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
+import { Kvm, type KV } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { MoreJetStreamApiCodes } from "./jetstream.js";
+
+export type { KV, KvEntry, KvWatchEntry } from "@nats-io/kv";
+
+export interface BucketOptions {
+  replicas: number;
+  /** Values older than this are removed (0: kept). */
+  ttlMs?: number;
+  /** Values kept per key (1: only the latest). */
+  history?: number;
+}
+
+/** The name of one of the broker's buckets under a subject prefix: `<prefix>-<what>`. */
+export function bucketName(prefix: string, what: "keys" | "limits" | "usage"): string {
+  return `${prefix}-${what}`;
+}
+
+/** Opens the bucket, creating it when missing (whichever process comes first). */
+export async function openBucket(nc: NatsConnection, name: string, opts: BucketOptions): Promise<KV> {
+  const kvm = new Kvm(nc);
+  try {
+    const kv = await kvm.open(name);
+    await kv.status();
+    return kv;
+  } catch (e) {
+    if (!(e instanceof JetStreamApiError) || e.code !== JetStreamApiCodes.StreamNotFound) throw e;
+  }
+  try {
+    return await kvm.create(name, { replicas: opts.replicas, history: opts.history ?? 1, ttl: opts.ttlMs ?? 0 });
+  } catch (e) {
+    if (!(e instanceof JetStreamApiError) || e.code !== MoreJetStreamApiCodes.StreamNameExist) throw e;
+    return kvm.open(name);
+  }
+}
