@@ -2,3 +2,5 @@
 // every gateway), limits leased from NATS across gateway replicas, and usage
 // accounting. The core enforces them; fronts only pass the presented key.
 export { globToRegExp, hashSecret, hintOf, KEY_PREFIX, KeyRecord, newKeyId, newSecret, Priority, sameHash } from "./keys.js";
+export { KeyStore, type Lookup, type NewKey } from "./key-store.js";
+export type { Principal } from "./principal.js";

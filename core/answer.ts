@@ -5,6 +5,7 @@
 import { BrokerError, type Delta, type Final } from "../contract/mod.js";
 import { eventsOf, upstreamName, type Opened } from "./route.js";
 import type { RoutePlan, RouteTarget } from "./routes.js";
+import type { Ticket } from "./guard.js";
 
 /** Where a front writes a streamed answer (an SSE response, a gRPC server stream). */
 export interface OutputSink {
@@ -36,7 +37,11 @@ export class Answer {
   /** `route>target` when the route had a choice of targets (the x-broker-route header), else undefined. */
   readonly routeTaken: string | undefined;
 
-  constructor(private readonly opened: Opened, plan: RoutePlan) {
+  /**
+   * @param ticket ended once when the answer is consumed, with the final (its
+   * usage settles the limits and the usage ledger) or the error.
+   */
+  constructor(private readonly opened: Opened, plan: RoutePlan, private readonly ticket?: Ticket) {
     this.jobId = opened.job.id;
     this.target = opened.target;
     this.routeTaken = plan.targets.length > 1 ? `${plan.route}>${opened.target.publicId}` : undefined;
@@ -57,6 +62,10 @@ export class Answer {
    * written, so it is skipped. Errors are thrown as BrokerError.
    */
   async relay(sink: OutputSink): Promise<Final | undefined> {
+    return this.settle(this.relayInto(sink));
+  }
+
+  private async relayInto(sink: OutputSink): Promise<Final | undefined> {
     const job = this.opened.job;
     for await (const ev of eventsOf(this.opened)) {
       if (sink.closed()) return undefined;
@@ -75,7 +84,11 @@ export class Answer {
   }
 
   /** Gathers every delta into `into` and returns the final. @throws BrokerError when the answer ends without one. */
-  async collect(into: Collector): Promise<Final> {
+  collect(into: Collector): Promise<Final> {
+    return this.settle(this.collectInto(into));
+  }
+
+  private async collectInto(into: Collector): Promise<Final> {
     for await (const ev of eventsOf(this.opened)) {
       if (ev.kind === "deltas") into.add(ev.items);
       else if (ev.kind === "restart") into.reset();
@@ -85,8 +98,25 @@ export class Answer {
   }
 
   /** The final alone, for answers that are not streamed token by token (embeddings). */
-  async final(): Promise<Final> {
+  final(): Promise<Final> {
+    return this.settle(this.finalOnly());
+  }
+
+  private async finalOnly(): Promise<Final> {
     for await (const ev of eventsOf(this.opened)) if (ev.kind === "final") return ev.final;
     throw interrupted();
+  }
+
+  /** Ends the ticket with however the answer ended: its final, its error, or nothing (the client left). */
+  private async settle<T extends Final | undefined>(p: Promise<T>): Promise<T> {
+    if (!this.ticket) return p;
+    try {
+      const f = await p;
+      this.ticket.end(f);
+      return f;
+    } catch (e) {
+      this.ticket.end(undefined, e);
+      throw e;
+    }
   }
 }

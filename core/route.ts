@@ -22,8 +22,10 @@ export interface OpenOptions {
   lane: Lane;
   /** Milliseconds left for the job, asked anew for each target; undefined: the job owner's default. */
   timeoutMs: () => number | undefined;
-  /** The client's own key (`authorization: Bearer <key>`), for passthrough routes. */
+  /** The client's own upstream key, for passthrough routes. */
   bearer: string | undefined;
+  /** Where the client sends that key, for the error when it is missing. */
+  upstreamKeyWhere?: string;
   /** Aborted when the client is gone: cancels whichever job is open, now or later. */
   signal: AbortSignal;
 }
@@ -35,10 +37,10 @@ export function unavailable(model: string): BrokerError {
 // Errors that say "this target cannot serve now", not "the request is wrong".
 const worthFallback = (e: BrokerError): boolean => e.status >= 500 || e.status === 429;
 
-function upstreamKey(t: RouteTarget, bearer: string | undefined): string | undefined {
+function upstreamKey(t: RouteTarget, bearer: string | undefined, where = "'Authorization: Bearer <key>'"): string | undefined {
   if (!t.passthroughKey) return undefined;
   if (!bearer) {
-    throw new BrokerError("invalid_api_key", `The model '${t.publicId}' uses your own API key upstream: send it as 'Authorization: Bearer <key>'.`);
+    throw new BrokerError("invalid_api_key", `The model '${t.publicId}' uses your own API key upstream: send it as ${where}.`);
   }
   return bearer;
 }
@@ -65,7 +67,7 @@ export async function openRoute(jobs: Pick<JobOwner, "submit">, plan: RoutePlan,
     try {
       const timeoutMs = opts.timeoutMs();
       current = await jobs.submit(t.model, request, {
-        requestId: opts.requestId, maxQueueWaitMs: queueWait, lane: opts.lane, upstreamModel: t.upstreamModel, upstreamKey: upstreamKey(t, opts.bearer),
+        requestId: opts.requestId, maxQueueWaitMs: queueWait, lane: opts.lane, upstreamModel: t.upstreamModel, upstreamKey: upstreamKey(t, opts.bearer, opts.upstreamKeyWhere),
         ...(timeoutMs ? { timeoutMs } : {}),
       });
       if (opts.signal.aborted) current.cancel("client cancelled");

@@ -39,7 +39,8 @@ export interface ModelCard {
   owned_by: string;
 }
 
-const notFound = (model: string) =>
+/** The 404 for a model id nothing routes, and for one a key may not use: the two must look the same. */
+export const notFound = (model: string): BrokerError =>
   new BrokerError("model_not_found", `The model '${model}' does not exist or you do not have access to it.`, { param: "model" });
 
 /**

@@ -5,9 +5,11 @@
 import type { JobRequest } from "../jobs/mod.js";
 import type { Lane } from "../contract/mod.js";
 import { Answer } from "./answer.js";
+import { estimatePromptTokens } from "./estimate.js";
+import type { Caller, Guard, RateLimitView, Ticket } from "./guard.js";
 import type { JobOwner } from "./jobs.js";
 import { openRoute } from "./route.js";
-import type { ModelDirectory } from "./routes.js";
+import { notFound, type ModelDirectory } from "./routes.js";
 import type { ChatCall } from "./validate/chat.js";
 import type { CompletionCall } from "./validate/completion.js";
 import type { EmbeddingCall } from "./validate/embedding.js";
@@ -19,20 +21,38 @@ export interface CallContext {
   lane: Lane;
   /** Milliseconds left for the job, asked anew for each target; undefined: the job owner's default. */
   timeoutMs?: () => number | undefined;
-  /** The client's own key, for passthrough routes. */
+  /** The key in `Authorization: Bearer …`: the broker key while auth is on, else the upstream key of passthrough routes. */
   bearer: string | undefined;
+  /** The client's upstream key from the separate header (gateway.auth.upstreamKeyHeader), for passthrough routes. */
+  upstreamKey?: string | undefined;
+  /** Told the rate-limit figures once the request is admitted (OpenAI's x-ratelimit-* headers). */
+  onAdmit?: (view: RateLimitView) => void;
   /** Aborted when the client is gone: cancels whichever job is open, now or later. */
   signal: AbortSignal;
 }
 
 const noTimeout = (): undefined => undefined;
 
+export type { Ticket };
+
 /** The core's one entry for inference; stateless over a job owner and a routing table. */
 export class InferenceService {
   constructor(
     private readonly jobs: JobOwner,
     readonly routes: ModelDirectory,
+    readonly guard: Guard,
   ) {}
+
+  /** The models this caller may use. @throws BrokerError 401 for a bad key. */
+  models(apiKey: string | undefined): { id: string; owned_by: string; created: number }[] {
+    const caller = this.guard.caller(apiKey);
+    return this.routes.list().filter((m) => this.guard.allows(caller, m.id));
+  }
+
+  /** Whether this caller may use the model; false looks exactly like an unknown model to the client. @throws 401 for a bad key. */
+  visible(apiKey: string | undefined, model: string): boolean {
+    return this.guard.allows(this.guard.caller(apiKey), model);
+  }
 
   chat(call: Valid<ChatCall>, ctx: CallContext): Promise<Answer> {
     return this.open(call.model, { chat: call.chat }, ctx);
@@ -47,8 +67,30 @@ export class InferenceService {
   }
 
   private async open(model: string, request: JobRequest, ctx: CallContext): Promise<Answer> {
-    const plan = this.routes.plan(model);
-    const opened = await openRoute(this.jobs, plan, request, { ...ctx, timeoutMs: ctx.timeoutMs ?? noTimeout });
-    return new Answer(opened, plan);
+    const caller = this.guard.caller(ctx.bearer);
+    // A model the key may not use is refused exactly as an unknown one, so keys cannot probe for names.
+    const plan = this.guard.allows(caller, model) ? this.planOrRefuse(caller, model) : this.guard.refused(caller, model, notFound(model));
+    const ticket = await this.guard.enter(caller, model, ctx.lane, estimatePromptTokens(request));
+    if (ticket.view) ctx.onAdmit?.(ticket.view);
+    try {
+      const opened = await openRoute(this.jobs, plan, request, {
+        ...ctx,
+        bearer: this.guard.enabled ? ctx.upstreamKey : (ctx.upstreamKey ?? ctx.bearer),
+        ...(this.guard.enabled ? { upstreamKeyWhere: `'${this.guard.upstreamKeyHeader}: Bearer <key>' (Authorization carries your broker key)` } : {}),
+        timeoutMs: ctx.timeoutMs ?? noTimeout,
+      });
+      return new Answer(opened, plan, ticket);
+    } catch (e) {
+      ticket.end(undefined, e);
+      throw e;
+    }
+  }
+
+  private planOrRefuse(caller: Caller, model: string): ReturnType<ModelDirectory["plan"]> {
+    try {
+      return this.routes.plan(model);
+    } catch (e) {
+      return this.guard.refused(caller, model, e);
+    }
   }
 }

@@ -6,9 +6,11 @@ import { connectNats, ensureJobStream } from "../nats/mod.js";
 import { GatewayMetrics, type Logger } from "../ops/mod.js";
 import { JobClient, WorkerRegistry } from "../jobs/mod.js";
 import { subjects } from "../contract/mod.js";
-import { type Config } from "../config/mod.js";
+import { authEnabled, ConfigError, type Config } from "../config/mod.js";
+import { KeyStore } from "../access/mod.js";
+import { readFileSync } from "node:fs";
 import { startGrpcFront } from "../grpc/mod.js";
-import { AdminViews, InferenceService, ModelCatalog } from "../core/mod.js";
+import { AdminViews, Guard, InferenceService, ModelCatalog } from "../core/mod.js";
 import { buildServer } from "../http/mod.js";
 
 export interface GatewayHandle {
@@ -30,7 +32,11 @@ export async function startGateway(cfg: Config, log: Logger): Promise<GatewayHan
   const jobs = new JobClient(nc, jsm, cfg, registry, log, metrics);
   jobs.start();
   const catalog = new ModelCatalog(cfg, registry);
-  const service = new InferenceService(jobs, catalog);
+  const keys = authEnabled(cfg) ? await KeyStore.open(nc, cfg, log) : undefined;
+  const adminKey = keys ? adminKeyOf(cfg) : undefined;
+  if (keys && !adminKey) log.warn(`no admin key (${cfg.gateway.adminKeyEnv} or gateway.adminKeyFile): /admin/*, /metrics and the gRPC Admin service refuse every caller`);
+  const guard = new Guard({ upstreamKeyHeader: cfg.gateway.auth.upstreamKeyHeader, ...(keys ? { keys } : {}), ...(adminKey ? { adminKey } : {}) });
+  const service = new InferenceService(jobs, catalog, guard);
   const admin = new AdminViews({ registry, routes: catalog, jsm, prefix: cfg.nats.prefix, jobs });
   let draining = false;
   const app = buildServer(cfg, {
@@ -49,7 +55,7 @@ export async function startGateway(cfg: Config, log: Logger): Promise<GatewayHan
   await app.listen({ host: cfg.gateway.host, port: cfg.gateway.port });
   const grpcFront = cfg.gateway.grpcPort === undefined ? undefined : await startGrpcFront(
     {
-      jobs, catalog, registry, jsm, prefix: cfg.nats.prefix, log, priorityHeader: cfg.gateway.priorityHeader,
+      jobs, catalog, registry, jsm, prefix: cfg.nats.prefix, log, priorityHeader: cfg.gateway.priorityHeader, guard,
       onFailure: (code) => metrics.rejections.labels(code).inc(),
     },
     { host: cfg.gateway.host, port: cfg.gateway.grpcPort, tls: cfg.gateway.grpcTls, maxTimeoutMs: cfg.gateway.requestTimeoutMs, drainTimeoutMs: cfg.gateway.drainTimeoutMs, maxMessageBytes: cfg.gateway.bodyLimitBytes },
@@ -73,9 +79,22 @@ export async function startGateway(cfg: Config, log: Logger): Promise<GatewayHan
     app.server.closeAllConnections();
     await serverClosed;
     registry.stop();
+    keys?.stop();
     await nc.drain();
     log.info("gateway stopped");
   };
   const grpcAddress = grpcFront ? `${cfg.gateway.host}:${grpcFront.port}` : undefined;
   return { url, grpcAddress, app, close: () => (closed ??= close()) };
+}
+
+/** The admin key from its env var, else the first line of its file. */
+function adminKeyOf(cfg: Config, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const fromEnv = env[cfg.gateway.adminKeyEnv];
+  if (fromEnv) return fromEnv.trim();
+  if (!cfg.gateway.adminKeyFile) return undefined;
+  try {
+    return readFileSync(cfg.gateway.adminKeyFile, "utf8").split("\n")[0]?.trim() || undefined;
+  } catch (e) {
+    throw new ConfigError(`gateway.adminKeyFile: cannot read ${cfg.gateway.adminKeyFile}: ${(e as Error).message}`);
+  }
 }

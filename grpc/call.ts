@@ -4,11 +4,12 @@
 import type { Deadline, Metadata } from "@grpc/grpc-js";
 import { BrokerError, type Lane } from "../contract/mod.js";
 import type { Logger } from "../ops/mod.js";
-import { type JobOwner, type ModelDirectory, laneFrom, requestIdFrom } from "../core/mod.js";
+import { type Guard, type InferenceService, laneFrom, requestIdFrom } from "../core/mod.js";
 
 export interface CallDeps {
-  jobs: JobOwner;
-  catalog: ModelDirectory;
+  /** The core's service, with the gateway's guard (keys, limits). */
+  service: InferenceService;
+  guard: Guard;
   log: Logger;
   /** Metadata key that picks a priority lane (high, normal, low); "" ignores it. */
   priorityHeader: string;

@@ -4,12 +4,13 @@
 // plain gRPC status. What is gRPC here: metadata, deadline, cancellation,
 // backpressure, trailers.
 import { Metadata, type Deadline, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream } from "@grpc/grpc-js";
-import { bearerOf, InferenceService, UPSTREAM_MODEL_HEADER, type Answer, type CallContext } from "../core/mod.js";
+import { bearerOf, UPSTREAM_MODEL_HEADER, type Answer, type CallContext, type RateLimitView } from "../core/mod.js";
 import type { Final } from "../contract/mod.js";
 import { asBrokerError, laneOf, requestIdOf, timeoutOf, type CallDeps } from "./call.js";
 import type { ChatCompletionRequest, EmbedRequest, EmbedResponseInit, ListModelsResponseInit, OutputChunkInit, TextCompletionRequest } from "./definitions.js";
 import { chatJob, completionJob, embeddingJob } from "./requests.js";
 import { toServiceError } from "./status.js";
+import { rateLimitHeaders } from "../core/mod.js";
 
 /** Counts calls that hold a job, so shutdown can wait for them and not for health watchers. */
 export interface CallTracker {
@@ -29,25 +30,32 @@ interface CallLike {
  * The call as the core's context. A cancelled call (client cancel, deadline
  * passed, connection lost) cancels the job wherever it is, queued or running.
  */
-function contextOf(deps: CallDeps, call: CallLike, requestId: string): CallContext {
+function contextOf(deps: CallDeps, call: CallLike, requestId: string, admitted: { view?: RateLimitView }): CallContext {
   const ac = new AbortController();
   if (call.cancelled) ac.abort();
   else call.once("cancelled", () => ac.abort());
   const deadline = call.getDeadline();
+  const upstream = call.metadata.get(deps.guard.upstreamKeyHeader)[0];
   return {
     requestId,
     lane: laneOf(call.metadata, deps.priorityHeader),
     timeoutMs: () => timeoutOf(deadline, deps.maxTimeoutMs),
     bearer: bearerOf(call.metadata.get("authorization")[0]),
+    upstreamKey: typeof upstream === "string" ? (bearerOf(upstream) ?? upstream) : undefined,
+    onAdmit: (view) => (admitted.view = view),
     signal: ac.signal,
   };
 }
 
-/** Headers go out once the job has its first output: the request id, and the route taken when there was a choice. */
-function sendHeaders(call: CallLike, a: Answer, requestId: string): void {
+/**
+ * Headers go out once the job has its first output: the request id, the
+ * route taken when there was a choice, and the key's rate-limit figures.
+ */
+function sendHeaders(call: CallLike, a: Answer, requestId: string, view: RateLimitView | undefined): void {
   const md = new Metadata();
   md.set("x-request-id", requestId);
   if (a.routeTaken) md.set("x-broker-route", a.routeTaken);
+  if (view) for (const [k, v] of rateLimitHeaders(view)) md.set(k, v);
   call.sendMetadata(md);
 }
 
@@ -97,8 +105,9 @@ async function streamJob<Q>(
   const requestId = requestIdOf(call.metadata);
   tracker.active++;
   try {
-    const a = await open(call.request, contextOf(deps, call, requestId));
-    sendHeaders(call, a, requestId);
+    const admitted: { view?: RateLimitView } = {};
+    const a = await open(call.request, contextOf(deps, call, requestId, admitted));
+    sendHeaders(call, a, requestId, admitted.view);
     const id = idPrefix + a.jobId;
     const final = await a.relay({
       closed: () => call.cancelled,
@@ -113,12 +122,13 @@ async function streamJob<Q>(
   }
 }
 
-async function embed(service: InferenceService, deps: CallDeps, tracker: CallTracker, call: ServerUnaryCall<EmbedRequest, EmbedResponseInit>, done: sendUnaryData<EmbedResponseInit>): Promise<void> {
+async function embed(deps: CallDeps, tracker: CallTracker, call: ServerUnaryCall<EmbedRequest, EmbedResponseInit>, done: sendUnaryData<EmbedResponseInit>): Promise<void> {
   const requestId = requestIdOf(call.metadata);
   tracker.active++;
   try {
-    const a = await service.embed(embeddingJob(call.request), contextOf(deps, call, requestId));
-    sendHeaders(call, a, requestId);
+    const admitted: { view?: RateLimitView } = {};
+    const a = await deps.service.embed(embeddingJob(call.request), contextOf(deps, call, requestId, admitted));
+    sendHeaders(call, a, requestId, admitted.view);
     const final = await a.final();
     done(null, { model: a.target.publicId, data: final.embeddings ?? [], usage: final.usage ?? {} }, trailersFor(final, a));
   } catch (e) {
@@ -130,7 +140,7 @@ async function embed(service: InferenceService, deps: CallDeps, tracker: CallTra
 
 /** Handlers keyed by the method names of service.proto's Inference. */
 export function inferenceHandlers(deps: CallDeps, tracker: CallTracker) {
-  const service = new InferenceService(deps.jobs, deps.catalog);
+  const service = deps.service;
   const chat = (req: ChatCompletionRequest, ctx: CallContext): Promise<Answer> => service.chat(chatJob(req), ctx);
   const complete = (req: TextCompletionRequest, ctx: CallContext): Promise<Answer> => service.complete(completionJob(req), ctx);
   return {
@@ -141,10 +151,15 @@ export function inferenceHandlers(deps: CallDeps, tracker: CallTracker) {
       void streamJob(deps, tracker, call, "cmpl-", complete);
     },
     Embed: (call: ServerUnaryCall<EmbedRequest, EmbedResponseInit>, done: sendUnaryData<EmbedResponseInit>): void => {
-      void embed(service, deps, tracker, call, done);
+      void embed(deps, tracker, call, done);
     },
-    ListModels: (_call: ServerUnaryCall<unknown, ListModelsResponseInit>, done: sendUnaryData<ListModelsResponseInit>): void => {
-      done(null, { models: deps.catalog.list().map((m) => ({ id: m.id, ownedBy: m.owned_by, createdUnixS: m.created })) });
+    ListModels: (call: ServerUnaryCall<unknown, ListModelsResponseInit>, done: sendUnaryData<ListModelsResponseInit>): void => {
+      try {
+        const models = service.models(bearerOf(call.metadata.get("authorization")[0]));
+        done(null, { models: models.map((m) => ({ id: m.id, ownedBy: m.owned_by, createdUnixS: m.created })) });
+      } catch (e) {
+        done(failure(e, deps, requestIdOf(call.metadata)));
+      }
     },
   };
 }

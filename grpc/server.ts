@@ -11,14 +11,14 @@ import type { Logger } from "../ops/mod.js";
 import type { WorkerRegistry } from "../jobs/mod.js";
 import { adminHandlers } from "./admin.js";
 import type { CallDeps } from "./call.js";
-import { AdminViews, type ModelDirectory } from "../core/mod.js";
+import { AdminViews, Guard, InferenceService, type JobOwner, type ModelDirectory } from "../core/mod.js";
 import { loadPackage, serviceDefinitions } from "./definitions.js";
 import { inferenceHandlers, type CallTracker } from "./inference.js";
 
 export type { ModelDirectory, RoutePlan, RouteTarget } from "../core/mod.js";
 
 export interface GrpcFrontDeps {
-  jobs: CallDeps["jobs"];
+  jobs: JobOwner;
   /** Model resolution and listing: the gateway's one routing table (core ModelCatalog). */
   catalog: ModelDirectory;
   registry: Pick<WorkerRegistry, "list">;
@@ -29,6 +29,8 @@ export interface GrpcFrontDeps {
   /** Metadata key that picks a priority lane; default "x-priority", "" ignores it. */
   priorityHeader?: string;
   onFailure?: (code: string) => void;
+  /** Keys, limits and the admin key; absent: an open front (tests of the transport alone). */
+  guard?: Guard;
 }
 
 export interface GrpcFrontOptions {
@@ -65,18 +67,19 @@ const KEEPALIVE = {
 } as const;
 
 /**
- * Starts the gRPC front. Client API keys are not checked yet (a later
- * issue); `authorization: Bearer <key>` metadata is read only for routes that
- * pass the caller's own key upstream, as the HTTP facade does.
+ * Starts the gRPC front. Keys come as `authorization: Bearer <key>` metadata
+ * and are checked by the core's guard, as for HTTP; health and reflection
+ * stay open.
  */
 export async function startGrpcFront(deps: GrpcFrontDeps, opts: GrpcFrontOptions): Promise<GrpcFront> {
   const pkg = loadPackage();
   const defs = serviceDefinitions(pkg);
   const server = new Server({ ...KEEPALIVE, "grpc.max_receive_message_length": opts.maxMessageBytes ?? 8 * 1024 * 1024 });
   const tracker: CallTracker = { active: 0 };
+  const guard = deps.guard ?? new Guard({ upstreamKeyHeader: "x-upstream-authorization" });
   const callDeps: CallDeps = {
-    jobs: deps.jobs,
-    catalog: deps.catalog,
+    service: new InferenceService(deps.jobs, deps.catalog, guard),
+    guard,
     log: deps.log,
     priorityHeader: deps.priorityHeader ?? "x-priority",
     maxTimeoutMs: opts.maxTimeoutMs,
@@ -88,7 +91,7 @@ export async function startGrpcFront(deps: GrpcFrontDeps, opts: GrpcFrontOptions
   server.addService(inference as ServiceDefinition, inferenceHandlers(callDeps, tracker) as UntypedServiceImplementation);
   server.addService(
     admin as ServiceDefinition,
-    adminHandlers(new AdminViews({ registry: deps.registry, routes: deps.catalog, jsm: deps.jsm, prefix: deps.prefix, jobs: deps.jobs }), deps.log) as UntypedServiceImplementation,
+    adminHandlers(new AdminViews({ registry: deps.registry, routes: deps.catalog, jsm: deps.jsm, prefix: deps.prefix, jobs: deps.jobs }), guard, deps.log) as UntypedServiceImplementation,
   );
 
   let closing = false;

@@ -6,14 +6,15 @@ import type { Logger } from "../ops/mod.js";
  * a gateway or worker), and skips async stack traces on requests, which cost
  * 13% of the gateway's CPU in the prototype's profile.
  */
-export async function connectNats(url: string, name: string, log: Logger): Promise<NatsConnection> {
+export async function connectNats(url: string, name: string, log: Logger, opts: { once?: boolean } = {}): Promise<NatsConnection> {
   const nc = await connect({
     servers: url.split(","),
     name,
     noAsyncTraces: true,
-    maxReconnectAttempts: -1,
+    // A one-shot command (the CLI) fails at once with a clear message instead of waiting for a server.
+    maxReconnectAttempts: opts.once ? 0 : -1,
     reconnectTimeWait: 250,
-    waitOnFirstConnect: true,
+    waitOnFirstConnect: !opts.once,
     timeout: 5000,
   });
   void watchStatus(nc, log);

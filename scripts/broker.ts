@@ -13,10 +13,11 @@ import { engines, startWorker } from "../workers/mod.js";
 import { killChildren, spawnWorkerChild, stopBoundMs, stopChildren } from "./children.js";
 import { EXIT_GRACE_MS, onShutdown, watchParent } from "./shutdown.js";
 
-const USAGE = `usage: broker <up|gateway|worker> [--config FILE] [--name WORKER]
+const USAGE = `usage: broker <up|gateway|worker|keys> [--config FILE] [--name WORKER]
   up       start nats-server (unless NATS_URL is set), the gateway and every configured worker
   gateway  start the HTTP facade (needs NATS_URL or nats.url)
   worker   start one worker (--name, default: the first in the config)
+  keys     create, list, show, revoke and rotate client API keys (broker keys --help)
 Environment: PORT, GRPC_PORT, HOST, NATS_URL, NATS_PORT, BROKER_PREFIX, BROKER_CONFIG, LOG_LEVEL`;
 
 function readConfig(path: string | undefined): Config {
@@ -78,6 +79,7 @@ async function runUp(cfg: Config, configPath: string | undefined, log: Logger): 
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === "keys") return runAdminCommand(process.argv.slice(3));
   const { positionals, values } = parseArgs({
     allowPositionals: true,
     options: { config: { type: "string", short: "c" }, name: { type: "string", short: "n" }, help: { type: "boolean", short: "h" } },
@@ -93,6 +95,15 @@ async function main(): Promise<void> {
   if (cmd === "up") await runUp(cfg, configPath, log);
   else if (cmd === "gateway") await runGateway(cfg, log);
   else await runWorker(cfg, values.name, log);
+}
+
+/** `broker keys …`: a one-shot command against NATS, with its own flags. */
+async function runAdminCommand(argv: string[]): Promise<void> {
+  const { runKeys } = await import("./keys.js");
+  const i = argv.findIndex((a) => a === "--config" || a === "-c");
+  const configPath = i >= 0 ? argv[i + 1] : process.env.BROKER_CONFIG;
+  const log = createLogger("keys");
+  await runKeys(argv, readConfig(configPath), log);
 }
 
 main().catch((e: unknown) => {

@@ -4,7 +4,7 @@
 // the route and upstream-model headers, SSE framing and backpressure.
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { BrokerError, Delta, Final } from "../../contract/mod.js";
-import { laneFrom, bearerOf, UPSTREAM_MODEL_HEADER, type Answer, type CallContext, type InferenceService } from "../../core/mod.js";
+import { laneFrom, bearerOf, rateLimitHeaders, UPSTREAM_MODEL_HEADER, type Answer, type CallContext, type InferenceService, type RateLimitView } from "../../core/mod.js";
 import { toBrokerError } from "./errors.js";
 import { startSse, writeSse } from "./sse.js";
 
@@ -45,7 +45,20 @@ export function contextOf(deps: RouteDeps, req: FastifyRequest, reply: FastifyRe
   reply.raw.once("close", () => {
     if (!reply.raw.writableFinished) gone.abort();
   });
-  return { requestId: req.id, lane, bearer: bearerOf(req.headers.authorization), signal: gone.signal };
+  const upstream = req.headers[deps.service.guard.upstreamKeyHeader];
+  return {
+    requestId: req.id,
+    lane,
+    bearer: bearerOf(req.headers.authorization),
+    upstreamKey: typeof upstream === "string" ? (bearerOf(upstream) ?? upstream) : undefined,
+    // On the raw response, so both a JSON reply and a hijacked SSE stream carry them.
+    onAdmit: (view) => setRateLimitHeaders(reply, view),
+    signal: gone.signal,
+  };
+}
+
+export function setRateLimitHeaders(reply: FastifyReply, view: RateLimitView): void {
+  for (const [k, v] of rateLimitHeaders(view)) reply.raw.setHeader(k, v);
 }
 
 /** The x-broker-route header, when the route had a choice of targets. */

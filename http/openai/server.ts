@@ -66,8 +66,8 @@ export function buildServer(cfg: Config, deps: ServerDeps): FastifyInstance {
     sendError(reply, new BrokerError("not_found", `Invalid URL (${req.method} ${req.url.split("?")[0]})`)));
 
   registerHealthRoutes(app, deps.readiness);
-  registerModelRoutes(app, deps.catalog);
-  registerAdminRoutes(app, { admin: deps.admin, registry: deps.registry, inFlight: deps.inFlight, metrics: deps.metrics });
+  registerModelRoutes(app, deps.catalog, deps.service);
+  registerAdminRoutes(app, { admin: deps.admin, registry: deps.registry, inFlight: deps.inFlight, metrics: deps.metrics, guard: deps.service.guard });
   const routeDeps = { service: deps.service, priorityHeader: cfg.gateway.priorityHeader };
   registerChatRoutes(app, routeDeps);
   registerCompletionRoutes(app, routeDeps);

@@ -1,13 +1,14 @@
 import type { FastifyInstance } from "fastify";
 import type { GatewayMetrics } from "../../../ops/mod.js";
 import type { WorkerRegistry } from "../../../jobs/mod.js";
-import type { AdminViews } from "../../../core/mod.js";
+import { bearerOf, type AdminViews, type Guard } from "../../../core/mod.js";
 
 export interface AdminDeps {
   admin: AdminViews;
   registry: WorkerRegistry;
   inFlight: () => number;
   metrics: GatewayMetrics;
+  guard: Guard;
 }
 
 /**
@@ -16,6 +17,14 @@ export interface AdminDeps {
  * workers on (e.g. a KEDA prometheus trigger on broker_queue_waiting_jobs).
  */
 export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void {
+  // One encapsulated plugin, so the admin-key hook covers these routes and no others.
+  void app.register(async (admin) => {
+    admin.addHook("onRequest", async (req) => deps.guard.admin(bearerOf(req.headers.authorization)));
+    adminRoutes(admin, deps);
+  });
+}
+
+function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
   app.get("/admin/workers", async () => ({
     object: "list",
     data: deps.admin.workers().map((w) => ({
