@@ -29,7 +29,13 @@ const OPTIONS = {
 } as const;
 
 export async function runKeys(argv: string[], cfg: Config, log: Logger): Promise<void> {
-  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS });
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS });
+  } catch (e) {
+    throw new ConfigError(`${(e as Error).message.split("\n")[0]}\n${KEYS_USAGE}`);
+  }
+  const { positionals, values } = parsed;
   const [sub, target] = positionals;
   if (!sub || !["create", "list", "show", "revoke", "rotate"].includes(sub)) throw new ConfigError(KEYS_USAGE);
   const nc = await connectNats(cfg.nats.url, "broker-keys", log, { once: true });

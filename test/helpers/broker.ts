@@ -66,6 +66,23 @@ function spawnCli(cfg: Config, args: string[]): WorkerProcess {
   return { child, exited, output: () => out };
 }
 
+/** Runs a one-shot CLI command (`broker keys …`) on the config and returns its exit code and output. */
+export async function runCli(cfg: Config, args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const dir = mkdtempSync(join(tmpdir(), "broker-cfg-"));
+  const file = join(dir, "config.json");
+  writeFileSync(file, JSON.stringify(cfg));
+  const child = spawn(process.execPath, [CLI, ...args, "--config", file], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, NATS_URL: cfg.nats.url, LOG_LEVEL: "warn", ...env },
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((r) => child.once("exit", (c) => r(c)));
+  return { code, stdout, stderr };
+}
+
 /** Polls until `fn` returns a truthy value (events we cannot subscribe to from outside a process). */
 export async function waitFor<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 10_000): Promise<NonNullable<T>> {
   const until = Date.now() + timeoutMs;
@@ -78,9 +95,9 @@ export async function waitFor<T>(fn: () => T | Promise<T>, what: string, timeout
 }
 
 /** Waits until the gateway lists the model (its worker's heartbeat arrived). */
-export async function waitForModel(gatewayUrl: string, model: string, timeoutMs = 15_000): Promise<void> {
+export async function waitForModel(gatewayUrl: string, model: string, timeoutMs = 15_000, key?: string): Promise<void> {
   await waitFor(async () => {
-    const res = await fetch(`${gatewayUrl}/v1/models`);
+    const res = await fetch(`${gatewayUrl}/v1/models`, key ? { headers: { authorization: `Bearer ${key}` } } : {});
     const body = (await res.json()) as { data: { id: string }[] };
     return body.data.some((m) => m.id === model);
   }, `model ${model} to be live`, timeoutMs);
