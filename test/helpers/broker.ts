@@ -38,16 +38,16 @@ export interface WorkerProcess {
 }
 
 /** Runs `broker worker` as a real child process on the given config. */
-export function spawnWorker(cfg: Config, name: string): WorkerProcess {
-  return spawnCli(cfg, ["worker", "--name", name]);
+export function spawnWorker(cfg: Config, name: string, env: Record<string, string> = {}): WorkerProcess {
+  return spawnCli(cfg, ["worker", "--name", name], env);
 }
 
 /** Runs `broker gateway` as a real child process; the config's gateway.port must be a free port. */
-export function spawnGateway(cfg: Config): WorkerProcess {
-  return spawnCli(cfg, ["gateway"]);
+export function spawnGateway(cfg: Config, env: Record<string, string> = {}): WorkerProcess {
+  return spawnCli(cfg, ["gateway"], env);
 }
 
-function spawnCli(cfg: Config, args: string[]): WorkerProcess {
+function spawnCli(cfg: Config, args: string[], extraEnv: Record<string, string> = {}): WorkerProcess {
   const dir = mkdtempSync(join(tmpdir(), "broker-cfg-"));
   const file = join(dir, "config.json");
   writeFileSync(file, JSON.stringify(cfg));
@@ -55,7 +55,7 @@ function spawnCli(cfg: Config, args: string[]): WorkerProcess {
   // even by SIGKILL or a timeout, instead of living on as an orphan on a 2-core CI machine.
   const child = spawn(process.execPath, [CLI, ...args, "--config", file], {
     stdio: ["ignore", "pipe", "pipe", "ipc"],
-    env: { ...process.env, NATS_URL: cfg.nats.url, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "warn" },
+    env: { ...process.env, NATS_URL: cfg.nats.url, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "warn", ...extraEnv },
   });
   // The channel must not keep this process alive by itself.
   child.channel?.unref();

@@ -10,6 +10,8 @@ import { findNatsServer } from "../../ops/embedded-nats.js";
 export interface TestNats {
   url: string;
   port: number;
+  /** The JetStream store directory (tests that read what is on disk). */
+  storeDir: string;
   /** The running server's pid (tests that freeze it with SIGSTOP). */
   readonly pid: number | undefined;
   /** SIGTERM and wait; the store stays for restart(). */
@@ -72,6 +74,7 @@ export async function startNats(opts: { maxPayload?: number } = {}): Promise<Tes
   return {
     url,
     port,
+    storeDir: join(dir, "js"),
     get pid() {
       return child?.pid;
     },
