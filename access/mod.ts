@@ -4,3 +4,5 @@
 export { globToRegExp, hashSecret, hintOf, KEY_PREFIX, KeyRecord, newKeyId, newSecret, Priority, sameHash } from "./keys.js";
 export { KeyStore, type Lookup, type NewKey } from "./key-store.js";
 export type { Principal } from "./principal.js";
+export { MAX_QUERY_ENTRIES, USAGE_TTL_MS, usageCsv, UsageLedger, type UsageEvent, type UsageFilter, type UsageLedgerOptions, type UsageRow } from "./usage.js";
+export { UsageDay } from "./usage-store.js";

@@ -38,3 +38,12 @@ export async function openBucket(nc: NatsConnection, name: string, opts: BucketO
     return kvm.open(name);
   }
 }
+
+/**
+ * Whether a KV create or update failed because the entry's revision was not
+ * the one expected (someone else wrote first): the write was not stored.
+ */
+export function isCasConflict(e: unknown): boolean {
+  return e instanceof JetStreamApiError
+    && (e.code === JetStreamApiCodes.StreamWrongLastSequence || e.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
+}

@@ -2,4 +2,4 @@
 export { NoResponders, Requester } from "./requester.js";
 export { connectNats, trackConnected } from "./connect.js";
 export { ensureJobConsumer, ensureJobStream, MoreJetStreamApiCodes } from "./jetstream.js";
-export { bucketName, openBucket, type BucketOptions, type KV, type KvEntry, type KvWatchEntry } from "./kv.js";
+export { bucketName, isCasConflict, openBucket, type BucketOptions, type KV, type KvEntry, type KvWatchEntry } from "./kv.js";
