@@ -23,7 +23,33 @@ export class GatewayMetrics {
   readonly workerInFlight = new Gauge({ name: "broker_worker_in_flight", help: "Jobs running on each live worker.", labelNames: ["worker"], registers: [this.registry] });
   readonly workerFree = new Gauge({ name: "broker_worker_free_slots", help: "Free slots of each live worker.", labelNames: ["worker"], registers: [this.registry] });
 
+  readonly keyRequests = new Counter({ name: "broker_key_requests_total", help: "Requests per client key (its name) and public model, by code (ok or the error code).", labelNames: ["key", "model", "code"], registers: [this.registry] });
+  readonly keyTokens = new Counter({ name: "broker_key_tokens_total", help: "Tokens per client key (its name) and public model, by kind (prompt, completion).", labelNames: ["key", "model", "kind"], registers: [this.registry] });
+
   private readonly models = new Map<string, ModelMetrics>();
+  private readonly keyModels = new Map<string, Map<string, KeyModelMetrics>>();
+
+  /**
+   * Counts one request of a client key: the usage ledger's onRecord. Label
+   * children are cached per key and model, so a request builds no label
+   * objects. Labelled by the key's name: the secret never reaches metrics.
+   */
+  countKeyUsage(e: KeyUsage): void {
+    let byModel = this.keyModels.get(e.keyName);
+    if (!byModel) this.keyModels.set(e.keyName, (byModel = new Map()));
+    let m = byModel.get(e.model);
+    if (!m) {
+      m = { codes: new Map(), prompt: this.keyTokens.labels(e.keyName, e.model, "prompt"), completion: this.keyTokens.labels(e.keyName, e.model, "completion") };
+      byModel.set(e.model, m);
+    }
+    const code = e.errorCode ?? "ok";
+    let requests = m.codes.get(code);
+    if (!requests) m.codes.set(code, (requests = this.keyRequests.labels(e.keyName, e.model, code)));
+    requests.inc();
+    // prom-client refuses negative increments by throwing; a caller's bad count must not fail a request.
+    if (e.promptTokens > 0) m.prompt.inc(e.promptTokens);
+    if (e.completionTokens > 0) m.completion.inc(e.completionTokens);
+  }
 
   forModel(model: string): ModelMetrics {
     let m = this.models.get(model);
@@ -40,6 +66,21 @@ export interface ModelMetrics {
   ttft: { observe(v: number): void };
   itl: { observe(v: number): void };
   tokens: { inc(v: number): void };
+}
+
+/** What countKeyUsage reads of a request (a UsageEvent is one). */
+export interface KeyUsage {
+  keyName: string;
+  model: string;
+  promptTokens: number;
+  completionTokens: number;
+  errorCode?: string;
+}
+
+interface KeyModelMetrics {
+  codes: Map<string, { inc(): void }>;
+  prompt: { inc(v: number): void };
+  completion: { inc(v: number): void };
 }
 
 /** A worker's own metrics, on its metrics port. */
