@@ -138,7 +138,10 @@ export class UsageLedger {
     return run;
   }
 
-  /** The last flush; stops the timer. Never rejects: what it could not write is logged. */
+  /**
+   * The last flush; stops the timer. Never rejects: what it could not write
+   * is logged. Counts recorded after it are written only by a flush() call.
+   */
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.flush().catch((err: unknown) => {
