@@ -2,7 +2,8 @@
 // owner, one routing table and one inference service, handed to both fronts
 // (HTTP/OpenAI and gRPC).
 import type { FastifyInstance } from "fastify";
-import { connectNats, ensureJobStream } from "../nats/mod.js";
+import { bucketName, connectNats, ensureJobStream, openBucket } from "../nats/mod.js";
+import { USAGE_TTL_MS, UsageLedger } from "../access/mod.js";
 import { GatewayMetrics, type Logger } from "../ops/mod.js";
 import { JobClient, WorkerRegistry } from "../jobs/mod.js";
 import { subjects } from "../contract/mod.js";
@@ -19,6 +20,8 @@ export interface GatewayHandle {
   /** host:port of the gRPC front; undefined when gateway.grpcPort is not set. */
   readonly grpcAddress: string | undefined;
   readonly app: FastifyInstance;
+  /** The usage ledger requests are recorded in (shared by every gateway through NATS KV). */
+  readonly usage: UsageLedger;
   /** Stops accepting, lets open requests finish (up to drainTimeoutMs), then disconnects. */
   close(): Promise<void>;
 }
@@ -29,6 +32,8 @@ export async function startGateway(cfg: Config, log: Logger): Promise<GatewayHan
   const registry = new WorkerRegistry(nc, subjects(cfg.nats.prefix), log);
   await registry.start();
   const metrics = new GatewayMetrics();
+  const usageKv = await openBucket(nc, bucketName(cfg.nats.prefix, "usage"), { replicas: cfg.queue.replicas, ttlMs: USAGE_TTL_MS });
+  const usage = new UsageLedger(usageKv, { flushMs: cfg.gateway.auth.usageFlushMs, log, onRecord: (e) => metrics.countKeyUsage(e) });
   const jobs = new JobClient(nc, jsm, cfg, registry, log, metrics);
   jobs.start();
   const catalog = new ModelCatalog(cfg, registry);
@@ -47,6 +52,7 @@ export async function startGateway(cfg: Config, log: Logger): Promise<GatewayHan
     inFlight: () => jobs.inFlight,
     log,
     metrics,
+    usage,
     readiness: {
       notReadyReason: () => (draining ? "shutting down" : jobs.connected ? null : "no connection to NATS"),
       capacity: () => ({ workers: registry.list().filter((w) => !w.draining).length, models: [...registry.liveModels().keys()].sort() }),
@@ -80,11 +86,13 @@ export async function startGateway(cfg: Config, log: Logger): Promise<GatewayHan
     await serverClosed;
     registry.stop();
     keys?.stop();
+    // After the drain, so the requests that finished during it are in the last flush.
+    await usage.stop();
     await nc.drain();
     log.info("gateway stopped");
   };
   const grpcAddress = grpcFront ? `${cfg.gateway.host}:${grpcFront.port}` : undefined;
-  return { url, grpcAddress, app, close: () => (closed ??= close()) };
+  return { url, grpcAddress, app, usage, close: () => (closed ??= close()) };
 }
 
 /** The admin key from its env var, else the first line of its file. */

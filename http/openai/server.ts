@@ -1,4 +1,5 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import type { UsageLedger } from "../../access/mod.js";
 import type { Config } from "../../config/mod.js";
 import { BrokerError } from "../../contract/mod.js";
 import type { Logger, GatewayMetrics } from "../../ops/mod.js";
@@ -24,6 +25,8 @@ export interface ServerDeps {
   readiness: Readiness;
   log: Logger;
   metrics: GatewayMetrics;
+  /** The usage ledger; without it there is no /admin/usage (404). */
+  usage?: UsageLedger;
 }
 
 /** Builds the HTTP facade without listening, so tests and the CLI share it. */
@@ -67,7 +70,10 @@ export function buildServer(cfg: Config, deps: ServerDeps): FastifyInstance {
 
   registerHealthRoutes(app, deps.readiness);
   registerModelRoutes(app, deps.catalog, deps.service);
-  registerAdminRoutes(app, { admin: deps.admin, registry: deps.registry, inFlight: deps.inFlight, metrics: deps.metrics, guard: deps.service.guard });
+  registerAdminRoutes(app, {
+    admin: deps.admin, registry: deps.registry, inFlight: deps.inFlight, metrics: deps.metrics, guard: deps.service.guard,
+    ...(deps.usage ? { usage: deps.usage } : {}),
+  });
   const routeDeps = { service: deps.service, priorityHeader: cfg.gateway.priorityHeader };
   registerChatRoutes(app, routeDeps);
   registerCompletionRoutes(app, routeDeps);

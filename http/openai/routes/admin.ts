@@ -1,5 +1,7 @@
 import type { FastifyInstance } from "fastify";
+import type { UsageLedger } from "../../../access/mod.js";
 import type { GatewayMetrics } from "../../../ops/mod.js";
+import { registerUsageRoutes } from "./usage.js";
 import type { WorkerRegistry } from "../../../jobs/mod.js";
 import { bearerOf, type AdminViews, type Guard } from "../../../core/mod.js";
 
@@ -9,6 +11,8 @@ export interface AdminDeps {
   inFlight: () => number;
   metrics: GatewayMetrics;
   guard: Guard;
+  /** The usage ledger, for GET /admin/usage (absent: no such route). */
+  usage?: UsageLedger;
 }
 
 /**
@@ -21,6 +25,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
   void app.register(async (admin) => {
     admin.addHook("onRequest", async (req) => deps.guard.admin(bearerOf(req.headers.authorization)));
     adminRoutes(admin, deps);
+    if (deps.usage) registerUsageRoutes(admin, deps.usage);
   });
 }
 
