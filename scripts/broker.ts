@@ -3,6 +3,7 @@
  * broker up       nats-server (unless NATS_URL is set) + gateway + the config's workers
  * broker gateway  the HTTP facade only
  * broker worker   one worker (--name picks it from the config's workers)
+ * broker usage    usage per day, key and model, from NATS
  */
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -13,11 +14,12 @@ import { engines, startWorker } from "../workers/mod.js";
 import { killChildren, spawnWorkerChild, stopBoundMs, stopChildren } from "./children.js";
 import { EXIT_GRACE_MS, onShutdown, watchParent } from "./shutdown.js";
 
-const USAGE = `usage: broker <up|gateway|worker|keys> [--config FILE] [--name WORKER]
+const USAGE = `usage: broker <up|gateway|worker|keys|usage> [--config FILE] [--name WORKER]
   up       start nats-server (unless NATS_URL is set), the gateway and every configured worker
   gateway  start the HTTP facade (needs NATS_URL or nats.url)
   worker   start one worker (--name, default: the first in the config)
   keys     create, list, show, revoke and rotate client API keys (broker keys --help)
+  usage    print usage per day, key and model (broker usage --help)
 Environment: PORT, GRPC_PORT, HOST, NATS_URL, NATS_PORT, BROKER_PREFIX, BROKER_CONFIG, LOG_LEVEL`;
 
 function readConfig(path: string | undefined): Config {
@@ -80,6 +82,13 @@ async function runUp(cfg: Config, configPath: string | undefined, log: Logger): 
 
 async function main(): Promise<void> {
   if (process.argv[2] === "keys") return runAdminCommand(process.argv.slice(3));
+  // Commands with their own options parse them themselves.
+  if (process.argv[2] === "usage") {
+    const { runUsage } = await import("./usage.js");
+    // exitCode, not exit(): a large CSV on a pipe must be written out first.
+    process.exitCode = await runUsage(process.argv.slice(3), readConfig);
+    return;
+  }
   const { positionals, values } = parseArgs({
     allowPositionals: true,
     options: { config: { type: "string", short: "c" }, name: { type: "string", short: "n" }, help: { type: "boolean", short: "h" } },
