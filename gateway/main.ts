@@ -40,7 +40,7 @@ export async function startGateway(cfg: Config, log: Logger): Promise<GatewayHan
   const keys = authEnabled(cfg) ? await KeyStore.open(nc, cfg, log) : undefined;
   const adminKey = keys ? adminKeyOf(cfg) : undefined;
   if (keys && !adminKey) log.warn(`no admin key (${cfg.gateway.adminKeyEnv} or gateway.adminKeyFile): /admin/*, /metrics and the gRPC Admin service refuse every caller`);
-  const guard = new Guard({ upstreamKeyHeader: cfg.gateway.auth.upstreamKeyHeader, ...(keys ? { keys } : {}), ...(adminKey ? { adminKey } : {}) });
+  const guard = new Guard({ upstreamKeyHeader: cfg.gateway.auth.upstreamKeyHeader, usage, ...(keys ? { keys } : {}), ...(adminKey ? { adminKey } : {}) });
   const service = new InferenceService(jobs, catalog, guard);
   const admin = new AdminViews({ registry, routes: catalog, jsm, prefix: cfg.nats.prefix, jobs });
   let draining = false;

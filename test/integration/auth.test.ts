@@ -94,6 +94,21 @@ describe("client API keys", () => {
     assert.equal((await postJson(`${gw.url}/v1/chat/completions`, ask("sim-a"), bearer(STATIC))).status, 200);
   });
 
+  test("usage is counted per key and model, errors by code, and readable by the admin", async () => {
+    interface Row { key_name: string; model: string; requests: number; completion_tokens: number; errors: Record<string, number> }
+    const rows = await waitFor(async () => {
+      const body = await readJson<{ data: Row[] }>(fetch(`${gw.url}/admin/usage?key=team-a`, { headers: bearer(ADMIN) }));
+      return body.data.some((r) => r.model === "other") ? body.data : null;
+    }, "team-a's usage to be flushed");
+    const sim = rows.find((r) => r.model === "sim-a");
+    assert.equal(sim?.requests, 1);
+    assert.equal(sim?.completion_tokens, 4);
+    assert.deepEqual(rows.find((r) => r.model === "other")?.errors, { model_not_found: 1 });
+    assert.deepEqual(rows.find((r) => r.model === "no-such-model")?.errors, { model_not_found: 1 });
+    const metrics = await (await fetch(`${gw.url}/metrics`, { headers: bearer(ADMIN) })).text();
+    assert.match(metrics, /broker_key_requests_total\{key="team-a",model="sim-a",code="ok"\} 1/);
+  });
+
   test("a priority above the key's cap is 403 priority_not_allowed", async () => {
     const key = await createKey(cfg, "--name", "low-only", "--max-priority", "low");
     const res = await postJson(`${gw.url}/v1/chat/completions`, ask("sim-a"), { ...bearer(key), "x-priority": "normal" });
