@@ -68,8 +68,8 @@ test("an upstream's own code and type are what the client sees, and survive the 
 });
 
 test("a chunk from a worker before the closed table: its code is kept as the upstream's", () => {
-  const old = BrokerError.fromChunk({ status: 400, type: "invalid_request_error", code: "context_length_exceeded", message: "too long" });
-  assert.deepEqual([old.code, old.status, old.wireCode], ["invalid_request", 400, "context_length_exceeded"]);
+  const old = BrokerError.fromChunk({ status: 400, type: "invalid_request_error", code: "string_above_max_length", message: "too long" });
+  assert.deepEqual([old.code, old.status, old.wireCode], ["invalid_request", 400, "string_above_max_length"]);
   const cancel = BrokerError.fromChunk({ status: 500, type: "server_error", code: "", message: "cancelled" });
   assert.deepEqual([cancel.code, cancel.status, cancel.upstreamCode], ["internal_error", 500, null]);
 });
