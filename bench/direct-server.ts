@@ -6,6 +6,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type { ServerResponse } from "node:http";
 import Fastify, { type FastifyReply, type FastifyRequest } from "fastify";
+import { parseConfig } from "../config/config.js";
 import { BrokerError } from "../contract/errors.js";
 import { pb, type Delta, type Final } from "../contract/proto.js";
 import { ChatAggregator, ChatStream } from "../http/openai/chat-format.js";
@@ -50,8 +51,11 @@ class TickBatcher implements DeltaSink {
   };
 }
 
+// The gateway's default input limits, so the direct path validates as the gateway does.
+const limits = parseConfig({}).gateway.inputLimits;
+
 async function chat(engine: EngineAdapter, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
-  const { model, stream, chat: request } = parseChatRequest(req.body);
+  const { model, stream, chat: request } = parseChatRequest(req.body, limits);
   const id = `chatcmpl-${randomUUID()}`;
   const created = Math.floor(Date.now() / 1000);
   const job = pb.InferenceJob.create({ id, model, chat: request });

@@ -8,6 +8,7 @@ import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { nuid } from "@nats-io/transport-node";
+import { parseConfig } from "../config/config.js";
 import { encodeJob } from "../contract/proto.js";
 import { subjects } from "../contract/subjects.js";
 import { parseChatRequest } from "../http/openai/chat-request.js";
@@ -82,7 +83,7 @@ function options() {
 
 /** The size of the job the gateway would publish for the non-stream body: the floor's jobs are as big. */
 function jobBytes(): number {
-  const { model, chat } = parseChatRequest(JSON.parse(chatBody(false, 16)) as unknown);
+  const { model, chat } = parseChatRequest(JSON.parse(chatBody(false, 16)) as unknown, parseConfig({}).gateway.inputLimits);
   const gateway = nuid.next();
   const id = nuid.next();
   return encodeJob({

@@ -80,15 +80,48 @@ const Auth = z.strictObject({
   usageFlushMs: z.number().int().min(50).default(1000),
 });
 
-/** Bounds every request is checked against before a job is queued. */
+/**
+ * Bounds every request is checked against before a job is queued, by the
+ * core for both fronts (core/validate/limits.ts). Each default lets through
+ * what real clients send and stops what only a mistake or an attack sends.
+ */
 const InputLimits = z.strictObject({
+  /**
+   * Messages in a chat; prompts in a legacy completion (each one a generation
+   * of its own). OpenAI documents no count; 4096 holds long agent sessions.
+   */
   maxMessages: z.number().int().positive().default(4096),
-  /** Characters of text in one request (all messages, prompt or inputs together). */
+  /**
+   * Characters (UTF-16 units) of text in one request: message contents, text
+   * parts and tool-call arguments, or prompts and suffix, or inputs, together.
+   * 4M is about 1M tokens at ~4 characters a token, the largest context
+   * offered today, and half the default 8 MiB body.
+   */
   maxInputChars: z.number().int().positive().default(4_000_000),
-  maxJsonDepth: z.number().int().positive().default(64),
-  maxN: z.number().int().positive().default(16),
-  maxTokens: z.number().int().positive().default(1_000_000),
-  maxTools: z.number().int().positive().default(256),
+  /**
+   * Nesting of the JSON body and of JSON carried in strings (tools, tool-call
+   * arguments, gRPC's *_json). Real requests stay far below 64 (a strict
+   * OpenAI schema may nest 10 levels). Code that recurses over JSON
+   * (JSON.stringify, schema-to-grammar builders) overflows the stack in the
+   * thousands of levels, hence the cap.
+   */
+  maxJsonDepth: z.number().int().positive().max(1000).default(64),
+  /**
+   * Choices per request. OpenAI allows 128 (the API's own bound here too);
+   * each choice is a whole generation on the same worker slot, so a
+   * self-hosted default is lower.
+   */
+  maxN: z.number().int().positive().max(128).default(16),
+  /**
+   * max_tokens / max_completion_tokens. Above every model's output length
+   * today; the job carries it as uint32, hence the cap.
+   */
+  maxTokens: z.number().int().positive().max(2 ** 32 - 1).default(1_000_000),
+  /**
+   * Tools in one chat request: OpenAI's own limit, so a request OpenAI would
+   * refuse is refused here before it is queued, whichever engine serves it.
+   */
+  maxTools: z.number().int().positive().default(128),
 });
 
 const WorkerModel = z.strictObject({

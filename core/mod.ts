@@ -15,5 +15,6 @@ export { validateCompletion, type CompletionCall } from "./validate/completion.j
 export { validateEmbedding, type EmbeddingCall } from "./validate/embedding.js";
 export * as fields from "./validate/fields.js";
 export { check, invalid, jsonParam, missing, type Path, type RenderParam } from "./validate/issues.js";
+export { jsonTooDeep, tooDeep, type InputLimits } from "./validate/limits.js";
 export type { Valid } from "./validate/valid.js";
 export { laneFrom, requestIdFrom } from "./request-meta.js";

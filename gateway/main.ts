@@ -61,7 +61,7 @@ export async function startGateway(cfg: Config, log: Logger): Promise<GatewayHan
   await app.listen({ host: cfg.gateway.host, port: cfg.gateway.port });
   const grpcFront = cfg.gateway.grpcPort === undefined ? undefined : await startGrpcFront(
     {
-      jobs, catalog, registry, jsm, prefix: cfg.nats.prefix, log, priorityHeader: cfg.gateway.priorityHeader, guard,
+      jobs, catalog, registry, jsm, prefix: cfg.nats.prefix, log, priorityHeader: cfg.gateway.priorityHeader, guard, limits: cfg.gateway.inputLimits,
       onFailure: (code) => metrics.rejections.labels(code).inc(),
     },
     { host: cfg.gateway.host, port: cfg.gateway.grpcPort, tls: cfg.gateway.grpcTls, maxTimeoutMs: cfg.gateway.requestTimeoutMs, drainTimeoutMs: cfg.gateway.drainTimeoutMs, maxMessageBytes: cfg.gateway.bodyLimitBytes },

@@ -4,7 +4,7 @@
 import type { Deadline, Metadata } from "@grpc/grpc-js";
 import { BrokerError, type Lane } from "../contract/mod.js";
 import type { Logger } from "../ops/mod.js";
-import { type Guard, type InferenceService, laneFrom, requestIdFrom } from "../core/mod.js";
+import { type Guard, type InferenceService, type InputLimits, laneFrom, requestIdFrom } from "../core/mod.js";
 
 export interface CallDeps {
   /** The core's service, with the gateway's guard (keys, limits). */
@@ -15,6 +15,8 @@ export interface CallDeps {
   priorityHeader: string;
   /** Upper bound on a job's deadline; a call without a deadline gets it (undefined: the JobClient's default). */
   maxTimeoutMs: number | undefined;
+  /** The bounds every request is checked against (config gateway.inputLimits). */
+  limits: InputLimits;
   /** Told the code of every failed call (the gateway counts them in broker_rejections_total). */
   onFailure?: (code: string) => void;
 }

@@ -127,7 +127,7 @@ async function embed(deps: CallDeps, tracker: CallTracker, call: ServerUnaryCall
   tracker.active++;
   try {
     const admitted: { view?: RateLimitView } = {};
-    const a = await deps.service.embed(embeddingJob(call.request), contextOf(deps, call, requestId, admitted));
+    const a = await deps.service.embed(embeddingJob(call.request, deps.limits), contextOf(deps, call, requestId, admitted));
     sendHeaders(call, a, requestId, admitted.view);
     const final = await a.final();
     done(null, { model: a.target.publicId, data: final.embeddings ?? [], usage: final.usage ?? {} }, trailersFor(final, a));
@@ -141,8 +141,8 @@ async function embed(deps: CallDeps, tracker: CallTracker, call: ServerUnaryCall
 /** Handlers keyed by the method names of service.proto's Inference. */
 export function inferenceHandlers(deps: CallDeps, tracker: CallTracker) {
   const service = deps.service;
-  const chat = (req: ChatCompletionRequest, ctx: CallContext): Promise<Answer> => service.chat(chatJob(req), ctx);
-  const complete = (req: TextCompletionRequest, ctx: CallContext): Promise<Answer> => service.complete(completionJob(req), ctx);
+  const chat = (req: ChatCompletionRequest, ctx: CallContext): Promise<Answer> => service.chat(chatJob(req, deps.limits), ctx);
+  const complete = (req: TextCompletionRequest, ctx: CallContext): Promise<Answer> => service.complete(completionJob(req, deps.limits), ctx);
   return {
     ChatCompletion: (call: ServerWritableStream<ChatCompletionRequest, OutputChunkInit>): void => {
       void streamJob(deps, tracker, call, "chatcmpl-", chat);

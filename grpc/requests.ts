@@ -3,7 +3,7 @@
 // core's one validation (core/validate) sees absent fields as absent. Its
 // errors name the proto field path in `param` ("request.messages[1].role"),
 // as OpenAI names the JSON field.
-import { fields, validateChat, validateCompletion, validateEmbedding, type ChatCall, type CompletionCall, type EmbeddingCall, type Path, type Valid } from "../core/mod.js";
+import { fields, validateChat, validateCompletion, validateEmbedding, type ChatCall, type CompletionCall, type EmbeddingCall, type InputLimits, type Path, type Valid } from "../core/mod.js";
 import type { ChatMessage, ChatRequest, CompletionRequest, ContentPart, ToolCall } from "../contract/mod.js";
 import type { ChatCompletionRequest, EmbedRequest, TextCompletionRequest } from "./definitions.js";
 
@@ -87,7 +87,7 @@ function defined<T extends Record<string, unknown>>(o: T): Partial<T> {
 }
 
 /** A ChatCompletion call as a job request. @throws BrokerError 400 invalid_request naming the field. */
-export function chatJob(req: ChatCompletionRequest): Valid<ChatCall> {
+export function chatJob(req: ChatCompletionRequest, limits: InputLimits): Valid<ChatCall> {
   const r = req.request;
   const chat: ChatRequest | undefined = r ? {
     messages: list(r.messages)?.map(message) ?? [],
@@ -99,11 +99,11 @@ export function chatJob(req: ChatCompletionRequest): Valid<ChatCall> {
     ...shared(r),
   } : undefined;
   if (chat && !chat.messages?.length) delete chat.messages;
-  return validateChat({ model: text(req.model), chat }, grpcParam);
+  return validateChat({ model: text(req.model), chat }, grpcParam, limits);
 }
 
 /** A Completion call as a job request. @throws BrokerError 400 invalid_request naming the field. */
-export function completionJob(req: TextCompletionRequest): Valid<CompletionCall> {
+export function completionJob(req: TextCompletionRequest, limits: InputLimits): Valid<CompletionCall> {
   const r = req.request;
   const completion: CompletionRequest | undefined = r ? defined({
     prompts: list(r.prompts),
@@ -111,12 +111,12 @@ export function completionJob(req: TextCompletionRequest): Valid<CompletionCall>
     suffix: r.suffix ?? "",
     ...shared(r),
   }) : undefined;
-  return validateCompletion({ model: text(req.model), completion }, grpcParam);
+  return validateCompletion({ model: text(req.model), completion }, grpcParam, limits);
 }
 
 /** An Embed call as a job request. @throws BrokerError 400 invalid_request naming the field. */
-export function embeddingJob(req: EmbedRequest): Valid<EmbeddingCall> {
+export function embeddingJob(req: EmbedRequest, limits: InputLimits): Valid<EmbeddingCall> {
   const r = req.request;
   const embedding = r ? defined({ inputs: list(r.inputs), dimensions: r.dimensions ?? 0, user: r.user ?? "", extraJson: r.extraJson ?? "" }) : undefined;
-  return validateEmbedding({ model: text(req.model), embedding }, grpcParam);
+  return validateEmbedding({ model: text(req.model), embedding }, grpcParam, limits);
 }

@@ -11,7 +11,7 @@ import type { Logger } from "../ops/mod.js";
 import type { WorkerRegistry } from "../jobs/mod.js";
 import { adminHandlers } from "./admin.js";
 import type { CallDeps } from "./call.js";
-import { AdminViews, Guard, InferenceService, type JobOwner, type ModelDirectory } from "../core/mod.js";
+import { AdminViews, Guard, InferenceService, type InputLimits, type JobOwner, type ModelDirectory } from "../core/mod.js";
 import { loadPackage, serviceDefinitions } from "./definitions.js";
 import { inferenceHandlers, type CallTracker } from "./inference.js";
 
@@ -31,6 +31,8 @@ export interface GrpcFrontDeps {
   onFailure?: (code: string) => void;
   /** Keys, limits and the admin key; absent: an open front (tests of the transport alone). */
   guard?: Guard;
+  /** The bounds every request is checked against (config gateway.inputLimits), as on the HTTP front. */
+  limits: InputLimits;
 }
 
 export interface GrpcFrontOptions {
@@ -83,6 +85,7 @@ export async function startGrpcFront(deps: GrpcFrontDeps, opts: GrpcFrontOptions
     log: deps.log,
     priorityHeader: deps.priorityHeader ?? "x-priority",
     maxTimeoutMs: opts.maxTimeoutMs,
+    limits: deps.limits,
     ...(deps.onFailure ? { onFailure: deps.onFailure } : {}),
   };
   const inference = { ChatCompletion: defs.chat.server, Completion: defs.completion.server, Embed: defs.embed.server, ListModels: defs.listModels.server };

@@ -7,6 +7,7 @@ import { z } from "zod";
 import type { ChatRequest } from "../../contract/mod.js";
 import { IMAGE_DETAILS, jsonObject, jsonText, modelName, nonEmpty, responseFormatSchema, role, samplingShape, toolChoiceSchema, toolSchema } from "./fields.js";
 import { check, type IssueParams, type RenderParam } from "./issues.js";
+import { checkChatLimits, type InputLimits } from "./limits.js";
 import { valid, type Valid } from "./valid.js";
 
 const need: IssueParams = { missing: true };
@@ -66,10 +67,12 @@ export interface ChatCall {
 }
 
 /**
- * Checks a chat call in canonical form; absent fields are undefined.
+ * Checks a chat call in canonical form against the gateway's input limits,
+ * then the schema; absent fields are undefined.
  * @throws BrokerError 400 `invalid_request`, `param` rendered by the front.
  */
-export function validateChat(c: { model?: string | null | undefined; chat?: ChatRequest | null | undefined }, render: RenderParam): Valid<ChatCall> {
+export function validateChat(c: { model?: string | null | undefined; chat?: ChatRequest | null | undefined }, render: RenderParam, limits: InputLimits): Valid<ChatCall> {
+  checkChatLimits(c.chat, limits, render);
   check(call, c, render);
   // The schema required both; the fallbacks only satisfy the type checker.
   return valid({ model: c.model ?? "", chat: c.chat ?? {} });

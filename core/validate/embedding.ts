@@ -4,6 +4,7 @@ import { z } from "zod";
 import type { EmbeddingRequest } from "../../contract/mod.js";
 import { integer, jsonObject, jsonText, MAX_DIMENSIONS, MAX_EMBEDDING_INPUTS, modelName, nonEmpty } from "./fields.js";
 import { check, type RenderParam } from "./issues.js";
+import { checkEmbeddingLimits, type InputLimits } from "./limits.js";
 import { valid, type Valid } from "./valid.js";
 
 const inputs = "a non-empty string or an array of non-empty strings";
@@ -23,8 +24,9 @@ export interface EmbeddingCall {
   embedding: EmbeddingRequest;
 }
 
-/** @throws BrokerError 400 `invalid_request`, `param` rendered by the front. */
-export function validateEmbedding(c: { model?: string | null | undefined; embedding?: EmbeddingRequest | null | undefined }, render: RenderParam): Valid<EmbeddingCall> {
+/** Checks the input limits, then the schema. @throws BrokerError 400 `invalid_request`, `param` rendered by the front. */
+export function validateEmbedding(c: { model?: string | null | undefined; embedding?: EmbeddingRequest | null | undefined }, render: RenderParam, limits: InputLimits): Valid<EmbeddingCall> {
+  checkEmbeddingLimits(c.embedding, limits, render);
   check(call, c, render);
   // The schema required both; the fallbacks only satisfy the type checker.
   return valid({ model: c.model ?? "", embedding: c.embedding ?? {} });

@@ -3,7 +3,7 @@
 // Limits come from the core's shared field schemas.
 import { z } from "zod";
 import type { ChatMessage, ChatRequest, ContentPart, ToolCall } from "../../contract/mod.js";
-import { fields, invalid, validateChat, type ChatCall, type Valid } from "../../core/mod.js";
+import { fields, invalid, validateChat, type ChatCall, type InputLimits, type RenderParam, type Valid } from "../../core/mod.js";
 import { extraJson, openaiParam, parseBody, samplingJson } from "./request-json.js";
 
 const { maxTokens, oneOf, responseFormatSchema, role, toolChoiceSchema, toolSchema, toStop } = fields;
@@ -57,14 +57,21 @@ type Message = z.infer<typeof message>;
 
 const MODELLED = new Set(Object.keys(schema.shape));
 
+// The job carries one token bound, `maxTokens`; a client that sent
+// max_completion_tokens is told about the field it sent.
+const completionTokensParam: RenderParam = (path) => {
+  const param = openaiParam(path);
+  return param === "max_tokens" ? "max_completion_tokens" : param;
+};
+
 /**
  * Validates a chat completions body and maps it onto the job's ChatRequest,
- * checked by the core.
+ * checked by the core (the gateway's input limits included).
  * Top-level fields the broker does not model travel in `extraJson`; `tools`,
  * `tool_choice` and `response_format` travel as the client's own JSON.
  * @throws BrokerError 400 `invalid_request` naming the field in `param`.
  */
-export function parseChatRequest(body: unknown): Valid<ChatCall> & { stream: boolean } {
+export function parseChatRequest(body: unknown, limits: InputLimits): Valid<ChatCall> & { stream: boolean } {
   const b = parseBody(schema, body);
   const raw = body as Record<string, unknown>;
 
@@ -96,7 +103,7 @@ export function parseChatRequest(body: unknown): Valid<ChatCall> & { stream: boo
   if (b.seed != null) chat.seed = b.seed;
   if (b.presence_penalty != null) chat.presencePenalty = b.presence_penalty;
   if (b.frequency_penalty != null) chat.frequencyPenalty = b.frequency_penalty;
-  return { ...validateChat({ model: b.model, chat }, openaiParam), stream };
+  return { ...validateChat({ model: b.model, chat }, b.max_completion_tokens != null ? completionTokensParam : openaiParam, limits), stream };
 }
 
 // What each role needs (content, name, tool_call_id) is the core's check.

@@ -1,7 +1,7 @@
 // POST /v1/completions (legacy): raw prompt text in, text out.
 import { z } from "zod";
 import type { CompletionRequest } from "../../contract/mod.js";
-import { fields, invalid, validateCompletion, type CompletionCall, type Valid } from "../../core/mod.js";
+import { fields, invalid, validateCompletion, type CompletionCall, type InputLimits, type Valid } from "../../core/mod.js";
 import { extraJson, openaiParam, parseBody, rejectTokenIds, samplingJson } from "./request-json.js";
 
 const { toStop } = fields;
@@ -21,7 +21,7 @@ const MODELLED = new Set(Object.keys(schema.shape));
  * clear 400: engines here take text.
  * @throws BrokerError 400 `invalid_request` naming the field in `param`.
  */
-export function parseCompletionRequest(body: unknown): Valid<CompletionCall> & { stream: boolean } {
+export function parseCompletionRequest(body: unknown, limits: InputLimits): Valid<CompletionCall> & { stream: boolean } {
   rejectTokenIds(body, "prompt");
   const b = parseBody(schema, body);
   const stream = b.stream ?? false;
@@ -49,5 +49,5 @@ export function parseCompletionRequest(body: unknown): Valid<CompletionCall> & {
   if (b.seed != null) completion.seed = b.seed;
   if (b.presence_penalty != null) completion.presencePenalty = b.presence_penalty;
   if (b.frequency_penalty != null) completion.frequencyPenalty = b.frequency_penalty;
-  return { ...validateCompletion({ model: b.model, completion }, openaiParam), stream };
+  return { ...validateCompletion({ model: b.model, completion }, openaiParam, limits), stream };
 }

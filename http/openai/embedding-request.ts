@@ -1,6 +1,6 @@
 // POST /v1/embeddings.
 import { z } from "zod";
-import { fields, validateEmbedding, type EmbeddingCall, type Valid } from "../../core/mod.js";
+import { fields, validateEmbedding, type EmbeddingCall, type InputLimits, type Valid } from "../../core/mod.js";
 import { extraJson, openaiParam, parseBody, rejectTokenIds } from "./request-json.js";
 
 const { integer, MAX_DIMENSIONS, MAX_EMBEDDING_INPUTS, nonEmpty, oneOf, positive } = fields;
@@ -19,7 +19,7 @@ const schema = z.looseObject({
 const MODELLED = new Set(Object.keys(schema.shape));
 
 /** @throws BrokerError 400 `invalid_request` naming the field in `param`. */
-export function parseEmbeddingRequest(body: unknown): Valid<EmbeddingCall> & { base64: boolean } {
+export function parseEmbeddingRequest(body: unknown, limits: InputLimits): Valid<EmbeddingCall> & { base64: boolean } {
   rejectTokenIds(body, "input");
   const b = parseBody(schema, body);
   const embedding = {
@@ -28,5 +28,5 @@ export function parseEmbeddingRequest(body: unknown): Valid<EmbeddingCall> & { b
     user: b.user ?? "",
     extraJson: extraJson(body as Record<string, unknown>, MODELLED),
   };
-  return { ...validateEmbedding({ model: b.model, embedding }, openaiParam), base64: b.encoding_format === "base64" };
+  return { ...validateEmbedding({ model: b.model, embedding }, openaiParam, limits), base64: b.encoding_format === "base64" };
 }

@@ -4,7 +4,7 @@
 // the route and upstream-model headers, SSE framing and backpressure.
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { BrokerError, Delta, Final } from "../../contract/mod.js";
-import { laneFrom, bearerOf, rateLimitHeaders, UPSTREAM_MODEL_HEADER, type Answer, type CallContext, type InferenceService, type RateLimitView } from "../../core/mod.js";
+import { laneFrom, bearerOf, rateLimitHeaders, UPSTREAM_MODEL_HEADER, type Answer, type CallContext, type InferenceService, type InputLimits, type RateLimitView } from "../../core/mod.js";
 import { toBrokerError } from "./errors.js";
 import { startSse, writeSse } from "./sse.js";
 
@@ -12,6 +12,8 @@ export interface RouteDeps {
   service: InferenceService;
   /** The header that picks a lane; "" when priorities come from elsewhere. */
   priorityHeader: string;
+  /** The bounds every request is checked against (config gateway.inputLimits). */
+  limits: InputLimits;
 }
 
 /** Formats a job's output as SSE text (ChatStream, CompletionStream). */

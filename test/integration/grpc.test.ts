@@ -422,7 +422,7 @@ describe("gRPC front", () => {
       servedModels: () => [],
     };
     const front = await startGrpcFront(
-      { jobs: { submit: () => Promise.reject(new Error("unused")), connected: true }, catalog, registry: { list: () => [] }, jsm: {} as JetStreamManager, prefix: "x", log },
+      { jobs: { submit: () => Promise.reject(new Error("unused")), connected: true }, catalog, registry: { list: () => [] }, jsm: {} as JetStreamManager, prefix: "x", log, limits: cfg.gateway.inputLimits },
       { host: "127.0.0.1", port: 0, tls: { certFile: cert, keyFile: key } },
     );
     const client = createInferenceClient(`grpcs://localhost:${front.port}`, undefined, { rootCerts: readFileSync(cert) });

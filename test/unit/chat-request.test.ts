@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { BrokerError } from "../../contract/errors.js";
-import { parseChatRequest } from "../../http/openai/chat-request.js";
+import { parseConfig } from "../../config/config.js";
+import { parseChatRequest as parseWith } from "../../http/openai/chat-request.js";
+
+// The gateway's default input limits; test/unit/input-limits.test.ts checks them.
+const limits = parseConfig({}).gateway.inputLimits;
+const parseChatRequest = (body: unknown) => parseWith(body, limits);
 
 const user = { role: "user", content: "Hi" };
 const base = { model: "m", messages: [user] };

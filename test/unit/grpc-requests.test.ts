@@ -1,13 +1,20 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { BrokerError } from "../../contract/errors.js";
-import { chatJob, completionJob, embeddingJob } from "../../grpc/requests.js";
+import { parseConfig } from "../../config/config.js";
+import * as requests from "../../grpc/requests.js";
 import { pb } from "../../contract/proto.js";
 
 // Requests go through encode/decode first, as they arrive from the wire.
 const chat = (init: Parameters<typeof pb.ChatCompletionRequest.encode>[0]) => pb.ChatCompletionRequest.decode(pb.ChatCompletionRequest.encode(init).finish());
 const completion = (init: Parameters<typeof pb.TextCompletionRequest.encode>[0]) => pb.TextCompletionRequest.decode(pb.TextCompletionRequest.encode(init).finish());
 const embed = (init: Parameters<typeof pb.EmbedRequest.encode>[0]) => pb.EmbedRequest.decode(pb.EmbedRequest.encode(init).finish());
+
+// The gateway's default input limits; test/unit/input-limits.test.ts checks them.
+const limits = parseConfig({}).gateway.inputLimits;
+const chatJob = (req: Parameters<typeof requests.chatJob>[0]) => requests.chatJob(req, limits);
+const completionJob = (req: Parameters<typeof requests.completionJob>[0]) => requests.completionJob(req, limits);
+const embeddingJob = (req: Parameters<typeof requests.embeddingJob>[0]) => requests.embeddingJob(req, limits);
 
 function rejects(fn: () => unknown, param: string | null, message?: RegExp): void {
   assert.throws(fn, (e: unknown) => {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { Client, credentials, Metadata, status as Code, type MethodDefinition, type ServiceError } from "@grpc/grpc-js";
 import type { JetStreamManager } from "@nats-io/jetstream";
+import { parseConfig } from "../../config/config.js";
 import { BrokerError, ErrorCodes } from "../../contract/errors.js";
 import { laneOf, timeoutOf } from "../../grpc/call.js";
 import { createInferenceClient, type InferenceClient } from "../../grpc/client.js";
@@ -128,7 +129,7 @@ describe("gRPC front with stand-in deps", () => {
       servedModels: () => [],
     };
     front = await startGrpcFront(
-      { jobs, catalog, registry: { list: () => [] }, jsm: {} as JetStreamManager, prefix: "x", log: createLogger("test", "silent") },
+      { jobs, catalog, registry: { list: () => [] }, jsm: {} as JetStreamManager, prefix: "x", log: createLogger("test", "silent"), limits: parseConfig({}).gateway.inputLimits },
       { host: "127.0.0.1", port: 0 },
     );
     client = createInferenceClient(`127.0.0.1:${front.port}`, "some-key");

@@ -5,7 +5,7 @@ import { collect, contextOf, idsOf, stream, type RouteDeps } from "../respond.js
 
 export function registerChatRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.post("/v1/chat/completions", async (req, reply) => {
-    const call = parseChatRequest(req.body);
+    const call = parseChatRequest(req.body, deps.limits);
     const a = await deps.service.chat(call, contextOf(deps, req, reply));
     const ids = idsOf(a, reply, "chatcmpl-");
     if (!call.stream) return collect(a, ids, new ChatAggregator(), reply);

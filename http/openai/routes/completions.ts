@@ -6,7 +6,7 @@ import { collect, contextOf, idsOf, stream, type RouteDeps } from "../respond.js
 /** The legacy text completions endpoint, for clients and tools that still use it. */
 export function registerCompletionRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.post("/v1/completions", async (req, reply) => {
-    const call = parseCompletionRequest(req.body);
+    const call = parseCompletionRequest(req.body, deps.limits);
     const a = await deps.service.complete(call, contextOf(deps, req, reply));
     const ids = idsOf(a, reply, "cmpl-");
     if (!call.stream) return collect(a, ids, new CompletionAggregator(), reply);

@@ -10,7 +10,7 @@ function toBase64(values: number[]): string {
 
 export function registerEmbeddingRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.post("/v1/embeddings", async (req, reply) => {
-    const call = parseEmbeddingRequest(req.body);
+    const call = parseEmbeddingRequest(req.body, deps.limits);
     const a = await deps.service.embed(call, contextOf(deps, req, reply));
     routeHeader(a, reply);
     const final = await a.final();
