@@ -6,7 +6,7 @@ import { after, before, describe, test } from "node:test";
 import type OpenAI from "openai";
 import type { GatewayHandle } from "../../gateway/main.js";
 import { writeDemoModel } from "../../workers/engines/llama-cpp/demo-model.js";
-import { last, messageText, nth, usageOf, type Base64EmbeddingResponse } from "../helpers/bodies.js";
+import { last, messageText, nth, usageOf, type Base64EmbeddingResponse, type ErrorBody } from "../helpers/bodies.js";
 import { spawnWorker, startTestGateway, testConfig, waitForModel, type WorkerProcess } from "../helpers/broker.js";
 import { joinChoices, postJson, postSse, readJson } from "../helpers/http.js";
 import { startNats, type TestNats } from "../helpers/nats.js";
@@ -124,6 +124,21 @@ describe("llama-cpp engine through the broker", () => {
     // Too few tokens for even {"city": "", "days": -0}: cut, as OpenAI does.
     const cut = await readJson<OpenAI.ChatCompletion>(postJson(chat, ask("Weather?", { max_tokens: 4, tools, tool_choice: "required" })));
     assert.equal(cut.choices[0]?.finish_reason, "length");
+  });
+
+  test("a prompt over the context is 400 context_length_exceeded, streamed or not, chat or legacy", async () => {
+    const long = "the sea ".repeat(1000);
+    for (const stream of [false, true]) {
+      const res = await postJson(chat, ask(long, { stream }));
+      assert.equal(res.status, 400, "refused before any output, so a plain HTTP error even for a stream");
+      const { error } = await readJson<ErrorBody>(res);
+      assert.deepEqual([error.code, error.type, error.param], ["context_length_exceeded", "invalid_request_error", "messages"]);
+      assert.match(error.message, /^This model's maximum context length is 1024 tokens\. However, your messages resulted in \d+ tokens\. Please reduce the length of the messages\.$/);
+    }
+    const res = await postJson(`${gw.url}/v1/completions`, { model: "demo", prompt: long });
+    const { error } = await readJson<ErrorBody>(res);
+    assert.deepEqual([res.status, error.code, error.param], [400, "context_length_exceeded", "prompt"]);
+    assert.match(error.message, /your prompt resulted in \d+ tokens\. Please reduce the length of the prompt\.$/);
   });
 
   test("embeddings as floats and base64; legacy completions", async () => {

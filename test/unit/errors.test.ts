@@ -70,6 +70,9 @@ test("an upstream's own code and type are what the client sees, and survive the 
 test("a chunk from a worker before the closed table: its code is kept as the upstream's", () => {
   const old = BrokerError.fromChunk({ status: 400, type: "invalid_request_error", code: "string_above_max_length", message: "too long" });
   assert.deepEqual([old.code, old.status, old.wireCode], ["invalid_request", 400, "string_above_max_length"]);
+  // context_length_exceeded is the table's own now (the llama-cpp engine sends it): the same on the wire.
+  const own = BrokerError.fromChunk(new BrokerError("context_length_exceeded", "too long", { param: "messages" }).toChunk());
+  assert.deepEqual([own.code, own.status, own.type, own.wireCode, own.param], ["context_length_exceeded", 400, "invalid_request_error", "context_length_exceeded", "messages"]);
   const cancel = BrokerError.fromChunk({ status: 500, type: "server_error", code: "", message: "cancelled" });
   assert.deepEqual([cancel.code, cancel.status, cancel.upstreamCode], ["internal_error", 500, null]);
 });

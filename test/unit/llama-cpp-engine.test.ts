@@ -172,11 +172,26 @@ describe("llama-cpp engine", () => {
     assert.ok((res.usage.completionTokens ?? 0) <= 20 && (res.usage.promptTokens ?? 0) >= 6);
   });
 
-  test("a prompt longer than the context is a 400 naming messages", async () => {
+  test("a prompt longer than the context is context_length_exceeded, in OpenAI's words, before any output", async () => {
+    // llama.cpp rounds the context up (to 256 here): the message names the size it got.
     const small = await make({ contextSize: 64, sequences: 1 });
+    const long = "the sea ".repeat(1000);
+    const signal = new AbortController().signal;
     try {
-      const err = await brokerError(runJob(small, makeJob("demo", chat({ messages: [{ role: "user", content: "the sea ".repeat(1000) }] }))));
-      assert.deepEqual([err.status, err.param], [400, "messages"]);
+      const deltas: Delta[] = [];
+      let err = await brokerError(small.run(makeJob("demo", chat({ messages: [{ role: "user", content: long }] })), { delta: (d) => void deltas.push(d) }, { signal }));
+      assert.deepEqual([err.status, err.code, err.type, err.param], [400, "context_length_exceeded", "invalid_request_error", "messages"]);
+      assert.match(err.message, /^This model's maximum context length is \d+ tokens\. However, your messages resulted in \d{3,} tokens\. Please reduce the length of the messages\.$/);
+      // The second prompt is the long one: the first must not have generated yet.
+      err = await brokerError(small.complete!(job({ completion: { prompts: ["Once", long], maxTokens: 3 } }), { delta: (d) => void deltas.push(d) }, { signal }));
+      assert.deepEqual([err.code, err.param], ["context_length_exceeded", "prompt"]);
+      assert.match(err.message, /^This model's maximum context length is \d+ tokens\. However, your prompt\[1\] resulted in \d{3,} tokens\. Please reduce the length of the prompt\.$/);
+      assert.equal(deltas.length, 0, "nothing generated before the error");
+      err = await brokerError(small.complete!(job({ completion: { prompts: [long] } }), { delta: (d) => void deltas.push(d) }, { signal }));
+      assert.match(err.message, /However, your prompt resulted in \d+ tokens/);
+      err = await brokerError(small.embed!(job({ embedding: { inputs: [long] } }), { signal }));
+      assert.deepEqual([err.code, err.param], ["context_length_exceeded", "input"]);
+      assert.match(err.message, /^This model's maximum context length is 64 tokens\. However, your input resulted in \d+ tokens\. Please reduce the length of the input\.$/);
     } finally {
       await small.close();
     }

@@ -108,11 +108,15 @@ class LlamaCppEngine implements EngineAdapter {
     const req = job.completion ?? {};
     const prompts = req.prompts?.length ? req.prompts : [""];
     const n = Math.max(1, req.n ?? 0);
+    // Every prompt is measured before the first one generates: one too long is a plain 400, not an error after output.
+    // +1: llama.cpp may put a BOS token in front.
+    const runs = prompts.map((prompt, p) => ({
+      prompt,
+      sampling: this.sampling(req, this.model.tokenize(prompt).length + 1, req.maxTokens ?? 16, "prompt", prompts.length > 1 ? p : undefined),
+    }));
     return this.withSlot(ctx.signal, async (slot) => {
       const usage = { promptTokens: 0, completionTokens: 0 };
-      for (const [p, prompt] of prompts.entries()) {
-        // +1: llama.cpp may put a BOS token in front.
-        const sampling = this.sampling(req, this.model.tokenize(prompt).length + 1, req.maxTokens ?? 16, `prompt`);
+      for (const [p, { prompt, sampling }] of runs.entries()) {
         for (let i = 0; i < n; i++) {
           const out = new ChoiceOutput(sink, p * n + i, false, req.echo ? prompt : "");
           const used = await this.completeChoice(slot, prompt, out, { ...sampling, seed: (sampling.seed + i) >>> 0 }, ctx.signal);
@@ -143,9 +147,7 @@ class LlamaCppEngine implements EngineAdapter {
       ctx.signal.throwIfAborted();
       const tokens = this.model.tokenize(input);
       if (tokens.length === 0) throw new BrokerError("invalid_request", `input[${i}] is empty`, { param: "input" });
-      if (tokens.length >= this.opts.contextSize) {
-        throw new BrokerError("invalid_request", `input[${i}] is ${tokens.length} tokens; this model embeds at most ${this.opts.contextSize - 1}`, { param: "input" });
-      }
+      if (tokens.length >= this.opts.contextSize) throw contextExceeded(this.opts.contextSize, tokens.length, "input", (req.inputs?.length ?? 0) > 1 ? i : undefined);
       vectors.push(Float32Array.from((await context.getEmbeddingFor(tokens)).vector));
       promptTokens += tokens.length;
     }
@@ -168,12 +170,14 @@ class LlamaCppEngine implements EngineAdapter {
     }
   }
 
-  /** The request's sampling settings; max_tokens is capped by what the context has left after the prompt. */
-  private sampling(req: ChatRequest | CompletionRequest, promptTokens: number, maxTokens: number | null | undefined, param: string): Sampling {
+  /**
+   * The request's sampling settings; max_tokens is capped by what the context has left after the prompt.
+   * `index`: which prompt of several.
+   * @throws BrokerError 400 `context_length_exceeded` when the prompt leaves no room for one token.
+   */
+  private sampling(req: ChatRequest | CompletionRequest, promptTokens: number, maxTokens: number | null | undefined, param: "messages" | "prompt", index?: number): Sampling {
     const room = this.contextSize - promptTokens;
-    if (room < 1) {
-      throw new BrokerError("invalid_request", `the prompt is ${promptTokens} tokens; this model's context holds ${this.contextSize} per request`, { param });
-    }
+    if (room < 1) throw contextExceeded(this.contextSize, promptTokens, param, index);
     const stops = (req.stop ?? []).filter((s) => s.length > 0);
     const penalize = req.presencePenalty != null || req.frequencyPenalty != null;
     return {
@@ -227,6 +231,20 @@ class LlamaCppEngine implements EngineAdapter {
     out.finish(res.metadata.stopReason === "maxTokens" ? "length" : "stop");
     return slot.sequence.tokenMeter.diff(before);
   }
+}
+
+/**
+ * The 400 for a prompt longer than the context, said before generating, with
+ * OpenAI's code and words, so clients that handle OpenAI's (trim the history,
+ * retry) handle ours. `index`: which input of several.
+ */
+function contextExceeded(contextSize: number, tokens: number, param: "messages" | "prompt" | "input", index?: number): BrokerError {
+  const what = index === undefined ? `your ${param}` : `your ${param}[${index}]`;
+  return new BrokerError(
+    "context_length_exceeded",
+    `This model's maximum context length is ${contextSize} tokens. However, ${what} resulted in ${tokens} tokens. Please reduce the length of the ${param}.`,
+    { param },
+  );
 }
 
 /** The node-llama-cpp generation options both generators share. */
