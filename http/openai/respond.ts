@@ -96,8 +96,10 @@ export async function collect(a: Answer, ids: Ids, into: Collector, reply: Fasti
  */
 export async function stream(a: Answer, req: FastifyRequest, reply: FastifyReply, out: StreamFormat): Promise<void> {
   const res = reply.raw;
+  // Read before the hijack: afterwards Fastify sends none of the reply's headers.
+  const held = reply.getHeaders();
   reply.hijack();
-  startSse(res, req.id);
+  startSse(res, req.id, held);
   try {
     await a.relay({
       closed: () => res.destroyed,

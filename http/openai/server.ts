@@ -6,6 +6,7 @@ import type { Logger, GatewayMetrics } from "../../ops/mod.js";
 import { jsonTooDeep, requestIdFrom, tooDeep, type AdminViews, type InferenceService, type ModelCatalog } from "../../core/mod.js";
 import type { WorkerRegistry } from "../../jobs/mod.js";
 import { discardUpload, isTooLarge } from "./body-limit.js";
+import { registerCors } from "./cors.js";
 import { sendError, toBrokerError } from "./errors.js";
 import { registerAdminRoutes } from "./routes/admin.js";
 import { registerChatRoutes } from "./routes/chat-completions.js";
@@ -41,6 +42,9 @@ export function buildServer(cfg: Config, deps: ServerDeps): FastifyInstance {
     genReqId: (req) => requestIdFrom(req.headers["x-request-id"]),
     return503OnClosing: true,
   });
+
+  // First, so its onRequest hook answers a preflight before any hook that wants a key runs.
+  registerCors(app, cfg);
 
   // `curl -d` sends form encoding; OpenAI clients send JSON. Parse every body as JSON.
   app.removeAllContentTypeParsers();
