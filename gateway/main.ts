@@ -1,24 +1,25 @@
 // The gateway's composition root: config in, one NATS connection, one job
-// owner, one routing table and one inference service, handed to both fronts
-// (HTTP/OpenAI and gRPC).
+// owner, one routing table, one guard (keys, limits, usage) and one inference
+// service, handed to both fronts (HTTP/OpenAI and gRPC).
 import type { FastifyInstance } from "fastify";
 import { bucketName, connectNats, ensureJobStream, openBucket } from "../nats/mod.js";
-import { USAGE_TTL_MS, UsageLedger } from "../access/mod.js";
 import { GatewayMetrics, type Logger } from "../ops/mod.js";
 import { JobClient, WorkerRegistry } from "../jobs/mod.js";
 import { subjects } from "../contract/mod.js";
-import { authEnabled, ConfigError, type Config } from "../config/mod.js";
-import { KeyStore } from "../access/mod.js";
-import { readFileSync } from "node:fs";
-import { startGrpcFront } from "../grpc/mod.js";
+import { authEnabled, openAccessNotice, type Config } from "../config/mod.js";
+import { KeyStore, USAGE_TTL_MS, UsageLedger } from "../access/mod.js";
+import { startGrpcFront, type GrpcFront } from "../grpc/mod.js";
 import { AdminViews, Guard, InferenceService, ModelCatalog } from "../core/mod.js";
-import { buildServer } from "../http/mod.js";
+import { buildMetricsServer, buildServer } from "../http/mod.js";
+import { adminKeyOf } from "./admin-key.js";
 
 export interface GatewayHandle {
   /** http://host:port the facade listens on. */
   readonly url: string;
   /** host:port of the gRPC front; undefined when gateway.grpcPort is not set. */
   readonly grpcAddress: string | undefined;
+  /** http://host:port of the metrics-only listener; undefined when gateway.metricsPort is not set. */
+  readonly metricsUrl: string | undefined;
   readonly app: FastifyInstance;
   /** The usage ledger requests are recorded in (shared by every gateway through NATS KV). */
   readonly usage: UsageLedger;
@@ -44,38 +45,27 @@ export async function startGateway(cfg: Config, log: Logger): Promise<GatewayHan
   const service = new InferenceService(jobs, catalog, guard);
   const admin = new AdminViews({ registry, routes: catalog, jsm, prefix: cfg.nats.prefix, jobs });
   let draining = false;
+  const views = { admin, registry, inFlight: () => jobs.inFlight, metrics };
   const app = buildServer(cfg, {
     service,
     catalog,
-    admin,
-    registry,
-    inFlight: () => jobs.inFlight,
+    ...views,
     log,
-    metrics,
     usage,
     readiness: {
       notReadyReason: () => (draining ? "shutting down" : jobs.connected ? null : "no connection to NATS"),
       capacity: () => ({ workers: registry.list().filter((w) => !w.draining).length, models: [...registry.liveModels().keys()].sort() }),
     },
   });
-  await app.listen({ host: cfg.gateway.host, port: cfg.gateway.port });
-  const grpcFront = cfg.gateway.grpcPort === undefined ? undefined : await startGrpcFront(
-    {
-      jobs, catalog, registry, jsm, prefix: cfg.nats.prefix, log, priorityHeader: cfg.gateway.priorityHeader, guard, limits: cfg.gateway.inputLimits,
-      onFailure: (code) => metrics.rejections.labels(code).inc(),
-    },
-    { host: cfg.gateway.host, port: cfg.gateway.grpcPort, tls: cfg.gateway.grpcTls, maxTimeoutMs: cfg.gateway.requestTimeoutMs, drainTimeoutMs: cfg.gateway.drainTimeoutMs, maxMessageBytes: cfg.gateway.bodyLimitBytes },
-  );
-  const addr = app.server.address();
-  const port = typeof addr === "object" && addr ? addr.port : cfg.gateway.port;
-  const url = `http://${cfg.gateway.host.includes(":") ? `[${cfg.gateway.host}]` : cfg.gateway.host}:${port}`;
-  log.info({ url, grpcPort: grpcFront?.port, gateway: jobs.gatewayId }, "gateway listening");
+  const metricsApp = cfg.gateway.metricsPort === undefined ? undefined : buildMetricsServer(views, log);
+  let grpcFront: GrpcFront | undefined;
 
-  let closed: Promise<void> | undefined;
   const close = async (): Promise<void> => {
     draining = true;
     const serverClosed = app.close();
     const grpcClosed = grpcFront?.close();
+    // A scraper may read the drain's last numbers until the API is closed too.
+    const metricsClosed = metricsApp?.close();
     await jobs.drain(cfg.gateway.drainTimeoutMs);
     await grpcClosed;
     jobs.stop();
@@ -84,6 +74,8 @@ export async function startGateway(cfg: Config, log: Logger): Promise<GatewayHan
     await Promise.race([serverClosed, new Promise((r) => setTimeout(r, 1000))]);
     app.server.closeAllConnections();
     await serverClosed;
+    metricsApp?.server.closeAllConnections();
+    await metricsClosed;
     registry.stop();
     keys?.stop();
     // After the drain, so the requests that finished during it are in the last flush.
@@ -91,18 +83,34 @@ export async function startGateway(cfg: Config, log: Logger): Promise<GatewayHan
     await nc.drain();
     log.info("gateway stopped");
   };
+
+  try {
+    await app.listen({ host: cfg.gateway.host, port: cfg.gateway.port });
+    grpcFront = cfg.gateway.grpcPort === undefined ? undefined : await startGrpcFront(
+      {
+        jobs, catalog, registry, jsm, prefix: cfg.nats.prefix, log, priorityHeader: cfg.gateway.priorityHeader, guard, limits: cfg.gateway.inputLimits,
+        onFailure: (code) => metrics.rejections.labels(code).inc(),
+      },
+      { host: cfg.gateway.host, port: cfg.gateway.grpcPort, tls: cfg.gateway.grpcTls, maxTimeoutMs: cfg.gateway.requestTimeoutMs, drainTimeoutMs: cfg.gateway.drainTimeoutMs, maxMessageBytes: cfg.gateway.bodyLimitBytes },
+    );
+    await metricsApp?.listen({ host: cfg.gateway.metricsHost, port: cfg.gateway.metricsPort });
+  } catch (e) {
+    // A port in use must not leave the listeners that did start, or the NATS connection, behind.
+    await close();
+    throw e;
+  }
+  const url = urlOf(cfg.gateway.host, app, cfg.gateway.port);
+  const metricsUrl = metricsApp && urlOf(cfg.gateway.metricsHost, metricsApp, cfg.gateway.metricsPort ?? 0);
+  log.info({ url, grpcPort: grpcFront?.port, metricsUrl, gateway: jobs.gatewayId }, "gateway listening");
+
+  let closed: Promise<void> | undefined;
   const grpcAddress = grpcFront ? `${cfg.gateway.host}:${grpcFront.port}` : undefined;
-  return { url, grpcAddress, app, usage, close: () => (closed ??= close()) };
+  return { url, grpcAddress, metricsUrl, app, usage, close: () => (closed ??= close()) };
 }
 
-/** The admin key from its env var, else the first line of its file. */
-function adminKeyOf(cfg: Config, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const fromEnv = env[cfg.gateway.adminKeyEnv];
-  if (fromEnv) return fromEnv.trim();
-  if (!cfg.gateway.adminKeyFile) return undefined;
-  try {
-    return readFileSync(cfg.gateway.adminKeyFile, "utf8").split("\n")[0]?.trim() || undefined;
-  } catch (e) {
-    throw new ConfigError(`gateway.adminKeyFile: cannot read ${cfg.gateway.adminKeyFile}: ${(e as Error).message}`);
-  }
+/** http://host:port of a listening server, with the port it really got (config port 0). */
+function urlOf(host: string, app: FastifyInstance, configured: number): string {
+  const addr = app.server.address();
+  const port = typeof addr === "object" && addr ? addr.port : configured;
+  return `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
 }

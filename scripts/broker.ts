@@ -119,7 +119,7 @@ main().catch((e: unknown) => {
   // Config and set-up errors are for people: the message, not a stack.
   const inUse = (e as NodeJS.ErrnoException)?.code === "EADDRINUSE" || /EADDRINUSE|address already in use/i.test(String((e as Error)?.message));
   const msg = inUse
-    ? `a port is already in use (${(e as Error).message}); pick others with PORT, GRPC_PORT or NATS_PORT`
+    ? `a port is already in use (${(e as Error).message}); pick others with PORT, GRPC_PORT, NATS_PORT or gateway.metricsPort`
     : e instanceof ConfigError || e instanceof BrokerError || e instanceof DataDirInUse ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e);
   console.error(`broker: ${msg}`);
   process.exit(1);

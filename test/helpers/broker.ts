@@ -42,12 +42,15 @@ export function spawnWorker(cfg: Config, name: string, env: Record<string, strin
   return spawnCli(cfg, ["worker", "--name", name], env);
 }
 
-/** Runs `broker gateway` as a real child process; the config's gateway.port must be a free port. */
-export function spawnGateway(cfg: Config, env: Record<string, string> = {}): WorkerProcess {
-  return spawnCli(cfg, ["gateway"], env);
+/**
+ * Runs `broker gateway` as a real child process; the config's gateway.port
+ * must be a free port. `args` and `env` add flags and environment overrides.
+ */
+export function spawnGateway(cfg: Config, args: string[] = [], env: NodeJS.ProcessEnv = {}): WorkerProcess {
+  return spawnCli(cfg, ["gateway", ...args], env);
 }
 
-function spawnCli(cfg: Config, args: string[], extraEnv: Record<string, string> = {}): WorkerProcess {
+function spawnCli(cfg: Config, args: string[], extraEnv: NodeJS.ProcessEnv = {}): WorkerProcess {
   const dir = mkdtempSync(join(tmpdir(), "broker-cfg-"));
   const file = join(dir, "config.json");
   writeFileSync(file, JSON.stringify(cfg));

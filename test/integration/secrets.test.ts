@@ -53,7 +53,7 @@ describe("secrets never leak", () => {
       });
       procs.push(w);
     }
-    const gw = spawnGateway(cfg, debug);
+    const gw = spawnGateway(cfg, [], debug);
     h.defer(async () => {
       gw.child.kill("SIGTERM");
       await gw.exited;

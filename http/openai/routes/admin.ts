@@ -48,6 +48,14 @@ function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
     data: (await deps.admin.queues()).map((q) => ({ model: q.model, lane: q.lane, waiting: q.waiting, running: q.running, oldest_waiting_ms: q.oldestWaitingMs })),
   }));
 
+  registerMetricsRoute(app, deps);
+}
+
+/**
+ * GET /metrics: the gauges read at scrape time, then the registry's text. The
+ * main listener and the metrics-only one (gateway.metricsPort) both serve it.
+ */
+export function registerMetricsRoute(app: FastifyInstance, deps: AdminDeps): void {
   app.get("/metrics", async (_req, reply) => {
     const m = deps.metrics;
     m.inFlight.set(deps.inFlight());
