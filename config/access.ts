@@ -32,3 +32,19 @@ export function checkAccess(c: Config): Config {
   if (bad.length > 0) throw new ConfigError(`invalid config:\n${bad.join("\n")}`);
   return c;
 }
+
+/**
+ * The one line a gateway logs at start while it takes calls without a key,
+ * so nobody runs an open gateway unknowingly; undefined when auth is on.
+ */
+export function openAccessNotice(c: Config, url: string): string | undefined {
+  if (authEnabled(c)) return undefined;
+  const pages = c.gateway.cors.origins === "*" ? ", and so can any web page open in a browser here (gateway.cors.origins: \"*\")" : "";
+  if (!isLoopback(c.gateway.host)) {
+    return `auth is off beyond loopback (gateway.allowUnauthenticated: true): anyone who reaches ${url} can call the gateway and spend its upstream keys`;
+  }
+  const fix = c.gateway.auth.enabled === false
+    ? "set gateway.auth.enabled to true or \"auto\", and drop --no-auth, to require keys"
+    : "listen beyond loopback, or set gateway.auth.enabled: true, to require keys";
+  return `auth is off: anyone on this machine can call the gateway at ${url}${pages} (${fix})`;
+}

@@ -255,13 +255,7 @@ function checkDuplicateWindow(c: Config): Config {
 /** Environment variables that override the file, as documented in the README. */
 export function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
   const out = structuredClone(raw);
-  const section = (k: string): Record<string, unknown> => {
-    const v = out[k];
-    if (v && typeof v === "object" && !Array.isArray(v)) return v as Record<string, unknown>;
-    const fresh: Record<string, unknown> = {};
-    out[k] = fresh;
-    return fresh;
-  };
+  const section = (k: string): Record<string, unknown> => objectAt(out, k);
   if (env.NATS_URL) section("nats").url = env.NATS_URL;
   if (env.BROKER_PREFIX) section("nats").prefix = env.BROKER_PREFIX;
   if (env.HOST) section("gateway").host = env.HOST;
@@ -271,14 +265,36 @@ export function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): 
   return out;
 }
 
+/** Command-line flags, which override the file and the env. */
+export interface ConfigFlags {
+  /** --no-auth: gateway.auth.enabled false (beyond loopback, still only with gateway.allowUnauthenticated). */
+  noAuth?: boolean;
+}
+
+/** Applies the flags to a raw config, before validation, so the safe-defaults checks see them. */
+export function applyFlags(raw: Record<string, unknown>, flags: ConfigFlags): Record<string, unknown> {
+  const out = structuredClone(raw);
+  if (flags.noAuth) objectAt(objectAt(out, "gateway"), "auth").enabled = false;
+  return out;
+}
+
+/** The mapping under `key`, made when absent (a wrong type is left for the schema to name). */
+function objectAt(parent: Record<string, unknown>, key: string): Record<string, unknown> {
+  const v = parent[key];
+  if (v && typeof v === "object" && !Array.isArray(v)) return v as Record<string, unknown>;
+  const fresh: Record<string, unknown> = {};
+  parent[key] = fresh;
+  return fresh;
+}
+
 function intEnv(name: string, v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n)) throw new ConfigError(`invalid config:\n  ${name}: expected an integer, got "${v}"`);
   return n;
 }
 
-/** Reads a JSON or YAML file (by extension), applies env overrides and validates. */
-export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
+/** Reads a JSON or YAML file (by extension), applies env overrides, then flags, and validates. */
+export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env, flags: ConfigFlags = {}): Config {
   let raw: unknown = {};
   if (path) {
     let text: string;
@@ -296,5 +312,5 @@ export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = pr
   if (raw !== null && (typeof raw !== "object" || Array.isArray(raw))) {
     throw new ConfigError(`config file ${path}: the top level must be a mapping`);
   }
-  return parseConfig(applyEnv((raw ?? {}) as Record<string, unknown>, env));
+  return parseConfig(applyFlags(applyEnv((raw ?? {}) as Record<string, unknown>, env), flags));
 }

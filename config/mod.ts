@@ -1,7 +1,7 @@
 // Configuration's public entry: the one zod schema, files, env overrides and the defaults.
-export { authEnabled, isLoopback } from "./access.js";
+export { authEnabled, isLoopback, openAccessNotice } from "./access.js";
 export {
-  applyEnv, type Config, ConfigError, type GatewayModelConfig, type InputLimitsConfig, KeyLimits, type KeyLimitsConfig, loadConfig,
+  applyEnv, applyFlags, type Config, ConfigError, type ConfigFlags, type GatewayModelConfig, type InputLimitsConfig, KeyLimits, type KeyLimitsConfig, loadConfig,
   parseConfig, type StaticKeyConfig, StaticKeysFile, type WorkerConfig,
 } from "./config.js";
 export { defaultConfig } from "./default-config.js";

@@ -102,6 +102,8 @@ export async function startGateway(cfg: Config, log: Logger): Promise<GatewayHan
   const url = urlOf(cfg.gateway.host, app, cfg.gateway.port);
   const metricsUrl = metricsApp && urlOf(cfg.gateway.metricsHost, metricsApp, cfg.gateway.metricsPort ?? 0);
   log.info({ url, grpcPort: grpcFront?.port, metricsUrl, gateway: jobs.gatewayId }, "gateway listening");
+  const notice = openAccessNotice(cfg, url);
+  if (notice) log.warn(notice);
 
   let closed: Promise<void> | undefined;
   const grpcAddress = grpcFront ? `${cfg.gateway.host}:${grpcFront.port}` : undefined;

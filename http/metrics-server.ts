@@ -5,10 +5,10 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import { BrokerError } from "../contract/mod.js";
 import type { Logger } from "../ops/mod.js";
 import { sendError } from "./openai/errors.js";
-import { registerMetricsRoute, type AdminDeps } from "./openai/routes/admin.js";
+import { registerMetricsRoute, type MetricsDeps } from "./openai/routes/admin.js";
 
 /** Builds the metrics-only server without listening. */
-export function buildMetricsServer(deps: AdminDeps, log: Logger): FastifyInstance {
+export function buildMetricsServer(deps: MetricsDeps, log: Logger): FastifyInstance {
   const app = Fastify({
     // pino's Logger is a FastifyBaseLogger; the generic parameter differs only in name.
     loggerInstance: log as FastifyBaseLogger,

@@ -7,24 +7,25 @@
  */
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { applyEnv, ConfigError, loadConfig, parseConfig, type Config, defaultConfig } from "../config/mod.js";
+import { applyEnv, applyFlags, ConfigError, type ConfigFlags, loadConfig, parseConfig, type Config, defaultConfig } from "../config/mod.js";
 import { BrokerError } from "../contract/mod.js";
 import { createLogger, type Logger, DataDirInUse, NATS_STOP_MS, startEmbeddedNats, type EmbeddedNats } from "../ops/mod.js";
 import { engines, startWorker } from "../workers/mod.js";
 import { killChildren, spawnWorkerChild, stopBoundMs, stopChildren } from "./children.js";
 import { EXIT_GRACE_MS, onShutdown, watchParent } from "./shutdown.js";
 
-const USAGE = `usage: broker <up|gateway|worker|keys|usage> [--config FILE] [--name WORKER]
+const USAGE = `usage: broker <up|gateway|worker|keys|usage> [--config FILE] [--name WORKER] [--no-auth]
   up       start nats-server (unless NATS_URL is set), the gateway and every configured worker
   gateway  start the HTTP facade (needs NATS_URL or nats.url)
   worker   start one worker (--name, default: the first in the config)
   keys     create, list, show, revoke and rotate client API keys (broker keys --help)
   usage    print usage per day, key and model (broker usage --help)
+  --no-auth  the gateway takes calls without keys (beyond loopback only with gateway.allowUnauthenticated)
 Environment: PORT, GRPC_PORT, HOST, NATS_URL, NATS_PORT, BROKER_PREFIX, BROKER_CONFIG, LOG_LEVEL`;
 
-function readConfig(path: string | undefined): Config {
-  if (path) return loadConfig(path);
-  return parseConfig(applyEnv(structuredClone(defaultConfig), process.env));
+function readConfig(path: string | undefined, flags: ConfigFlags): Config {
+  if (path) return loadConfig(path, process.env, flags);
+  return parseConfig(applyFlags(applyEnv(structuredClone(defaultConfig), process.env), flags));
 }
 
 // Loaded only by the commands that run a gateway: a worker process never pays for Fastify and gRPC.
@@ -86,12 +87,18 @@ async function main(): Promise<void> {
   if (process.argv[2] === "usage") {
     const { runUsage } = await import("./usage.js");
     // exitCode, not exit(): a large CSV on a pipe must be written out first.
-    process.exitCode = await runUsage(process.argv.slice(3), readConfig);
+    process.exitCode = await runUsage(process.argv.slice(3), (path) => readConfig(path, {}));
     return;
   }
   const { positionals, values } = parseArgs({
     allowPositionals: true,
-    options: { config: { type: "string", short: "c" }, name: { type: "string", short: "n" }, help: { type: "boolean", short: "h" } },
+    options: {
+      config: { type: "string", short: "c" },
+      name: { type: "string", short: "n" },
+      // A plain option: parseArgs on Node 20 before 20.16 has no allowNegative.
+      "no-auth": { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
   });
   const cmd = positionals[0];
   if (values.help || !cmd || !["up", "gateway", "worker"].includes(cmd)) {
@@ -99,7 +106,7 @@ async function main(): Promise<void> {
     process.exit(values.help ? 0 : 2);
   }
   const configPath = values.config ?? process.env.BROKER_CONFIG;
-  const cfg = readConfig(configPath);
+  const cfg = readConfig(configPath, { noAuth: values["no-auth"] === true });
   const log = createLogger(cmd === "worker" ? `worker:${values.name ?? cfg.workers[0]?.name ?? ""}` : cmd);
   if (cmd === "up") await runUp(cfg, configPath, log);
   else if (cmd === "gateway") await runGateway(cfg, log);
@@ -112,7 +119,7 @@ async function runAdminCommand(argv: string[]): Promise<void> {
   const i = argv.findIndex((a) => a === "--config" || a === "-c");
   const configPath = i >= 0 ? argv[i + 1] : process.env.BROKER_CONFIG;
   const log = createLogger("keys");
-  await runKeys(argv, readConfig(configPath), log);
+  await runKeys(argv, readConfig(configPath, {}), log);
 }
 
 main().catch((e: unknown) => {

@@ -13,6 +13,8 @@ export interface UpOptions {
   dir?: string;
   port?: number;
   natsPort?: number;
+  /** Flags after `up --config FILE` (e.g. --no-auth). */
+  args?: string[];
 }
 
 export interface UpProcess {
@@ -41,7 +43,7 @@ export async function spawnUp(config: Record<string, unknown>, opts: UpOptions =
   writeFileSync(file, JSON.stringify({ ...config, embeddedNats: { port: natsPort, dataDir: join(dir, "nats") } }));
   const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), LOG_LEVEL: "warn" };
   delete env.NATS_URL;
-  const child = spawn(process.execPath, [CLI, "up", "--config", file], { stdio: ["ignore", "pipe", "pipe"], env });
+  const child = spawn(process.execPath, [CLI, "up", "--config", file, ...(opts.args ?? [])], { stdio: ["ignore", "pipe", "pipe"], env });
   let out = "";
   child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr?.on("data", (d: Buffer) => (out += d.toString()));

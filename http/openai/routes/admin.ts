@@ -5,11 +5,15 @@ import { registerUsageRoutes } from "./usage.js";
 import type { WorkerRegistry } from "../../../jobs/mod.js";
 import { bearerOf, type AdminViews, type Guard } from "../../../core/mod.js";
 
-export interface AdminDeps {
+/** What /metrics reads; the metrics-only listener needs no more. */
+export interface MetricsDeps {
   admin: AdminViews;
   registry: WorkerRegistry;
   inFlight: () => number;
   metrics: GatewayMetrics;
+}
+
+export interface AdminDeps extends MetricsDeps {
   guard: Guard;
   /** The usage ledger, for GET /admin/usage (absent: no such route). */
   usage?: UsageLedger;
@@ -55,7 +59,7 @@ function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
  * GET /metrics: the gauges read at scrape time, then the registry's text. The
  * main listener and the metrics-only one (gateway.metricsPort) both serve it.
  */
-export function registerMetricsRoute(app: FastifyInstance, deps: AdminDeps): void {
+export function registerMetricsRoute(app: FastifyInstance, deps: MetricsDeps): void {
   app.get("/metrics", async (_req, reply) => {
     const m = deps.metrics;
     m.inFlight.set(deps.inFlight());
