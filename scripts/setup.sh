@@ -15,6 +15,23 @@ if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; t
   fi
 fi
 
+# The browser test (test/e2e/browser.test.ts) needs chromium. CI installs it and the test fails
+# without it; elsewhere the test skips and says why, so a laptop is not sent a browser unasked.
+case "${CI:-}" in
+  ""|false|0) ;;
+  *)
+    if [ -z "${CHROMIUM_PATH:-}" ] && ! command -v chromium >/dev/null 2>&1; then
+      if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        echo "setup: installing chromium (apt-get), for the browser test"
+        apt-get install -y chromium >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y chromium >/dev/null; }
+      else
+        echo "setup: chromium is missing and the browser test will fail. Install it with: sudo apt-get install -y chromium" >&2
+        echo "       (or set CHROMIUM_PATH to a Chromium or Chrome binary)" >&2
+      fi
+    fi
+    ;;
+esac
+
 node -e 'const [M]=process.versions.node.split(".");if(+M<20){console.error("setup: Node 20 or newer is required, found "+process.version);process.exit(1)}'
 
 # Reinstall only when the lockfile changed since the last install.
