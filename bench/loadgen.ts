@@ -11,8 +11,11 @@ import { FloorClient, floorConnect } from "./floor.js";
 import { percentile, Samples } from "./stats.js";
 
 export interface LoadSpec {
-  /** `bodies`: sent in turn, request i carries bodies[i % length] (e.g. one body per model). */
-  target: { kind: "http"; url: string; bodies: string[]; stream: boolean } | { kind: "jetstream"; natsUrl: string; jobBytes: number };
+  /**
+   * `bodies`: sent in turn, request i carries bodies[i % length] (e.g. one body per model).
+   * `headers`: sent with every request besides content-type and content-length (e.g. authorization).
+   */
+  target: { kind: "http"; url: string; bodies: string[]; stream: boolean; headers?: Record<string, string> } | { kind: "jetstream"; natsUrl: string; jobBytes: number };
   connections: number;
   warmupMs: number;
   /** The measuring window; with maxRequests, the hard limit for the whole run. */
@@ -62,11 +65,11 @@ interface Outcome {
 const COMPLETION_TOKENS = /"completion_tokens":(\d+)/g;
 
 /** One HTTP request; never rejects. The body is kept only by its last two chunks (the usage is at the end). */
-function httpRequest(agent: http.Agent, url: URL, body: Buffer, stream: boolean, timeoutMs: number, t0: number): Promise<Outcome> {
+function httpRequest(agent: http.Agent, url: URL, headers: Record<string, string>, body: Buffer, stream: boolean, timeoutMs: number, t0: number): Promise<Outcome> {
   return new Promise((resolve) => {
     const req = http.request({
       agent, host: url.hostname, port: url.port, path: url.pathname, method: "POST",
-      headers: { "content-type": "application/json", "content-length": body.length },
+      headers: { ...headers, "content-type": "application/json", "content-length": body.length },
     }, (res) => {
       const status = res.statusCode ?? 0;
       let ttftMs = -1;
@@ -119,7 +122,8 @@ async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     // Encoded once: the loop only indexes, so spreading over models costs the load generator nothing.
     const bodies = target.bodies.map((b) => Buffer.from(b));
     if (bodies.length === 0) throw new Error("an http target needs at least one body");
-    send = (t0, n) => httpRequest(agent, url, bodies[n % bodies.length] as Buffer, target.stream, spec.timeoutMs, t0);
+    const headers = target.headers ?? {};
+    send = (t0, n) => httpRequest(agent, url, headers, bodies[n % bodies.length] as Buffer, target.stream, spec.timeoutMs, t0);
     close = async () => agent.destroy();
   } else {
     const client = new FloorClient(await floorConnect(target.natsUrl, "bench-floor-client"), target.jobBytes, spec.timeoutMs);

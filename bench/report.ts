@@ -2,6 +2,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, freemem, loadavg, release, totalmem, type as osType } from "node:os";
 import { join } from "node:path";
+import { AUTH } from "./auth.js";
 import type { SystemResult } from "./measure.js";
 import type { ScenarioResult } from "./scenarios.js";
 import { round } from "./stats.js";
@@ -46,6 +47,8 @@ export function targets(scenarios: ScenarioResult[]): Report["targets"] {
   if (tps !== undefined) out.push({ target: "stream 256 chunks: ≥ 100,000 tokens/s relayed", value: tps, met: tps >= 100_000 });
   const ttft = get("ttft-c1")?.ratios["broker-direct ttft_p50_ms"];
   if (ttft !== undefined) out.push({ target: "TTFT added over direct, p50 at 1 connection ≤ 1 ms", value: ttft, met: ttft <= 1 });
+  const auth = get(AUTH)?.ratios["auth-on/auth-off"];
+  if (auth !== undefined) out.push({ target: "non-stream c32: auth on (generous limits) ≥ 0.85 × auth off", value: auth, met: auth >= 0.85 });
   const llama = get("llama")?.ratios["broker/direct"];
   if (llama !== undefined) out.push({ target: "llama-cpp: broker ≥ 0.95 × node-llama-cpp direct (tokens/s)", value: llama, met: llama >= 0.95 });
   const b = get("burst")?.results.broker as Record<string, number> | undefined;

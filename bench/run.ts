@@ -12,6 +12,7 @@ import { parseConfig } from "../config/config.js";
 import { encodeJob } from "../contract/proto.js";
 import { subjects } from "../contract/subjects.js";
 import { parseChatRequest } from "../http/openai/chat-request.js";
+import { AUTH, runAuth } from "./auth.js";
 import { runBurst } from "./burst.js";
 import { MULTIMODEL, runMultiModel } from "./multimodel.js";
 import { runProfile, type ProfileResult } from "./profile.js";
@@ -22,7 +23,7 @@ import { startBroker, startDirect, startFloorWorker } from "./systems.js";
 
 const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--duration S] [--warmup S] [--only LIST] [--profile]
                        [--burst-requests N] [--burst-connections N] [--slots N] [--workers N] [--models N] [--out DIR]
-  --only      comma-separated from: ${[...SCENARIO_NAMES, MULTIMODEL, "burst", "llama", "profile"].join(", ")}
+  --only      comma-separated from: ${[...SCENARIO_NAMES, MULTIMODEL, AUTH, "burst", "llama", "profile"].join(", ")}
   --models    how many sim models the ${MULTIMODEL} worker serves (default 8; compared with 1 model)
   --profile   also take a CPU profile of a gateway under the nonstream-c32 load
   --quick     1 round of 1 s, a 1,000-request burst: a smoke run (figures are not for comparing)
@@ -54,9 +55,9 @@ function options() {
   };
   const quick = values.quick === true;
   const only = values.only?.split(",").map((s) => s.trim()).filter(Boolean);
-  const known = [...SCENARIO_NAMES, MULTIMODEL, "burst", "llama", "profile"];
+  const known = [...SCENARIO_NAMES, MULTIMODEL, AUTH, "burst", "llama", "profile"];
   for (const o of only ?? []) if (!known.includes(o)) throw new Error(`unknown scenario '${o}'\n${USAGE}`);
-  const selected = only ?? [...SCENARIO_NAMES, MULTIMODEL, "burst", "llama", ...(values.profile ? ["profile"] : [])];
+  const selected = only ?? [...SCENARIO_NAMES, MULTIMODEL, AUTH, "burst", "llama", ...(values.profile ? ["profile"] : [])];
   if (only && values.profile && !selected.includes("profile")) selected.push("profile");
   const models = num(values.models, env.BENCH_MODELS, 8);
   if (selected.includes(MULTIMODEL) && (!Number.isInteger(models) || models < 2)) throw new Error(`--models must be an integer ≥ 2 (it is compared with 1 model)\n${USAGE}`);
@@ -170,6 +171,11 @@ async function main(): Promise<void> {
       // Like the burst, a failure is reported as an error and keeps the figures already measured.
       await runMultiModel({ nats, models: o.models, slots: o.slots, sim: SIM, timing: o.timing, idleMs: o.idleMs }, log)
         .then((r) => void scenarios.push(r), (e: unknown) => void errors.push(`${MULTIMODEL}: ${e instanceof Error ? e.message : String(e)}`));
+    }
+    if (o.selected.includes(AUTH)) {
+      // Like multimodel: its own broker once the others have stopped; a refused request is an error, not a figure.
+      await runAuth({ nats, slots: o.slots, sim: SIM, timing: o.timing }, log)
+        .then((r) => void scenarios.push(r), (e: unknown) => void errors.push(`${AUTH}: ${e instanceof Error ? e.message : String(e)}`));
     }
     if (o.selected.includes("burst")) {
       // A broken burst must not cost the figures already measured: it is reported as an error instead.

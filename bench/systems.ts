@@ -28,13 +28,25 @@ export interface BrokerSpec {
   gatewayNodeArgs?: string[];
 }
 
+/** Another config for an extra gateway, on the same NATS prefix (so it shares the broker's workers). */
+export interface GatewayVariant {
+  name: string;
+  configFile: string;
+  /** Bearer key for /v1/models while waiting for it, when the variant has auth on. */
+  key?: string;
+}
+
 export interface Broker {
   url: string;
   gateway: Proc;
   workers: Proc[];
   configFile: string;
-  /** Starts one more gateway on the same config (for a profiled run beside the measured one). */
-  extraGateway(nodeArgs: string[]): Promise<{ url: string; proc: Proc }>;
+  /**
+   * Starts one more gateway beside the measured one: on the same config (a
+   * profiled run), or on `other.configFile` (a variant of it, e.g. with auth
+   * on; then `other.key` is the client key its /v1/models needs).
+   */
+  extraGateway(nodeArgs: string[], other?: GatewayVariant): Promise<{ url: string; proc: Proc }>;
   stop(): Promise<void>;
 }
 
@@ -44,24 +56,28 @@ async function httpOk(url: string): Promise<boolean> {
   return res.ok;
 }
 
-/** Waits until the gateway is ready and lists every one of `models` (a worker's heartbeat reached it). */
-async function gatewayReady(url: string, proc: Proc, models: string[]): Promise<void> {
+/**
+ * Waits until the gateway is ready and lists every one of `models` (a worker's
+ * heartbeat reached it). With auth on, /v1/models needs a client `key`.
+ */
+async function gatewayReady(url: string, proc: Proc, models: string[], key?: string): Promise<void> {
   await waitUntil(`${proc.name} ready`, () => httpOk(`${url}/readyz`), 20_000, proc);
+  const headers: Record<string, string> = key ? { authorization: `Bearer ${key}` } : {};
   await waitUntil(`${proc.name} to see a worker for ${models.join(", ")}`, async () => {
-    const res = await fetch(`${url}/v1/models`, { signal: AbortSignal.timeout(2000) });
+    const res = await fetch(`${url}/v1/models`, { headers, signal: AbortSignal.timeout(2000) });
     const body = (await res.json()) as { data?: { id: string }[] };
     const listed = new Set(body.data?.map((m) => m.id));
     return models.every((m) => listed.has(m));
   }, 20_000, proc);
 }
 
-async function startGatewayProc(name: string, configFile: string, natsUrl: string, nodeArgs: string[], models: string[]): Promise<{ url: string; proc: Proc }> {
+async function startGatewayProc(name: string, configFile: string, natsUrl: string, nodeArgs: string[], models: string[], key?: string): Promise<{ url: string; proc: Proc }> {
   const port = await freePort();
   const proc = spawnProc(name, process.execPath, [...nodeArgs, BROKER_CLI, "gateway", "--config", configFile], {
     NATS_URL: natsUrl, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "warn",
   });
   const url = `http://127.0.0.1:${port}`;
-  await gatewayReady(url, proc, models);
+  await gatewayReady(url, proc, models, key);
   return { url, proc };
 }
 
@@ -90,7 +106,9 @@ export async function startBroker(spec: BrokerSpec): Promise<Broker> {
     gateway: gw.proc,
     workers,
     configFile,
-    extraGateway: (nodeArgs) => startGatewayProc(`gateway ${spec.prefix} (extra)`, configFile, spec.natsUrl, nodeArgs, models),
+    extraGateway: (nodeArgs, other) => other
+      ? startGatewayProc(`gateway ${spec.prefix} (${other.name})`, other.configFile, spec.natsUrl, nodeArgs, models, other.key)
+      : startGatewayProc(`gateway ${spec.prefix} (extra)`, configFile, spec.natsUrl, nodeArgs, models),
     stop: async () => {
       // Gateway first, then workers: the order `broker up` uses.
       await stopProc(gw.proc);
