@@ -15,9 +15,9 @@ if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; t
   fi
 fi
 
-# The browser test (test/e2e/browser.test.ts) needs chromium. CI installs it and the test fails
-# without it; elsewhere the test skips and says why, so a laptop is not sent a browser unasked.
-case "${CI:-}" in
+# The browser test (test/e2e/browser.test.ts) needs chromium: installed for `scripts/test` and CI
+# (where the test fails without it), not for `scripts/up`, so running the broker never pulls a browser.
+case "${CI:-}${SETUP_FOR_TESTS:-}" in
   ""|false|0) ;;
   *)
     if [ -z "${CHROMIUM_PATH:-}" ] && ! command -v chromium >/dev/null 2>&1; then
