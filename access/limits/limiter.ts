@@ -6,13 +6,16 @@
 // rpm / tpm: a sliding 60 s window, never more than the limit in any 60 s
 //   interval. `<scope>.rpm` / `<scope>.tpm` count grants per unix second
 //   ("slot"). A gateway claims a lease by CAS: available = limit - the sum of
-//   the last 61 slots; the lease is added to the current slot and may be used
-//   only within that second, and any 60 s interval touches at most 61 slots.
-//   Leases follow demand (what this gateway saw in the last second, for the
-//   rest of this one), at most a quarter of what is available, and exactly
-//   one request's worth when little is left; a busy gateway claims about once
-//   a second per scope and prefetches before its lease runs dry. What a lease
-//   has left when its second ends goes back with the gateway's next write.
+//   the last 61 slots (and of any slot ahead); the lease is added to its slot
+//   and may be used only within that second, and any 60 s interval touches at
+//   most 61 slots. Leases follow demand (this gateway's pace for the rest of
+//   the second, plus a quarter), take at most a quarter of what is available,
+//   and are exactly one request's worth when little is left. Under load a
+//   gateway claims the next second's lease in the last 200 ms of this one
+//   (counted over the next second's window), so it writes about once a second
+//   per limit and requests rarely wait at a second boundary. What a lease has
+//   left when its second ends goes back with the next claim, or alone within
+//   about 2 s.
 //   - Overshoot, requests: 0 with synchronized clocks. With gateway clocks δ s
 //     apart the bound holds for every (60 - ⌈δ⌉) s interval instead.
 //   - Overshoot, tokens: admission charges the estimate; end() reconciles
@@ -22,14 +25,17 @@
 //     slot is in the window, else is dropped. A request is refused on tpm only
 //     when its estimate does not fit (an estimate over the limit itself is
 //     "Request too large").
-//   - Undershoot: leases held unused. Each gateway holds at most max(one
-//     request, a quarter of what was available at its claim), given back at
-//     the end of its second (or left to age out of the window, ≤ 61 s, if that
-//     write fails); and a refusal stands for the rest of its second.
+//   - Undershoot: leases held unused. A gateway holds at most two (this
+//     second's and the next's), each at most max(one request, a quarter of
+//     what was available at its claim), given back within about 2 s (or left
+//     to age out of the window, ≤ 61 s, if that write fails); and a refusal
+//     stands for the rest of its second.
 // maxConcurrent: `<scope>.conc` maps gateway id -> [slots held, expiry ms].
-//   A gateway holds what runs plus, while at least 4 slots are free, a spare
-//   of a quarter of them; otherwise exactly what runs, claiming a slot at
-//   admission and giving it back at end() by CAS, so small limits are exact.
+//   A gateway holds what runs plus a spare: no more than its recent peak in
+//   flight nor a quarter of the free slots, and none while fewer than 4 are
+//   free. Then it holds exactly what runs, claiming a slot at admission and
+//   giving it back at end() by CAS, so small limits are exact; an idle
+//   gateway's spare shrinks to nothing at its next renewal.
 //   Holds are renewed every ~3.3 s and lapse 10 s after the last renewal:
 //   a gateway killed with -9 frees its slots within 10 s (plus clock skew).
 //   Overshoot only if a gateway cannot reach NATS for over 10 s while its
@@ -98,7 +104,8 @@ export class Limiter {
    * Charges 1 request and `estimatedTokens` to every scope, all or nothing.
    * Returns a Permit at once when local leases cover it, a Promise when it
    * must claim from KV. Throws (or rejects with) a BrokerError: 429
-   * rate_limit_exceeded or insufficient_quota, 503 nats_unavailable.
+   * rate_limit_exceeded or insufficient_quota, 503 nats_unavailable, and
+   * 503 shutting_down after stop() (scopes without limits still pass).
    */
   admit(scopes: LimitScope[], estimatedTokens: number): Permit | Promise<Permit> {
     let states: ScopeState[] | null = null;

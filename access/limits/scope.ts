@@ -39,6 +39,7 @@ export function hasLimits(l: KeyLimitsConfig): boolean {
 
 export class ScopeState {
   limits: KeyLimitsConfig;
+  label: string;
   rpm: WindowLease | null = null;
   tpm: WindowLease | null = null;
   conc: ConcurrencyLease | null = null;
@@ -53,6 +54,7 @@ export class ScopeState {
   ) {
     if (!SCOPE_ID.test(id)) throw new Error(`limit scope id ${JSON.stringify(id)} is not a valid KV key token`);
     this.limits = scope.limits;
+    this.label = scope.label;
     this.apply(scope);
   }
 
@@ -64,8 +66,12 @@ export class ScopeState {
    */
   update(scope: LimitScope): void {
     if (scope.limits === this.limits) return;
+    const a = this.limits;
+    const b = scope.limits;
+    const same = a.rpm === b.rpm && a.tpm === b.tpm && a.maxConcurrent === b.maxConcurrent && a.budgetTokens === b.budgetTokens && a.budgetPeriod === b.budgetPeriod;
     this.limits = scope.limits;
-    this.apply(scope);
+    // A caller may build the limits object per request: equal numbers change nothing.
+    if (!same || scope.label !== this.label) this.apply(scope);
   }
 
   /** Hot path: charges every limit from local leases, or none and returns false. */
@@ -171,6 +177,7 @@ export class ScopeState {
 
   private apply(scope: LimitScope): void {
     const l = scope.limits;
+    this.label = scope.label;
     const { store, gatewayId, clock } = this.env;
     const id = this.id;
     this.rpm = l.rpm === undefined ? null : this.rpm ?? new WindowLease(`${id}.rpm`, "requests", l.rpm, scope.label, store, clock);

@@ -106,3 +106,43 @@ export function msUntilClear(slots: Slots, slot: number, nowMs: number): number 
 export function leaseSize(need: number, avail: number, demand: number): number {
   return Math.min(avail, Math.max(need, Math.min(demand, Math.floor(avail / 4))));
 }
+
+/** What a claim found: the lease granted (possibly 0), or that `need` did not fit. */
+export type Claim =
+  | { ok: true; lease: number; counted: number; clearAt: number }
+  | { ok: false; used: number; avail: number; retryAt: number };
+
+export interface ClaimArgs {
+  /** The claimer's current slot: older slots than its window are dropped from the value. */
+  slot: number;
+  /** The slot the lease is for: the current one, or the next one when claiming ahead. */
+  target: number;
+  limit: number;
+  /** What must fit for the claim to succeed (0: any lease, a prefetch). */
+  need: number;
+  /** What the claimer expects to use in the target slot (sizes the lease). */
+  demand: number;
+  /** Returns, credits and debits to apply on the way (null: none). */
+  deltas: ReadonlyMap<number, number> | null;
+  now: number;
+}
+
+/**
+ * One compare-and-set step of a claim, from the stored value: counted over
+ * the target slot's window, the lease added to the target slot. Writes
+ * nothing when nothing changes.
+ */
+export function claimStep(text: string | null, a: ClaimArgs): { write: string | null; result: Claim } {
+  const slots = parseSlots(text);
+  if (a.deltas) applyDeltas(slots, a.deltas, a.slot);
+  const used = windowSum(slots, a.target);
+  const avail = a.limit - used;
+  if (avail < a.need) {
+    const result: Claim = { ok: false, used, avail, retryAt: a.now + msUntilFits(slots, a.target, a.now, a.limit, a.need) };
+    return { write: a.deltas ? encodeSlots(slots, a.slot) : null, result };
+  }
+  const lease = leaseSize(a.need, avail, a.demand);
+  if (lease > 0) slots.set(a.target, (slots.get(a.target) ?? 0) + lease);
+  const result: Claim = { ok: true, lease, counted: used + lease, clearAt: a.now + msUntilClear(slots, a.target, a.now) };
+  return { write: lease > 0 || a.deltas ? encodeSlots(slots, a.slot) : null, result };
+}

@@ -1,22 +1,24 @@
 // One sliding-window limit (rpm or tpm) of one scope, on this gateway: a local
 // allowance leased from the window's KV value, usable only within the slot
 // (second) it was granted in. What is left when the slot ends goes back with
-// the next write; credits and debits from reconciliation ride along too.
+// the next claim (or alone, soon after); credits and debits from
+// reconciliation ride along too.
 import { BrokerError } from "../../contract/mod.js";
 import { Demand } from "./demand.js";
 import { windowRefusal } from "./refusals.js";
 import { Serial } from "./serial.js";
-import { applyDeltas, encodeSlots, leaseSize, msUntilClear, msUntilFits, parseSlots, slotOf, WINDOW_SLOTS, windowSum } from "./slots.js";
+import { applyDeltas, type Claim, claimStep, encodeSlots, parseSlots, slotOf, WINDOW_SLOTS } from "./slots.js";
 import type { LimitStore } from "./store.js";
 
 export type WindowUnit = "requests" | "tokens";
 
-type Plan =
-  | { ok: true; lease: number; counted: number; clearAt: number }
-  | { ok: false; used: number; avail: number; retryAt: number };
-
 /** A claim that straddles a second boundary is given back and made again; at most this many times. */
 const MAX_CLAIMS = 3;
+/**
+ * Under load, the next second's lease is claimed this long before the second
+ * ends, so requests do not queue behind a claim at every second boundary.
+ */
+const AHEAD_MS = 200;
 
 export class WindowLease {
   limit: number;
@@ -26,6 +28,9 @@ export class WindowLease {
   /** The slot the local allowance belongs to. */
   private slot = -1;
   private left = 0;
+  /** A lease claimed ahead for the next slot, usable once it starts. */
+  private nextSlot = -1;
+  private nextLeft = 0;
   /** Signed amounts for slots in KV: unused leases and credits (negative), debits (positive). */
   private readonly pending = new Map<number, number>();
   private lastLease = 0;
@@ -67,11 +72,16 @@ export class WindowLease {
     if (s !== this.slot) this.roll(s);
     if (this.left < need) return false;
     this.left -= need;
-    // Under load, claim the next lease before this one runs dry, so requests rarely wait on KV.
-    if (this.lastExtra > 0 && this.left < this.lastLease / 4 && this.serial.busy === null && this.left < this.wanted(now)) {
-      this.serial.run(() => this.claim(0)).catch(() => {}); // a failed prefetch costs nothing: the next miss claims
-    }
+    // Under load, claim before the lease runs dry or the second ends, so requests rarely wait on KV.
+    if (this.lastExtra > 0 && this.serial.busy === null) this.prefetch(now, s);
     return true;
+  }
+
+  private prefetch(now: number, s: number): void {
+    const ahead = now - s * 1000 >= 1000 - AHEAD_MS;
+    if (ahead ? this.nextSlot === s + 1 : this.left >= this.lastLease / 4 || this.left >= this.wanted(now)) return;
+    // A failed prefetch costs nothing: the next miss claims.
+    this.serial.run(() => (ahead ? this.claimAhead() : this.claim(0))).catch(() => {});
   }
 
   /** Gives back what take() or acquire() took in `slot`, when another limit refused the request. */
@@ -133,9 +143,9 @@ export class WindowLease {
     const kvNeed = need - reserved;
     const applied = this.pending.size > 0 ? new Map(this.pending) : null;
     const demand = Math.max(0, this.wanted(now0) - this.left);
-    let plan: Plan;
+    let plan: Claim;
     try {
-      plan = await this.store.cas(this.key, (text) => this.plan(text, s, kvNeed, demand, applied, now0));
+      plan = await this.store.cas(this.key, (text) => claimStep(text, { slot: s, target: s, limit: this.limit, need: kvNeed, demand, deltas: applied, now: now0 }));
     } catch (e) {
       this.refund(reserved, s);
       throw e;
@@ -161,20 +171,34 @@ export class WindowLease {
     return s;
   }
 
-  private plan(text: string | null, s: number, kvNeed: number, demand: number, applied: Map<number, number> | null, now: number): { write: string | null; result: Plan } {
-    const slots = parseSlots(text);
-    if (applied) applyDeltas(slots, applied, s);
-    const used = windowSum(slots, s);
-    const avail = this.limit - used;
-    if (avail < kvNeed) {
-      const retryAt = now + msUntilFits(slots, s, now, this.limit, kvNeed);
-      const result: Plan = { ok: false, used, avail, retryAt };
-      return { write: applied ? encodeSlots(slots, s) : null, result };
+  /**
+   * Claims the next slot's lease during this one. Safe under the same bound:
+   * it counts every slot a 60 s interval touching the next slot can touch,
+   * and claims made later in this slot count it (future slots count).
+   */
+  private async claimAhead(): Promise<number> {
+    const now0 = this.clock();
+    const s = slotOf(now0);
+    const target = s + 1;
+    if (s !== this.slot) this.roll(s);
+    this.nextSlot = target; // one try a second, whatever comes of it
+    const applied = this.pending.size > 0 ? new Map(this.pending) : null;
+    const demand = Math.ceil(this.demand.rate(now0) * 1.25);
+    const plan = await this.store.cas(this.key, (text) => claimStep(text, { slot: s, target, limit: this.limit, need: 0, demand, deltas: applied, now: now0 }));
+    if (applied) this.unpend(applied);
+    if (!plan.ok || plan.lease === 0) return target;
+    const cur = slotOf(this.clock());
+    if (cur > target) {
+      this.pend(target, -plan.lease); // that second passed while claiming
+      return target;
     }
-    const lease = leaseSize(kvNeed, avail, demand);
-    if (lease > 0) slots.set(s, (slots.get(s) ?? 0) + lease);
-    const result: Plan = { ok: true, lease, counted: used + lease, clearAt: now + msUntilClear(slots, s, now) };
-    return { write: lease > 0 || applied ? encodeSlots(slots, s) : null, result };
+    if (cur < target) this.nextLeft += plan.lease;
+    else {
+      if (this.slot !== target) this.roll(target);
+      this.left += plan.lease;
+    }
+    this.lastLease = plan.lease;
+    return target;
   }
 
   /**
@@ -207,25 +231,34 @@ export class WindowLease {
     return Math.max(0, this.clearAt - now);
   }
 
-  /** Off the hot path (once a second): gives back an ended slot's allowance, sends credits and debits. */
+  /**
+   * Off the hot path (once a second): ended slots' allowance, credits and
+   * debits ride along with the next claim; a busy gateway claims every
+   * second, so they are written alone only after waiting a second for one.
+   */
   async flush(now: number): Promise<void> {
     const s = slotOf(now);
     if (s !== this.slot) this.roll(s);
-    for (const k of this.pending.keys()) if (k <= s - WINDOW_SLOTS) this.pending.delete(k);
-    if (this.pending.size === 0 || this.serial.busy) return;
-    await this.serial.run(() => this.push());
+    let due = false;
+    for (const k of this.pending.keys()) {
+      if (k <= s - WINDOW_SLOTS) this.pending.delete(k);
+      else if (k <= s - 2) due = true;
+    }
+    if (due && !this.serial.busy) await this.serial.run(() => this.push());
   }
 
   /** Gives back all of the local allowance (once claims under way have landed) and sends what is pending. */
   async stop(): Promise<void> {
     await this.serial.run(() => {
       this.roll(this.slot);
+      if (this.nextLeft > 0) this.pend(this.nextSlot, -this.nextLeft);
+      this.nextLeft = 0;
       return this.push();
     });
   }
 
   idle(now: number, idleMs: number): boolean {
-    return this.left === 0 && this.pending.size === 0 && this.serial.busy === null && now - this.lastUse > idleMs;
+    return this.left === 0 && this.nextLeft === 0 && this.pending.size === 0 && this.serial.busy === null && now - this.lastUse > idleMs;
   }
 
   private async push(): Promise<void> {
@@ -240,11 +273,16 @@ export class WindowLease {
     this.unpend(applied);
   }
 
-  /** Moves to slot `s`: the allowance of the slot that ended goes back to KV. */
+  /** Moves to slot `s`: the allowance of the slot that ended goes back to KV; a lease claimed ahead for `s` starts. */
   private roll(s: number): void {
     if (this.left > 0) this.pend(this.slot, -this.left);
     this.left = 0;
     this.slot = s;
+    if (this.nextLeft > 0 && this.nextSlot <= s) {
+      if (this.nextSlot === s) this.left = this.nextLeft;
+      else this.pend(this.nextSlot, -this.nextLeft);
+      this.nextLeft = 0;
+    }
   }
 
   /** What this gateway expects to need for the rest of this second (a quarter more, for growth). */

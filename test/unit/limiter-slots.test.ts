@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { periodAt } from "../../access/limits/period.js";
-import { applyDeltas, encodeSlots, leaseSize, msUntilClear, msUntilFits, parseSlots, slotOf, WINDOW_SLOTS, windowSum } from "../../access/limits/slots.js";
+import { applyDeltas, claimStep, encodeSlots, leaseSize, msUntilClear, msUntilFits, parseSlots, slotOf, WINDOW_SLOTS, windowSum } from "../../access/limits/slots.js";
 
 test("a window counts the last 61 slots and any slot ahead of the clock", () => {
   const s = 1000;
@@ -62,4 +62,31 @@ test("budget periods start at UTC midnight, on Mondays, on the 1st", () => {
   const sunday = Date.parse("2025-03-16T23:59:59Z");
   assert.equal(periodAt(sunday, "week").token, "2025-03-10");
   assert.equal(periodAt(Date.parse("2025-12-31T23:00:00Z"), "month").end, Date.parse("2026-01-01T00:00:00Z"));
+});
+
+test("a claim counts its target slot's window, adds the lease there, and keeps the current window's slots", () => {
+  const s = 2000;
+  const now = s * 1000 + 850;
+  const text = JSON.stringify([[s - 60, 4], [s - 1, 3], [s, 2]]);
+  // For this slot, all 9 count: 1 fits of 10.
+  const here = claimStep(text, { slot: s, target: s, limit: 10, need: 1, demand: 100, deltas: null, now });
+  assert.deepEqual(here.result, { ok: true, lease: 1, counted: 10, clearAt: (s + 61) * 1000 });
+  assert.equal(here.write, JSON.stringify([[s - 60, 4], [s - 1, 3], [s, 3]]));
+  // Ahead, for the next slot: slot s - 60 is out of its window (5 available, a quarter of it leased),
+  // but stays stored for claims still made in slot s.
+  const ahead = claimStep(text, { slot: s, target: s + 1, limit: 10, need: 0, demand: 100, deltas: null, now });
+  assert.deepEqual(ahead.result, { ok: true, lease: 1, counted: 6, clearAt: (s + 62) * 1000 });
+  assert.equal(ahead.write, JSON.stringify([[s - 60, 4], [s - 1, 3], [s, 2], [s + 1, 1]]));
+});
+
+test("a claim that does not fit writes only the deltas it carries, and says when it would", () => {
+  const s = 2000;
+  const now = s * 1000;
+  const text = JSON.stringify([[s - 30, 6], [s, 4]]);
+  const no = claimStep(text, { slot: s, target: s, limit: 10, need: 1, demand: 1, deltas: null, now });
+  assert.deepEqual(no, { write: null, result: { ok: false, used: 10, avail: 0, retryAt: (s - 30 + 61) * 1000 } });
+  const back = claimStep(text, { slot: s, target: s, limit: 10, need: 1, demand: 1, deltas: new Map([[s, -1]]), now });
+  assert.deepEqual(back.result, { ok: true, lease: 1, counted: 10, clearAt: (s + 61) * 1000 });
+  const prefetchNone = claimStep(text, { slot: s, target: s, limit: 10, need: 0, demand: 5, deltas: null, now });
+  assert.deepEqual(prefetchNone, { write: null, result: { ok: true, lease: 0, counted: 10, clearAt: (s + 61) * 1000 } });
 });
