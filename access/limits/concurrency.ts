@@ -37,6 +37,10 @@ export class ConcurrencyLease {
   private held = 0;
   /** The spare granted with the last write; 0 when the limit is nearly used (hold exactly what runs). */
   private spare = 0;
+  // Requests in use at once here, at most, this second and the last: the spare follows it, so an idle gateway holds nothing.
+  private peakCur = 0;
+  private peakPrev = 0;
+  private stopped = false;
   private expiresAt = 0;
   /** Local admission stops here (a third of the TTL before expiry) until a write renews the hold. */
   private validUntil = 0;
@@ -60,7 +64,7 @@ export class ConcurrencyLease {
   /** Hot path: a held slot, or false. */
   take(now: number): boolean {
     if (this.inUse < this.held && now < this.validUntil) {
-      this.inUse++;
+      if (++this.inUse > this.peakCur) this.peakCur = this.inUse;
       return true;
     }
     return false;
@@ -71,7 +75,7 @@ export class ConcurrencyLease {
     // Never below 0: a request admitted before maxConcurrent was set on its key ends here too.
     if (this.inUse > 0) this.inUse--;
     this.refusedUntil = 0;
-    if (this.held - this.inUse > 2 * this.spare) this.release();
+    if (this.held - this.inUse > 2 * this.spare && !this.stopped) this.release();
   }
 
   refusal(now: number): BrokerError | null {
@@ -93,20 +97,27 @@ export class ConcurrencyLease {
     }
   }
 
-  /** Off the hot path (once a second): renews the hold, or shrinks it to what runs plus the spare. */
+  /** Off the hot path (once a second): renews the hold, or shrinks it to what runs plus the spare it still needs. */
   async flush(now: number): Promise<void> {
-    if (this.serial.busy) return;
+    this.peakPrev = this.peakCur;
+    this.peakCur = this.inUse;
+    if (this.serial.busy || this.stopped) return;
     const renew = this.held > 0 && now >= this.expiresAt - HOLD_TTL_MS + RENEW_AFTER_MS;
-    if (renew || this.held - this.inUse > 2 * this.spare) await this.serial.run(() => this.write(0));
+    if (renew || this.held - this.inUse > 2 * Math.min(this.spare, this.peak())) await this.serial.run(() => this.write(0));
   }
 
-  /** Gives every held slot back (the gateway stops; requests still running stop counting). */
+  /** Gives every held slot back (the gateway stops; requests still running stop counting, and their end() writes nothing). */
   async stop(): Promise<void> {
+    this.stopped = true;
     await this.serial.run(() => this.write(0, true));
   }
 
   idle(): boolean {
     return this.inUse === 0 && this.held === 0 && this.serial.busy === null;
+  }
+
+  private peak(): number {
+    return Math.max(this.peakCur, this.peakPrev);
   }
 
   private release(): void {
@@ -116,7 +127,7 @@ export class ConcurrencyLease {
       () => {
         this.releasing = false;
         // Requests that ended while the write was under way.
-        if (this.held - this.inUse > 2 * this.spare) this.release();
+        if (this.held - this.inUse > 2 * this.spare && !this.stopped) this.release();
       },
       () => {
         this.releasing = false; // the flush retries; retrying here would spin while NATS is down
@@ -126,6 +137,7 @@ export class ConcurrencyLease {
 
   /** One write: claims `need` (0 or 1) more, or renews/shrinks the hold; `final` drops it. */
   private async write(need: number, final = false): Promise<void> {
+    if (this.inUse + need > this.peakCur) this.peakCur = this.inUse + need;
     const r = await this.store.cas(this.key, (text) => this.plan(text, need, final, this.clock()));
     this.held = r.count;
     this.spare = r.spare;
@@ -152,8 +164,9 @@ export class ConcurrencyLease {
     const base = final ? 0 : this.inUse + need;
     const free = this.limit - others - base;
     const refused = need > 0 && free < 0;
-    // A spare only while at least 4 slots are free, a quarter of them: a small or nearly used limit is held exactly.
-    const spare = refused || final || free < 4 ? 0 : Math.floor(free / 4);
+    // A spare only while at least 4 slots are free, at most a quarter of them and what this gateway's
+    // recent peak suggests: a small or nearly used limit is held exactly, an idle gateway holds nothing.
+    const spare = refused || final || free < 4 ? 0 : Math.min(Math.floor(free / 4), this.peak());
     let count = refused ? this.inUse : base + spare;
     // Renewing or releasing never grows the hold; requests running keep their slots even past the limit (a lapsed hold).
     if (need === 0 && !final) count = Math.min(count, Math.max(this.held, base));
