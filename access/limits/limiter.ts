@@ -18,13 +18,13 @@
 //   about 2 s.
 //   - Overshoot, requests: 0 with synchronized clocks. With gateway clocks δ s
 //     apart the bound holds for every (60 - ⌈δ⌉) s interval instead.
-//   - Overshoot, tokens: admission charges the estimate; end() reconciles
-//     actual - estimate. A debit is taken from the current lease or added to
-//     the current slot even past the limit (the tokens were spent, as in
-//     OpenAI's accounting); a credit goes back to the slot charged while that
-//     slot is in the window, else is dropped. A request is refused on tpm only
-//     when its estimate does not fit (an estimate over the limit itself is
-//     "Request too large").
+//   - Overshoot, tokens: admission charges the estimate (at least 1); end()
+//     reconciles actual - estimate. A debit is taken from the current lease or
+//     added to the current slot even past the limit (the tokens were spent, as
+//     in OpenAI's accounting); a credit goes back to the slot charged while
+//     that slot is in the window, else is dropped. A request is refused on tpm
+//     only when its estimate does not fit (an estimate over the limit itself
+//     is "Request too large").
 //   - Undershoot: leases held unused. A gateway holds at most two (this
 //     second's and the next's), each at most max(one request, a quarter of
 //     what was available at its claim), given back within about 2 s (or left
@@ -113,7 +113,8 @@ export class Limiter {
     if (states === null) return FREE;
     if (this.stopped) throw new BrokerError("shutting_down", "The gateway is shutting down; retry on another.", { retryAfterS: 1 });
     if (this.timer === null) this.schedule();
-    const est = Number.isFinite(estimatedTokens) && estimatedTokens > 0 ? Math.ceil(estimatedTokens) : 0;
+    // At least 1: a request that estimates nothing still needs room in a full window (its end() reconciles).
+    const est = Number.isFinite(estimatedTokens) && estimatedTokens > 1 ? Math.ceil(estimatedTokens) : 1;
     const now = this.clock();
     let i = 0;
     while (i < states.length && states[i]!.take(est, now)) i++;
