@@ -39,7 +39,7 @@ const scope = (id: string, limits: Record<string, unknown>): LimitScope => ({ id
  * held HOLD_MS. The first `warmMs` are not counted: a cold start ramps leases
  * up from nothing (and a cold JIT and server answer slowly).
  */
-async function load(limiters: Limiter[], scopes: LimitScope[], est: number, warmMs: number) {
+async function load(limiters: Limiter[], scopes: LimitScope[], est: number, warmMs: number, secs = seconds) {
   const held: { p: Permit; until: number }[] = [];
   const waits: number[] = [];
   let sync = 0;
@@ -49,7 +49,7 @@ async function load(limiters: Limiter[], scopes: LimitScope[], est: number, warm
   const t0 = performance.now();
   let sent = 0;
   let counted = 0;
-  while (performance.now() - t0 < warmMs + seconds * 1000) {
+  while (performance.now() - t0 < warmMs + secs * 1000) {
     await new Promise((r) => setTimeout(r, 5));
     const now = performance.now();
     while (held.length > 0 && held[0]!.until <= now) held.shift()!.p.end({ promptTokens: est / 2, completionTokens: est / 2 });
@@ -104,7 +104,7 @@ async function load(limiters: Limiter[], scopes: LimitScope[], est: number, warm
 {
   const g = await gateways(2);
   const scopes = [scope("key1", { rpm: 1e9, tpm: 1e12, maxConcurrent: 100_000, budgetTokens: 1e13 }), scope("key1.m.llama", { rpm: 1e9 })];
-  await load(g.limiters, scopes, 100, 1000);
+  await load(g.limiters, scopes, 100, 1000, 0);
   const before = await lastSeq(g.kv);
   const r = await load(g.limiters, scopes, 100, 0);
   const writes = (await lastSeq(g.kv)) - before;
