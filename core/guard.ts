@@ -3,7 +3,7 @@
 // with a caller, or the error OpenAI would give, and opens a ticket per
 // request that ends its limits' charge and records its usage.
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { KeyStore, Principal } from "../access/mod.js";
+import type { KeyStore, Limiter, LimitScope, Permit, Principal, RateLimitView, UsageLedger } from "../access/mod.js";
 import type { KeyLimitsConfig } from "../config/mod.js";
 import { BrokerError, type Final, type Lane, modelToken } from "../contract/mod.js";
 
@@ -16,43 +16,10 @@ export interface Caller {
 
 const ANONYMOUS: Caller = { principal: undefined, keyId: "-", keyName: "anonymous" };
 
-/** OpenAI's x-ratelimit-* figures for one answer. */
-export interface RateLimitView {
-  limitRequests?: number;
-  remainingRequests?: number;
-  resetRequestsMs?: number;
-  limitTokens?: number;
-  remainingTokens?: number;
-  resetTokensMs?: number;
-}
-
-export interface LimitScope {
-  id: string;
-  limits: KeyLimitsConfig;
-  label: string;
-}
-
 /** What the guard needs of the limiter (access/limits): admission charged across gateways. */
-export interface LimitGate {
-  admit(scopes: LimitScope[], estimatedTokens: number): LimitPermit | Promise<LimitPermit>;
-}
-export interface LimitPermit {
-  readonly view: RateLimitView;
-  end(usage?: { promptTokens: number; completionTokens: number }): void;
-}
-
-export interface UsageEvent {
-  keyId: string;
-  keyName: string;
-  model: string;
-  promptTokens: number;
-  completionTokens: number;
-  errorCode?: string;
-}
+export type LimitGate = Pick<Limiter, "admit">;
 /** What the guard needs of the usage ledger (access/usage). */
-export interface UsageSink {
-  record(e: UsageEvent): void;
-}
+export type UsageSink = Pick<UsageLedger, "record">;
 
 /** One admitted request: ended once, with its final (usage) or its error. */
 export interface Ticket {
@@ -147,7 +114,7 @@ export class Guard {
     throw e;
   }
 
-  private ticket(caller: Caller, model: string, permit: LimitPermit | undefined): Ticket {
+  private ticket(caller: Caller, model: string, permit: Permit | undefined): Ticket {
     const usage = this.opts.usage;
     let ended = false;
     return {

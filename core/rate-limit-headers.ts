@@ -1,7 +1,7 @@
 // OpenAI's x-ratelimit-* headers from a limiter's figures, for every front
 // (HTTP headers, gRPC initial metadata). Resets are Go-style durations as
 // OpenAI writes them: "20ms", "1.5s", "6m0s".
-import type { RateLimitView } from "./guard.js";
+import type { RateLimitView } from "../access/mod.js";
 
 /** A duration as OpenAI's reset headers write it. */
 export function resetDuration(ms: number): string {

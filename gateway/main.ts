@@ -7,7 +7,7 @@ import { GatewayMetrics, type Logger } from "../ops/mod.js";
 import { JobClient, WorkerRegistry } from "../jobs/mod.js";
 import { subjects } from "../contract/mod.js";
 import { authEnabled, openAccessNotice, type Config } from "../config/mod.js";
-import { KeyStore, USAGE_TTL_MS, UsageLedger } from "../access/mod.js";
+import { KeyStore, LIMITS_TTL_MS, Limiter, USAGE_TTL_MS, UsageLedger } from "../access/mod.js";
 import { startGrpcFront, type GrpcFront } from "../grpc/mod.js";
 import { AdminViews, Guard, InferenceService, ModelCatalog } from "../core/mod.js";
 import { buildMetricsServer, buildServer } from "../http/mod.js";
@@ -39,9 +39,15 @@ export async function startGateway(cfg: Config, log: Logger): Promise<GatewayHan
   jobs.start();
   const catalog = new ModelCatalog(cfg, registry);
   const keys = authEnabled(cfg) ? await KeyStore.open(nc, cfg, log) : undefined;
+  const limiter = keys && new Limiter(
+    await openBucket(nc, bucketName(cfg.nats.prefix, "limits"), { replicas: cfg.queue.replicas, ttlMs: LIMITS_TTL_MS }),
+    { gatewayId: jobs.gatewayId, log },
+  );
   const adminKey = keys ? adminKeyOf(cfg) : undefined;
   if (keys && !adminKey) log.warn(`no admin key (${cfg.gateway.adminKeyEnv} or gateway.adminKeyFile): /admin/*, /metrics and the gRPC Admin service refuse every caller`);
-  const guard = new Guard({ upstreamKeyHeader: cfg.gateway.auth.upstreamKeyHeader, usage, ...(keys ? { keys } : {}), ...(adminKey ? { adminKey } : {}) });
+  const guard = new Guard({
+    upstreamKeyHeader: cfg.gateway.auth.upstreamKeyHeader, usage, ...(keys ? { keys } : {}), ...(limiter ? { limits: limiter } : {}), ...(adminKey ? { adminKey } : {}),
+  });
   const service = new InferenceService(jobs, catalog, guard);
   const admin = new AdminViews({ registry, routes: catalog, jsm, prefix: cfg.nats.prefix, jobs });
   let draining = false;
@@ -78,6 +84,8 @@ export async function startGateway(cfg: Config, log: Logger): Promise<GatewayHan
     await metricsClosed;
     registry.stop();
     keys?.stop();
+    // After the drain: leases and concurrency holds go back for the other gateways.
+    await limiter?.stop();
     // After the drain, so the requests that finished during it are in the last flush.
     await usage.stop();
     await nc.drain();

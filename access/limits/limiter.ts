@@ -66,6 +66,13 @@ import type { WindowLease } from "./window.js";
 
 export type { LimitScope } from "./scope.js";
 
+/**
+ * The limits bucket's retention: longer than the longest budget period (a
+ * month), so a period's count never lapses while it runs, and stale keys of
+ * gone periods and keys disappear by themselves.
+ */
+export const LIMITS_TTL_MS = 40 * 86_400_000;
+
 /** For OpenAI's x-ratelimit-* headers, from the first scope with that limit. */
 export interface RateLimitView {
   limitRequests?: number;
