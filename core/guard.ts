@@ -17,7 +17,7 @@ export interface Caller {
 const ANONYMOUS: Caller = { principal: undefined, keyId: "-", keyName: "anonymous" };
 
 /** What the guard needs of the limiter (access/limits): admission charged across gateways. */
-export type LimitGate = Pick<Limiter, "admit">;
+export type LimitGate = Pick<Limiter, "admit" | "peek">;
 /** What the guard needs of the usage ledger (access/usage). */
 export type UsageSink = Pick<UsageLedger, "record">;
 
@@ -106,6 +106,12 @@ export class Guard {
     } catch (e) {
       return this.refused(caller, model, e);
     }
+  }
+
+  /** The caller's rate-limit figures without charging anything (for a refusal's headers); undefined without limits. */
+  peek(caller: Caller, model: string): RateLimitView | undefined {
+    const scopes = caller.principal ? scopesOf(caller.principal, model) : [];
+    return scopes.length > 0 ? this.opts.limits?.peek(scopes) : undefined;
   }
 
   /** Records a request that failed before it got a ticket (a refusal, an unknown model) and rethrows. */

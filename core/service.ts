@@ -3,7 +3,7 @@
 // the route, and opens the job on the first target that produces output
 // (route.ts: fallbacks happen before anything reaches the client).
 import type { JobRequest } from "../jobs/mod.js";
-import type { Lane } from "../contract/mod.js";
+import { BrokerError, type Lane } from "../contract/mod.js";
 import { Answer } from "./answer.js";
 import { estimatePromptTokens } from "./estimate.js";
 import type { RateLimitView } from "../access/mod.js";
@@ -26,8 +26,8 @@ export interface CallContext {
   bearer: string | undefined;
   /** The client's upstream key from the separate header (gateway.auth.upstreamKeyHeader), for passthrough routes. */
   upstreamKey?: string | undefined;
-  /** Told the rate-limit figures once the request is admitted (OpenAI's x-ratelimit-* headers). */
-  onAdmit?: (view: RateLimitView) => void;
+  /** Told the key's rate-limit figures (OpenAI's x-ratelimit-* headers): on admission, and on a 429 from its limits. */
+  onLimits?: (view: RateLimitView) => void;
   /** Aborted when the client is gone: cancels whichever job is open, now or later. */
   signal: AbortSignal;
 }
@@ -71,8 +71,15 @@ export class InferenceService {
     const caller = this.guard.caller(ctx.bearer);
     // A model the key may not use is refused exactly as an unknown one, so keys cannot probe for names.
     const plan = this.guard.allows(caller, model) ? this.planOrRefuse(caller, model) : this.guard.refused(caller, model, notFound(model));
-    const ticket = await this.guard.enter(caller, model, ctx.lane, estimatePromptTokens(request));
-    if (ticket.view) ctx.onAdmit?.(ticket.view);
+    let ticket: Ticket;
+    try {
+      ticket = await this.guard.enter(caller, model, ctx.lane, estimatePromptTokens(request));
+    } catch (e) {
+      const view = e instanceof BrokerError && e.status === 429 ? this.guard.peek(caller, model) : undefined;
+      if (view) ctx.onLimits?.(view);
+      throw e;
+    }
+    if (ticket.view) ctx.onLimits?.(ticket.view);
     try {
       const opened = await openRoute(this.jobs, plan, request, {
         ...ctx,

@@ -42,7 +42,7 @@ function contextOf(deps: CallDeps, call: CallLike, requestId: string, admitted: 
     timeoutMs: () => timeoutOf(deadline, deps.maxTimeoutMs),
     bearer: bearerOf(call.metadata.get("authorization")[0]),
     upstreamKey: typeof upstream === "string" ? (bearerOf(upstream) ?? upstream) : undefined,
-    onAdmit: (view) => (admitted.view = view),
+    onLimits: (view) => (admitted.view = view),
     signal: ac.signal,
   };
 }
@@ -59,11 +59,13 @@ function sendHeaders(call: CallLike, a: Answer, requestId: string, view: RateLim
   call.sendMetadata(md);
 }
 
-function failure(e: unknown, deps: CallDeps, requestId: string): ReturnType<typeof toServiceError> {
+/** The call's error status, with the request id and, for a key's 429, its rate-limit figures in the trailers. */
+function failure(e: unknown, deps: CallDeps, requestId: string, view?: RateLimitView): ReturnType<typeof toServiceError> {
   const be = asBrokerError(e, deps.log, requestId);
   deps.onFailure?.(be.code);
   const err = toServiceError(be);
   err.metadata?.set("x-request-id", requestId);
+  if (view) for (const [k, v] of rateLimitHeaders(view)) err.metadata?.set(k, v);
   return err;
 }
 
@@ -103,9 +105,9 @@ async function streamJob<Q>(
   open: (req: Q, ctx: CallContext) => Promise<Answer>,
 ): Promise<void> {
   const requestId = requestIdOf(call.metadata);
+  const admitted: { view?: RateLimitView } = {};
   tracker.active++;
   try {
-    const admitted: { view?: RateLimitView } = {};
     const a = await open(call.request, contextOf(deps, call, requestId, admitted));
     sendHeaders(call, a, requestId, admitted.view);
     const id = idPrefix + a.jobId;
@@ -116,7 +118,7 @@ async function streamJob<Q>(
     });
     if (!call.cancelled) call.end(final ? trailersFor(final, a) : undefined);
   } catch (e) {
-    if (!call.cancelled) call.emit("error", failure(e, deps, requestId));
+    if (!call.cancelled) call.emit("error", failure(e, deps, requestId, admitted.view));
   } finally {
     tracker.active--;
   }
@@ -124,15 +126,15 @@ async function streamJob<Q>(
 
 async function embed(deps: CallDeps, tracker: CallTracker, call: ServerUnaryCall<EmbedRequest, EmbedResponseInit>, done: sendUnaryData<EmbedResponseInit>): Promise<void> {
   const requestId = requestIdOf(call.metadata);
+  const admitted: { view?: RateLimitView } = {};
   tracker.active++;
   try {
-    const admitted: { view?: RateLimitView } = {};
     const a = await deps.service.embed(embeddingJob(call.request, deps.limits), contextOf(deps, call, requestId, admitted));
     sendHeaders(call, a, requestId, admitted.view);
     const final = await a.final();
     done(null, { model: a.target.publicId, data: final.embeddings ?? [], usage: final.usage ?? {} }, trailersFor(final, a));
   } catch (e) {
-    if (!call.cancelled) done(failure(e, deps, requestId));
+    if (!call.cancelled) done(failure(e, deps, requestId, admitted.view));
   } finally {
     tracker.active--;
   }

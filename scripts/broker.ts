@@ -7,7 +7,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { applyEnv, applyFlags, ConfigError, type ConfigFlags, loadConfig, parseConfig, type Config, defaultConfig } from "../config/mod.js";
+import { applyEnv, openAccessNotice, applyFlags, ConfigError, type ConfigFlags, loadConfig, parseConfig, type Config, defaultConfig } from "../config/mod.js";
 import { BrokerError } from "../contract/mod.js";
 import { createLogger, type Logger, DataDirInUse, NATS_STOP_MS, startEmbeddedNats, type EmbeddedNats } from "../ops/mod.js";
 import { engines, startWorker } from "../workers/mod.js";
@@ -62,7 +62,8 @@ async function runUp(cfg: Config, configPath: string | undefined, log: Logger): 
     throw e;
   });
   const grpc = cfg.gateway.grpcPort === undefined ? "" : `, gRPC on ${cfg.gateway.host}:${cfg.gateway.grpcPort}`;
-  console.error(`\n  broker is up: ${gw.url}/v1${grpc}  (models: ${cfg.gateway.models.flatMap((m) => m.id ?? []).join(", ") || "from workers"})\n`);
+  const access = openAccessNotice(cfg, gw.url) ?? "auth is on: clients send a key from `broker keys create` as Authorization: Bearer <key>";
+  console.error(`\n  broker is up: ${gw.url}/v1${grpc}  (models: ${cfg.gateway.models.flatMap((m) => m.id ?? []).join(", ") || "from workers"})\n  ${access}\n`);
   onShutdown(async () => {
     // Workers and the gateway drain side by side; nats-server, which both need, stops last.
     const workersStopped = stopChildren(children, log);

@@ -153,29 +153,18 @@ export class Limiter {
     throw failed.reason;
   }
 
+  /**
+   * The x-ratelimit-* figures as they stand, charging nothing: what a 429
+   * carries, so a refused client sees the same headers as an admitted one.
+   */
+  peek(scopes: LimitScope[]): RateLimitView {
+    const states = scopes.flatMap((scope) => (hasLimits(scope.limits) ? [this.state(scope)] : []));
+    return viewOf(states, this.clock());
+  }
+
   private permit(states: ScopeState[], est: number, now: number, charges: Charge[] | null): Permit {
-    let requests: WindowLease | null = null;
-    let tokens: WindowLease | null = null;
-    for (const st of states) {
-      st.open++;
-      requests ??= st.rpm;
-      tokens ??= st.tpm;
-    }
-    let view = NO_VIEW;
-    if (requests || tokens) {
-      view = {};
-      if (requests) {
-        view.limitRequests = requests.limit;
-        view.remainingRequests = requests.remaining();
-        view.resetRequestsMs = requests.resetMs(now);
-      }
-      if (tokens) {
-        view.limitTokens = tokens.limit;
-        view.remainingTokens = tokens.remaining();
-        view.resetTokensMs = tokens.resetMs(now);
-      }
-    }
-    return new LimitPermit(view, states, est, now, charges, this.clock);
+    for (const st of states) st.open++;
+    return new LimitPermit(viewOf(states, now), states, est, now, charges, this.clock);
   }
 
   private state(scope: LimitScope): ScopeState {
@@ -222,4 +211,27 @@ class LimitPermit implements Permit {
     const now = this.clock();
     for (let i = 0; i < this.states.length; i++) this.states[i]!.end(this.est, actual, this.at, this.charges?.[i] ?? null, now);
   }
+}
+
+/** The figures of the first scope with an rpm and the first with a tpm. */
+function viewOf(states: ScopeState[], now: number): RateLimitView {
+  let requests: WindowLease | null = null;
+  let tokens: WindowLease | null = null;
+  for (const st of states) {
+    requests ??= st.rpm;
+    tokens ??= st.tpm;
+  }
+  if (!requests && !tokens) return NO_VIEW;
+  const view: RateLimitView = {};
+  if (requests) {
+    view.limitRequests = requests.limit;
+    view.remainingRequests = requests.remaining();
+    view.resetRequestsMs = requests.resetMs(now);
+  }
+  if (tokens) {
+    view.limitTokens = tokens.limit;
+    view.remainingTokens = tokens.remaining();
+    view.resetTokensMs = tokens.resetMs(now);
+  }
+  return view;
 }

@@ -54,7 +54,7 @@ export function contextOf(deps: RouteDeps, req: FastifyRequest, reply: FastifyRe
     bearer: bearerOf(req.headers.authorization),
     upstreamKey: typeof upstream === "string" ? (bearerOf(upstream) ?? upstream) : undefined,
     // On the raw response, so both a JSON reply and a hijacked SSE stream carry them.
-    onAdmit: (view) => setRateLimitHeaders(reply, view),
+    onLimits: (view) => setRateLimitHeaders(reply, view),
     signal: gone.signal,
   };
 }

@@ -68,6 +68,7 @@ describe("limits across two gateway processes", () => {
     let other = 0;
     let firstHeaders: Headers | undefined;
     let retryAfter = "";
+    let refusedHeaders: Headers | undefined;
     // Eight loops, each at most ~20 attempts/s: demand is far over 60/min, and the machine is not flooded.
     await Promise.all(Array.from({ length: 8 }, async () => {
       while (Date.now() < until) {
@@ -80,6 +81,7 @@ describe("limits across two gateway processes", () => {
         } else if (res.status === 429) {
           refused++;
           retryAfter ||= res.headers.get("retry-after") ?? "";
+          refusedHeaders ??= res.headers;
         } else other++;
         await new Promise((r) => setTimeout(r, 50));
       }
@@ -93,6 +95,9 @@ describe("limits across two gateway processes", () => {
     assert.equal(firstHeaders?.get("x-ratelimit-limit-requests"), String(RPM));
     assert.match(firstHeaders?.get("x-ratelimit-remaining-requests") ?? "", /^\d+$/);
     assert.match(firstHeaders?.get("x-ratelimit-reset-requests") ?? "", /^\d+(\.\d+)?m?s$|^\d+m[\d.]+s$/);
+    // A refusal carries the same figures, remaining at 0.
+    assert.equal(refusedHeaders?.get("x-ratelimit-limit-requests"), String(RPM));
+    assert.equal(refusedHeaders?.get("x-ratelimit-remaining-requests"), "0");
   });
 
   test(`maxConcurrent ${MAX_CONCURRENT} holds across both gateways; a gateway killed with -9 gives its slots back within the TTL`, async () => {
