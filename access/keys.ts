@@ -2,7 +2,7 @@
 // for it (never the secret). Secrets are 32 random bytes, so a fast keyed hash
 // (HMAC-SHA-256) is the right store: a slow password hash buys nothing against
 // a search of 2^256 and would cost every request.
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { z } from "zod";
 import { KeyLimits } from "../config/mod.js";
 
@@ -48,11 +48,6 @@ export function newKeyId(): string {
 
 export function hashSecret(secret: string, hashKey: Buffer): string {
   return createHmac("sha256", hashKey).update(secret).digest("hex");
-}
-
-/** Constant-time comparison of two hex hashes of equal length. */
-export function sameHash(a: string, b: string): boolean {
-  return a.length === b.length && timingSafeEqual(Buffer.from(a, "hex"), Buffer.from(b, "hex"));
 }
 
 /** What lists show of a secret: the prefix and four more characters. */

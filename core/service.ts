@@ -34,8 +34,6 @@ export interface CallContext {
 
 const noTimeout = (): undefined => undefined;
 
-export type { Ticket };
-
 /** The core's one entry for inference; stateless over a job owner and a routing table. */
 export class InferenceService {
   constructor(
