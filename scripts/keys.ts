@@ -25,7 +25,7 @@ const OPTIONS = {
   name: { type: "string" }, models: { type: "string" }, rpm: { type: "string" }, tpm: { type: "string" },
   "max-concurrent": { type: "string" }, "max-priority": { type: "string" }, "budget-tokens": { type: "string" },
   "budget-period": { type: "string" }, "per-model": { type: "string", multiple: true }, expires: { type: "string" },
-  json: { type: "boolean" }, config: { type: "string", short: "c" },
+  json: { type: "boolean" }, config: { type: "string", short: "c" }, help: { type: "boolean", short: "h" },
 } as const;
 
 export async function runKeys(argv: string[], cfg: Config, log: Logger): Promise<void> {
@@ -36,6 +36,10 @@ export async function runKeys(argv: string[], cfg: Config, log: Logger): Promise
     throw new ConfigError(`${(e as Error).message.split("\n")[0]}\n${KEYS_USAGE}`);
   }
   const { positionals, values } = parsed;
+  if (values.help) {
+    console.log(KEYS_USAGE);
+    return;
+  }
   const [sub, target] = positionals;
   if (!sub || !["create", "list", "show", "revoke", "rotate"].includes(sub)) throw new ConfigError(KEYS_USAGE);
   const nc = await connectNats(cfg.nats.url, "broker-keys", log, { once: true });
