@@ -6,7 +6,7 @@ import { bucketName, connectNats, ensureJobStream, openBucket } from "../nats/mo
 import { GatewayMetrics, type Logger } from "../ops/mod.js";
 import { JobClient, WorkerRegistry } from "../jobs/mod.js";
 import { subjects } from "../contract/mod.js";
-import { authEnabled, openAccessNotice, type Config } from "../config/mod.js";
+import { authEnabled, type Config } from "../config/mod.js";
 import { KeyStore, LIMITS_TTL_MS, Limiter, USAGE_TTL_MS, UsageLedger } from "../access/mod.js";
 import { startGrpcFront, type GrpcFront } from "../grpc/mod.js";
 import { AdminViews, Guard, InferenceService, ModelCatalog } from "../core/mod.js";
@@ -110,8 +110,6 @@ export async function startGateway(cfg: Config, log: Logger): Promise<GatewayHan
   const url = urlOf(cfg.gateway.host, app, cfg.gateway.port);
   const metricsUrl = metricsApp && urlOf(cfg.gateway.metricsHost, metricsApp, cfg.gateway.metricsPort ?? 0);
   log.info({ url, grpcPort: grpcFront?.port, metricsUrl, gateway: jobs.gatewayId }, "gateway listening");
-  const notice = openAccessNotice(cfg, url);
-  if (notice) log.warn(notice);
 
   let closed: Promise<void> | undefined;
   const grpcAddress = grpcFront ? `${cfg.gateway.host}:${grpcFront.port}` : undefined;

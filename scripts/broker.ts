@@ -34,6 +34,9 @@ const loadGateway = async () => (await import("../gateway/mod.js")).startGateway
 async function runGateway(cfg: Config, log: Logger): Promise<void> {
   const parent = watchParent(log);
   const gw = await (await loadGateway())(cfg, log);
+  // `broker up` says this in its banner instead: one line either way.
+  const notice = openAccessNotice(cfg, gw.url);
+  if (notice) log.warn(notice);
   // The gateway's own drain is bounded by its drainTimeoutMs; the grace covers closing NATS.
   parent.handOver(onShutdown(() => gw.close(), { log, boundMs: cfg.gateway.drainTimeoutMs + EXIT_GRACE_MS }));
 }
