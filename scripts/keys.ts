@@ -154,7 +154,8 @@ function state(r: KeyRecord): string {
 }
 
 function line(r: KeyRecord): string {
-  return `${r.id}  ${r.name.padEnd(16)}  ${r.hint.padEnd(12)}  ${state(r).padEnd(34)}  models ${r.models.join(",")}  ${limitsOf(r)}`;
+  const perModel = r.perModel.length > 0 ? `; per model: ${r.perModel.map((m) => `${m.models} ${limitsOf(m)}`).join("; ")}` : "";
+  return `${r.id}  ${r.name.padEnd(16)}  ${r.hint.padEnd(12)}  ${state(r).padEnd(34)}  models ${r.models.join(",")}  ${limitsOf(r)}${perModel}`;
 }
 
 function describe(r: KeyRecord): string {
