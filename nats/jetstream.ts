@@ -58,7 +58,7 @@ export function jobStreamConfig(cfg: Config): Partial<StreamConfig> & { name: st
   };
 }
 
-/** Creates the jobs stream or brings its limits in line with the config; whichever process starts first wins. */
+/** Creates the jobs stream, or reports how the live one differs from the config; whichever process starts first wins. */
 export async function ensureJobStream(nc: NatsConnection, cfg: Config, log: Logger): Promise<JetStreamManager> {
   const jsm = await jetstreamManager(nc);
   const want = jobStreamConfig(cfg);
@@ -66,11 +66,10 @@ export async function ensureJobStream(nc: NatsConnection, cfg: Config, log: Logg
   try {
     const info = await jsm.streams.info(name);
     const drift = diff(want, info.config);
-    if (drift.length > 0) {
-      // Limits are safe to update in place; retention and storage are not and make the update fail loudly.
-      log.warn({ stream: name, drift }, "jobs stream settings differ from config; updating");
-      await jsm.streams.update(name, want);
-    }
+    // Reported, never applied: a live stream is shared by every gateway and worker, and two
+    // processes with different configs would otherwise rewrite it back and forth at each start.
+    // An operator changes it on purpose (`nats stream edit`), once.
+    if (drift.length > 0) log.warn({ stream: name, drift }, "jobs stream settings differ from this config; keeping the existing ones");
   } catch (e) {
     if (!(e instanceof JetStreamApiError) || e.code !== JetStreamApiCodes.StreamNotFound) throw e;
     try {

@@ -4,16 +4,20 @@
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "../ops/mod.js";
 import { MoreJetStreamApiCodes } from "./jetstream.js";
 
 export type { KV, KvEntry, KvWatchEntry } from "@nats-io/kv";
 
 export interface BucketOptions {
+  /** Copies of the bucket in a NATS cluster (config queue.replicas, as for the jobs stream). */
   replicas: number;
   /** Values older than this are removed (0: kept). */
   ttlMs?: number;
   /** Values kept per key (1: only the latest). */
   history?: number;
+  /** Told how a live bucket differs from these options (it is kept as it is). */
+  log?: Logger;
 }
 
 /** The name of one of the broker's buckets under a subject prefix: `<prefix>-<what>`. */
@@ -26,7 +30,14 @@ export async function openBucket(nc: NatsConnection, name: string, opts: BucketO
   const kvm = new Kvm(nc);
   try {
     const kv = await kvm.open(name);
-    await kv.status();
+    const st = await kv.status();
+    const drift = [
+      st.replicas !== opts.replicas && `replicas: ${st.replicas} → ${opts.replicas}`,
+      st.ttl !== (opts.ttlMs ?? 0) && `ttl_ms: ${st.ttl} → ${opts.ttlMs ?? 0}`,
+      st.history !== (opts.history ?? 1) && `history: ${st.history} → ${opts.history ?? 1}`,
+    ].filter((d): d is string => typeof d === "string");
+    // Reported, not applied, as for the jobs stream: others share the bucket.
+    if (drift.length > 0) opts.log?.warn({ bucket: name, drift }, "bucket settings differ from this config; keeping the existing ones");
     return kv;
   } catch (e) {
     if (!(e instanceof JetStreamApiError) || e.code !== JetStreamApiCodes.StreamNotFound) throw e;

@@ -9,6 +9,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { parseConfig } from "../../config/config.js";
 import { ensureJobConsumer, ensureJobStream } from "../../nats/jetstream.js";
+import { bucketName, openBucket } from "../../nats/kv.js";
 import { createLogger } from "../../ops/log.js";
 import { subjects } from "../../contract/subjects.js";
 import { freshPrefix } from "../helpers/broker.js";
@@ -90,6 +91,19 @@ describe("set-up: config errors and JetStream provisioning", () => {
       assert.ok(lines.some((l) => /ack_wait/.test(l)), `drift reported: ${lines.join("\n")}`);
       const ci = await jsm.consumers.info(subjects(prefix).stream, subjects(prefix).consumer("org/m"));
       assert.equal(ci.config.ack_wait, 10_000 * 1_000_000, "existing consumer left as it was");
+
+      // The stream too: a process with another bound reports it and leaves the live stream alone.
+      const bigger = parseConfig({ nats: { url: nats.url, prefix }, queue: { maxPerModel: 80 } });
+      await ensureJobStream(nc, bigger, log);
+      assert.ok(lines.some((l) => /max_msgs_per_subject/.test(l) && /keeping the existing/.test(l)), `stream drift reported: ${lines.join("\n")}`);
+      assert.equal((await jsm.streams.info(subjects(prefix).stream)).config.max_msgs_per_subject, 50, "existing stream left as it was");
+
+      // And a bucket: created with the config's replicas and TTL, its drift reported, not applied.
+      const first = await openBucket(nc, bucketName(prefix, "usage"), { replicas: 1, ttlMs: 60_000, log });
+      assert.equal((await first.status()).ttl, 60_000);
+      await openBucket(nc, bucketName(prefix, "usage"), { replicas: 1, ttlMs: 120_000, log });
+      assert.ok(lines.some((l) => /ttl_ms: 60000 → 120000/.test(l)), `bucket drift reported: ${lines.join("\n")}`);
+      assert.equal((await first.status()).ttl, 60_000, "existing bucket left as it was");
     } finally {
       await nc.close();
     }
