@@ -156,6 +156,11 @@ const Schema = z.strictObject({
     url: z.string().default("nats://127.0.0.1:4222"),
     /** Subject and stream prefix: lets several brokers share one NATS. */
     prefix: z.string().regex(/^[a-z][a-z0-9_-]*$/, "lowercase letters, digits, _ and -").default("infer"),
+    /**
+     * The JetStream domain of the cluster that holds the jobs (NATS_JS_DOMAIN): needed by a process
+     * that connects through a leaf node, whose server has no JetStream of its own.
+     */
+    jsDomain: z.string().regex(/^[A-Za-z0-9_-]+$/, "letters, digits, _ and -").optional(),
   }).prefault({}),
   /** The nats-server that `broker up` starts when NATS_URL is not given. */
   embeddedNats: z.strictObject({
@@ -258,6 +263,7 @@ export function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): 
   const section = (k: string): Record<string, unknown> => objectAt(out, k);
   if (env.NATS_URL) section("nats").url = env.NATS_URL;
   if (env.BROKER_PREFIX) section("nats").prefix = env.BROKER_PREFIX;
+  if (env.NATS_JS_DOMAIN) section("nats").jsDomain = env.NATS_JS_DOMAIN;
   if (env.HOST) section("gateway").host = env.HOST;
   if (env.PORT) section("gateway").port = intEnv("PORT", env.PORT);
   if (env.GRPC_PORT) section("gateway").grpcPort = intEnv("GRPC_PORT", env.GRPC_PORT);

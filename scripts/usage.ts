@@ -33,7 +33,7 @@ export async function runUsage(args: string[], readConfig: (path: string | undef
     new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new ConfigError(`cannot reach NATS at ${cfg.nats.url}; set NATS_URL`)), CONNECT_TIMEOUT_MS))),
   ]).finally(() => clearTimeout(timer));
   try {
-    const kv = await openBucket(nc, bucketName(cfg.nats.prefix, "usage"), { replicas: cfg.queue.replicas, ttlMs: USAGE_TTL_MS });
+    const kv = await openBucket(nc, bucketName(cfg.nats.prefix, "usage"), { replicas: cfg.queue.replicas, domain: cfg.nats.jsDomain, ttlMs: USAGE_TTL_MS });
     // A ledger only to read with: nothing is recorded, so stop() writes nothing.
     const ledger = new UsageLedger(kv, { flushMs: 60_000, log });
     const rows = await ledger.query({ from: values.from, to: values.to, key: values.key, model: values.model });

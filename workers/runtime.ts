@@ -62,7 +62,7 @@ export async function startWorker(cfg: Config, wcfg: WorkerConfig, factories: Re
   for (const b of built) {
     const consumers = {} as Record<Lane, string>;
     for (const lane of Lanes) consumers[lane] = await ensureJobConsumer(jsm, cfg, b.model, log, lane);
-    const puller = new Puller(nc, subjects(cfg.nats.prefix).stream);
+    const puller = new Puller(nc, subjects(cfg.nats.prefix).stream, undefined, cfg.nats.jsDomain ? `$JS.${cfg.nats.jsDomain}.API` : undefined);
     served.push({ ...b, consumers, lanes: new LaneScheduler(wcfg.fairEvery), puller, pumping: false, starved: false, completed: 0 });
   }
   const metrics = new WorkerMetrics();
