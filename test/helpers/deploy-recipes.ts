@@ -38,9 +38,9 @@ export function sourceFacts(root: string): SourceFacts {
   for (const dir of ["scripts", "ops", "gateway", "workers", "access", "nats", "config"]) {
     for (const f of readdirSync(join(root, dir), { recursive: true, encoding: "utf8" })) {
       if (!f.endsWith(".ts")) continue;
+      // LOG_LEVEL (ops/log.ts), BROKER_CONFIG (scripts/broker.ts), …; the *Env settings' names come from
+      // the parsed configs instead (envNamedBy).
       for (const m of read(join(dir, f)).matchAll(/process\.env\.([A-Z][A-Z0-9_]*)/g)) env.add(m[1] as string);
-      // createLogger(name, level = process.env.LOG_LEVEL) and friends are caught above; defaults of *Env
-      // settings come from the parsed configs (envNamedBy).
     }
   }
   // The README's list of environment overrides.
@@ -65,7 +65,7 @@ function envNamedBy(c: Config): string[] {
 type Obj = Record<string, unknown>;
 const obj = (v: unknown): Obj => (v && typeof v === "object" && !Array.isArray(v) ? (v as Obj) : {});
 const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
-const yamlAll = (text: string): Obj[] => parseAllDocuments(text, { merge: true } as never).map((d) => obj(d.toJS()));
+const yamlAll = (text: string): Obj[] => parseAllDocuments(text, { merge: true }).map((d) => obj(d.toJS()));
 
 /** `[Section]` / `Key=Value` lines; repeated keys keep every value. */
 export function parseUnit(text: string): Map<string, string[]> {
@@ -142,7 +142,7 @@ export function checkRecipes(recipes: Recipes, facts: SourceFacts): string[] {
   const natsUrls: { where: string; url: string }[] = [];
   const natsImages: { where: string; image: string }[] = [];
   // compose
-  const compose = obj(parseYaml(recipes.get("compose.yaml") ?? "{}", { merge: true } as never));
+  const compose = obj(parseYaml(recipes.get("compose.yaml") ?? "{}", { merge: true }));
   for (const [name, s] of Object.entries(obj(compose.services)).map(([n, v]) => [n, obj(v)] as const)) {
     const image = String(s.image ?? "");
     if (image.startsWith("nats:")) {
