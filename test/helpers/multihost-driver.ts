@@ -43,7 +43,7 @@ async function one(i: number): Promise<void> {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ model: spec.model, stream, messages: [{ role: "user", content: `request ${i}` }] }),
-      signal: AbortSignal.timeout(spec.timeoutMs ?? 120_000),
+      signal: AbortSignal.timeout(spec.timeoutMs ?? 60_000),
     });
     const text = await res.text();
     if (res.status !== 200) {

@@ -120,7 +120,7 @@ describe("across machines: a NATS cluster, a leaf node and workers in network na
     const cfg = {
       nats: { prefix: PREFIX, jsDomain: "hub" },
       queue: { replicas: 3, ackWaitMs: 5000 },
-      gateway: { host: addr("gw"), port: 8080, auth: { enabled: false }, allowUnauthenticated: true, models: [{ id: MODEL, queueWithoutWorkers: true }] },
+      gateway: { host: addr("gw"), port: 8080, idleTimeoutMs: 15_000, auth: { enabled: false }, allowUnauthenticated: true, models: [{ id: MODEL, queueWithoutWorkers: true }] },
       workers: ["w1", "w2", "w3"].map((name) => ({ name, slots: 16, heartbeatMs: 500, models: [{ id: MODEL, engine: "sim", options: { outputTokens: 30, itlMs: 10 } }] })),
     };
     const cfgFile = join(dir, "config.json");
@@ -136,6 +136,25 @@ describe("across machines: a NATS cluster, a leaf node and workers in network na
     for (const name of [...procs.keys()].reverse()) await stop(name, "SIGKILL");
     net?.destroy();
     if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("1,000 jobs while the jobs stream's leader node is killed: every request ends, complete or with a well-formed error", async () => {
+    let killed = "";
+    let leaderKill: Promise<void> | undefined;
+    const r = await drive(1000, (done) => {
+      if (done < 200 || leaderKill) return;
+      leaderKill = (async () => {
+        killed = await inClient(js(`console.log((await jsm.streams.info("${PREFIX.toUpperCase()}_JOBS")).cluster?.leader ?? "");`));
+        await stop(killed, "SIGKILL");
+      })();
+    });
+    await leaderKill;
+    console.log(`leader ${killed} killed after 200 answers: ${JSON.stringify(r)}`);
+    assert.match(killed, /^n[123]$/, "the stream's leader was found and killed");
+    assert.equal(r.completed, 1000, "every request ended");
+    assert.deepEqual(r.malformed, {}, "no reset, timeout or cut stream: errors are OpenAI errors");
+    // The killed node comes back for the next scenario.
+    start(killed, killed, NATS_SERVER, ["-c", join(dir, `${killed}.conf`)]);
   });
 
   test("1,000 jobs, streamed and not, over the cluster; the leaf-node worker serves, and a worker on a new machine joins mid-run with no gateway change", async () => {
