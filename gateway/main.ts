@@ -28,7 +28,7 @@ export interface GatewayHandle {
 }
 
 export async function startGateway(cfg: Config, log: Logger): Promise<GatewayHandle> {
-  const nc = await connectNats(cfg.nats.url, "gateway", log);
+  const nc = await connectNats(cfg.nats, "gateway", log);
   const jsm = await ensureJobStream(nc, cfg, log);
   const registry = new WorkerRegistry(nc, subjects(cfg.nats.prefix), log);
   await registry.start();

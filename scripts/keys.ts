@@ -42,7 +42,7 @@ export async function runKeys(argv: string[], cfg: Config, log: Logger): Promise
   }
   const [sub, target] = positionals;
   if (!sub || !["create", "list", "show", "revoke", "rotate"].includes(sub)) throw new ConfigError(KEYS_USAGE);
-  const nc = await connectNats(cfg.nats.url, "broker-keys", log, { once: true });
+  const nc = await connectNats(cfg.nats, "broker-keys", log, { once: true });
   try {
     const store = await KeyStore.open(nc, cfg, log);
     store.stop();

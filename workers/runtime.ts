@@ -56,7 +56,7 @@ export async function startWorker(cfg: Config, wcfg: WorkerConfig, factories: Re
     built.push({ model: m.id, engineName: m.engine, engine: await factory({ model: m.id, options: m.options, slots: wcfg.slots }) });
   }
   const id = `${wcfg.name}-${nuid.next().slice(-10).toLowerCase()}`;
-  const nc = await connectNats(cfg.nats.url, `worker ${id}`, log);
+  const nc = await connectNats(cfg.nats, `worker ${id}`, log);
   const jsm = await ensureJobStream(nc, cfg, log);
   const served: Served[] = [];
   for (const b of built) {
