@@ -53,7 +53,7 @@ function credentials(n: NatsConfig, env: NodeJS.ProcessEnv): Omit<NatsAuth, "tls
     if (!creds.includes("BEGIN NATS USER JWT")) throw new ConfigError(`invalid config:\n  nats.credsFile: ${n.credsFile} is not a .creds file (no user JWT)`);
     return { authenticator: credsAuthenticator(new TextEncoder().encode(creds)), authHint: "nats.credsFile (NATS_CREDS)" };
   }
-  return { authHint: "the server wants credentials: set nats.user + NATS_PASSWORD, NATS_TOKEN, NATS_NKEY or NATS_CREDS" };
+  return { authHint: "nats.user + NATS_PASSWORD, NATS_TOKEN, NATS_NKEY or NATS_CREDS (none is set)" };
 }
 
 /** A password or token from its env var, or from the first line of its file. */
