@@ -6,7 +6,7 @@ import type { Logger } from "../ops/mod.js";
  * a gateway or worker), and skips async stack traces on requests, which cost
  * 13% of the gateway's CPU in the prototype's profile.
  */
-export async function connectNats(url: string, name: string, log: Logger, opts: { once?: boolean } = {}): Promise<NatsConnection> {
+export async function connectNats(url: string, name: string, log: Logger, opts: { once?: boolean; inboxPrefix?: string } = {}): Promise<NatsConnection> {
   const nc = await connect({
     servers: url.split(","),
     name,
@@ -16,6 +16,8 @@ export async function connectNats(url: string, name: string, log: Logger, opts: 
     reconnectTimeWait: 250,
     waitOnFirstConnect: !opts.once,
     timeout: 5000,
+    // Per-role inboxes (nats/roles.ts), so a user can be granted its own answers only.
+    ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
   });
   void watchStatus(nc, log);
   return nc;

@@ -34,14 +34,22 @@ export async function freePort(): Promise<number> {
   });
 }
 
+export interface StartNatsOptions {
+  maxPayload?: number;
+  /** Appended to the config file as is (an `authorization { … }` block, say). */
+  extraConfig?: string;
+  /** Who the readiness probe connects as, once extraConfig turns authorization on. */
+  probeAuth?: { user: string; pass: string };
+}
+
 /** A real `nats-server -js` on a random port with a temp store: one per test file. */
-export async function startNats(opts: { maxPayload?: number } = {}): Promise<TestNats> {
+export async function startNats(opts: StartNatsOptions = {}): Promise<TestNats> {
   const bin = findNatsServer();
   if (!bin) throw new Error("nats-server not found: apt-get install -y nats-server");
   const dir = mkdtempSync(join(tmpdir(), "broker-nats-"));
   const port = await freePort();
   const conf = join(dir, "nats.conf");
-  writeFileSync(conf, `listen: 127.0.0.1:${port}\nmax_payload: ${opts.maxPayload ?? 1024 * 1024}\njetstream { store_dir: ${JSON.stringify(join(dir, "js"))} }\n`);
+  writeFileSync(conf, `listen: 127.0.0.1:${port}\nmax_payload: ${opts.maxPayload ?? 1024 * 1024}\njetstream { store_dir: ${JSON.stringify(join(dir, "js"))} }\n${opts.extraConfig ?? ""}`);
   const url = `nats://127.0.0.1:${port}`;
   let child: ChildProcess | undefined;
 
@@ -50,7 +58,7 @@ export async function startNats(opts: { maxPayload?: number } = {}): Promise<Tes
     const until = Date.now() + 10_000;
     for (;;) {
       try {
-        const nc = await connect({ servers: url, timeout: 300 });
+        const nc = await connect({ servers: url, timeout: 300, ...opts.probeAuth });
         try {
           await (await jetstreamManager(nc)).getAccountInfo();
         } finally {
