@@ -1,5 +1,6 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "../ops/mod.js";
+import { urlCredentials } from "./url-credentials.js";
 
 /**
  * Connects for the long haul: reconnects forever (a NATS restart must not end
@@ -18,6 +19,7 @@ export async function connectNats(url: string, name: string, log: Logger, opts: 
     timeout: 5000,
     // Per-role inboxes (nats/roles.ts), so a user can be granted its own answers only.
     ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
+    ...urlCredentials(url),
   });
   void watchStatus(nc, log);
   return nc;

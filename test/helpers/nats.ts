@@ -38,8 +38,8 @@ export interface StartNatsOptions {
   maxPayload?: number;
   /** Appended to the config file as is (an `authorization { … }` block, say). */
   extraConfig?: string;
-  /** Who the readiness probe connects as, once extraConfig turns authorization on. */
-  probeAuth?: { user: string; pass: string };
+  /** Who the readiness probe connects as (and its inbox), once extraConfig turns authorization on. */
+  probeAuth?: { user: string; pass: string; inboxPrefix?: string };
 }
 
 /** A real `nats-server -js` on a random port with a temp store: one per test file. */
