@@ -5,6 +5,7 @@ import { Kvm } from "@nats-io/kv";
 import { connect, PermissionViolationError, type NatsConnection } from "@nats-io/transport-node";
 import type OpenAI from "openai";
 import { subjects } from "../../contract/mod.js";
+import type { Config } from "../../config/mod.js";
 import type { GatewayHandle } from "../../gateway/main.js";
 import { inboxPrefix, natsAuthorization, natsPermissions, type NatsUser } from "../../nats/mod.js";
 import { messageText } from "../helpers/bodies.js";
@@ -47,10 +48,13 @@ describe("least-privilege NATS roles", () => {
   const users: NatsUser[] = [
     { user: "gw", password: "gw-secret", permissions: natsPermissions(prefix, "gateway") },
     { user: "wk", password: "wk-secret", permissions: natsPermissions(prefix, "worker", { name: "sim", models: [MODEL] }) },
+    // A worker under a prefix no gateway has provisioned yet.
+    { user: "early", password: "early-secret", permissions: natsPermissions(`${prefix}e`, "worker", { name: "sim", models: [MODEL] }) },
   ];
   let nats: TestNats;
   let gw: GatewayHandle;
   let worker: WorkerProcess;
+  let cfg: Config;
   const as = (user: string, pass: string) => `nats://${user}:${pass}@127.0.0.1:${nats.port}`;
   const conns: NatsConnection[] = [];
   // Under the role's own inbox prefix, as the processes do: any other inbox is refused.
@@ -63,7 +67,7 @@ describe("least-privilege NATS roles", () => {
 
   before(async () => {
     nats = await startNats({ extraConfig: natsAuthorization(users), probeAuth: { user: "gw", pass: "gw-secret", inboxPrefix: inboxPrefix.gateway("probe") } });
-    const cfg = testConfig(as("gw", "gw-secret"), {
+    cfg = testConfig(as("gw", "gw-secret"), {
       nats: { prefix },
       gateway: { id: GATEWAY_ID },
       workers: [{ name: "sim", slots: 2, models: [{ id: MODEL, engine: "sim", options: { outputTokens: 8 } }] }],
@@ -155,5 +159,11 @@ describe("least-privilege NATS roles", () => {
     const jsm = await jetstreamManager(nc, { timeout: 1000 });
     await assert.rejects(jsm.consumers.add(s.stream, { durable_name: "spy", filter_subject: s.job(MODEL), deliver_subject: `${inboxPrefix.gateway(GATEWAY_ID)}.spy` }));
     await refused("publish", new RegExp(`^\\$JS\\.API\\.CONSUMER\\.(DURABLE\\.)?CREATE\\.${s.stream}\\.`));
+  });
+
+  test("a worker that comes before any gateway stops with one line: it may not create the jobs stream", async () => {
+    const early = spawnWorker({ ...cfg, nats: { ...cfg.nats, prefix: `${prefix}e`, url: as("early", "early-secret") } }, "sim");
+    assert.equal(await early.exited, 1);
+    assert.match(early.output(), /broker: the jobs stream \S+ does not exist and this NATS user may not create it: start a gateway first/);
   });
 });
