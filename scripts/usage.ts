@@ -3,7 +3,7 @@
 import { parseArgs } from "node:util";
 import { UsageDay, usageCsv, USAGE_TTL_MS, UsageLedger, type UsageRow } from "../access/mod.js";
 import { ConfigError, type Config } from "../config/mod.js";
-import { bucketName, connectNats, openBucket } from "../nats/mod.js";
+import { bucketName, connectNats, inboxPrefix, openBucket } from "../nats/mod.js";
 import { createLogger } from "../ops/mod.js";
 
 const USAGE = `usage: broker usage [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--key NAME|ID] [--model ID] [--csv] [--config FILE]
@@ -29,7 +29,8 @@ export async function runUsage(args: string[], readConfig: (path: string | undef
   // connectNats waits for a first connection forever (right for a server, not for a command).
   let timer: NodeJS.Timeout | undefined;
   const nc = await Promise.race([
-    connectNats(cfg.nats.url, "broker-usage", log),
+    // The gateway's NATS user runs the admin commands (nats/roles.ts): under a gateway inbox.
+    connectNats(cfg.nats.url, "broker-usage", log, { inboxPrefix: inboxPrefix.gateway("cli") }),
     new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new ConfigError(`cannot reach NATS at ${cfg.nats.url}; set NATS_URL`)), CONNECT_TIMEOUT_MS))),
   ]).finally(() => clearTimeout(timer));
   try {

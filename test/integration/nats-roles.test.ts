@@ -9,7 +9,7 @@ import type { Config } from "../../config/mod.js";
 import type { GatewayHandle } from "../../gateway/main.js";
 import { inboxPrefix, natsAuthorization, natsPermissions, type NatsUser } from "../../nats/mod.js";
 import { messageText } from "../helpers/bodies.js";
-import { freshPrefix, spawnWorker, startTestGateway, testConfig, waitFor, waitForModel, type WorkerProcess } from "../helpers/broker.js";
+import { freshPrefix, runCli, spawnWorker, startTestGateway, testConfig, waitFor, waitForModel, type WorkerProcess } from "../helpers/broker.js";
 import { joinChoices, postJson, postSse, readJson } from "../helpers/http.js";
 import { startNats, type TestNats } from "../helpers/nats.js";
 
@@ -165,5 +165,12 @@ describe("least-privilege NATS roles", () => {
     const early = spawnWorker({ ...cfg, nats: { ...cfg.nats, prefix: `${prefix}e`, url: as("early", "early-secret") } }, "sim");
     assert.equal(await early.exited, 1);
     assert.match(early.output(), /broker: the jobs stream \S+ does not exist and this NATS user may not create it: start a gateway first/);
+  });
+
+  test("the admin commands (broker keys, broker usage) run as the gateway user", async () => {
+    const keys = await runCli(cfg, ["keys", "create", "--name", "roles-admin"]);
+    assert.equal(keys.code, 0, keys.stderr);
+    const usage = await runCli(cfg, ["usage"]);
+    assert.equal(usage.code, 0, usage.stderr);
   });
 });
