@@ -44,7 +44,7 @@ export class KeyStore {
    * static key file) and keeps following changes until stop().
    */
   static async open(nc: NatsConnection, cfg: Config, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<KeyStore> {
-    const kv = await openBucket(nc, bucketName(cfg.nats.prefix, "keys"), { replicas: cfg.queue.replicas, history: 5, log });
+    const kv = await openBucket(nc, bucketName(cfg.nats.prefix, "keys"), { replicas: cfg.queue.replicas, domain: cfg.nats.jsDomain, history: 5, log });
     const store = new KeyStore(kv, await hashKeyOf(kv, cfg.gateway.auth.hashSecretEnv, env), log);
     if (cfg.gateway.auth.keysFile) store.loadStatic(cfg.gateway.auth.keysFile);
     await store.follow();

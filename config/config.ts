@@ -3,6 +3,7 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { ConfigError } from "../contract/mod.js";
 import { checkAccess } from "./access.js";
+import { applyNatsEnv, NatsSection } from "./nats.js";
 
 const ms = (dflt: number) => z.number().int().nonnegative().default(dflt);
 
@@ -152,11 +153,7 @@ const Worker = z.strictObject({
 });
 
 const Schema = z.strictObject({
-  nats: z.strictObject({
-    url: z.string().default("nats://127.0.0.1:4222"),
-    /** Subject and stream prefix: lets several brokers share one NATS. */
-    prefix: z.string().regex(/^[a-z][a-z0-9_-]*$/, "lowercase letters, digits, _ and -").default("infer"),
-  }).prefault({}),
+  nats: NatsSection.prefault({}),
   /** The nats-server that `broker up` starts when NATS_URL is not given. */
   embeddedNats: z.strictObject({
     port: z.number().int().min(0).max(65535).default(4222),
@@ -258,6 +255,8 @@ export function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): 
   const section = (k: string): Record<string, unknown> => objectAt(out, k);
   if (env.NATS_URL) section("nats").url = env.NATS_URL;
   if (env.BROKER_PREFIX) section("nats").prefix = env.BROKER_PREFIX;
+  applyNatsEnv(section("nats"), env);
+  if (env.NATS_JS_DOMAIN) section("nats").jsDomain = env.NATS_JS_DOMAIN;
   if (env.HOST) section("gateway").host = env.HOST;
   if (env.PORT) section("gateway").port = intEnv("PORT", env.PORT);
   if (env.GRPC_PORT) section("gateway").grpcPort = intEnv("GRPC_PORT", env.GRPC_PORT);

@@ -5,3 +5,4 @@ export {
   parseConfig, type StaticKeyConfig, StaticKeysFile, type WorkerConfig,
 } from "./config.js";
 export { defaultConfig } from "./default-config.js";
+export type { NatsConfig } from "./nats.js";

@@ -31,19 +31,19 @@ export interface GatewayHandle {
 export async function startGateway(cfg: Config, log: Logger): Promise<GatewayHandle> {
   // Fixed before connecting: the inbox prefix carries it (nats/roles.ts), and the job client takes it from cfg.
   cfg = { ...cfg, gateway: { ...cfg.gateway, id: cfg.gateway.id || nuid.next() } };
-  const nc = await connectNats(cfg.nats.url, "gateway", log, { inboxPrefix: inboxPrefix.gateway(cfg.gateway.id) });
+  const nc = await connectNats(cfg.nats, "gateway", log, { inboxPrefix: inboxPrefix.gateway(cfg.gateway.id) });
   const jsm = await ensureJobStream(nc, cfg, log);
   const registry = new WorkerRegistry(nc, subjects(cfg.nats.prefix), log);
   await registry.start();
   const metrics = new GatewayMetrics();
-  const usageKv = await openBucket(nc, bucketName(cfg.nats.prefix, "usage"), { replicas: cfg.queue.replicas, ttlMs: USAGE_TTL_MS, log });
+  const usageKv = await openBucket(nc, bucketName(cfg.nats.prefix, "usage"), { replicas: cfg.queue.replicas, domain: cfg.nats.jsDomain, ttlMs: USAGE_TTL_MS, log });
   const usage = new UsageLedger(usageKv, { flushMs: cfg.gateway.auth.usageFlushMs, log, onRecord: (e) => metrics.countKeyUsage(e) });
   const jobs = new JobClient(nc, jsm, cfg, registry, log, metrics);
   jobs.start();
   const catalog = new ModelCatalog(cfg, registry);
   const keys = authEnabled(cfg) ? await KeyStore.open(nc, cfg, log) : undefined;
   const limiter = keys && new Limiter(
-    await openBucket(nc, bucketName(cfg.nats.prefix, "limits"), { replicas: cfg.queue.replicas, ttlMs: LIMITS_TTL_MS, log }),
+    await openBucket(nc, bucketName(cfg.nats.prefix, "limits"), { replicas: cfg.queue.replicas, domain: cfg.nats.jsDomain, ttlMs: LIMITS_TTL_MS, log }),
     { gatewayId: jobs.gatewayId, log },
   );
   const adminKey = keys ? adminKeyOf(cfg) : undefined;

@@ -60,7 +60,7 @@ export function jobStreamConfig(cfg: Config): Partial<StreamConfig> & { name: st
 
 /** Creates the jobs stream, or reports how the live one differs from the config; whichever process starts first wins. */
 export async function ensureJobStream(nc: NatsConnection, cfg: Config, log: Logger): Promise<JetStreamManager> {
-  const jsm = await jetstreamManager(nc);
+  const jsm = await jetstreamManager(nc, cfg.nats.jsDomain ? { domain: cfg.nats.jsDomain } : {});
   const want = jobStreamConfig(cfg);
   const name = want.name;
   try {

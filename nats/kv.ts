@@ -1,7 +1,7 @@
 // KV buckets the broker keeps its shared state in (keys, limits, usage).
 // Looked up first and created only when missing, as for the job stream's
 // consumers: a live bucket's settings are not changed from under the others.
-import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
+import { JetStreamApiCodes, JetStreamApiError, jetstream } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "../ops/mod.js";
@@ -18,6 +18,8 @@ export interface BucketOptions {
   history?: number;
   /** Told how a live bucket differs from these options (it is kept as it is). */
   log?: Logger;
+  /** The JetStream domain (config nats.jsDomain), through a leaf node. */
+  domain?: string;
 }
 
 /** The name of one of the broker's buckets under a subject prefix: `<prefix>-<what>`. */
@@ -27,7 +29,7 @@ export function bucketName(prefix: string, what: "keys" | "limits" | "usage"): s
 
 /** Opens the bucket, creating it when missing (whichever process comes first). */
 export async function openBucket(nc: NatsConnection, name: string, opts: BucketOptions): Promise<KV> {
-  const kvm = new Kvm(nc);
+  const kvm = new Kvm(opts.domain ? jetstream(nc, { domain: opts.domain }) : nc);
   try {
     const kv = await kvm.open(name);
     const st = await kv.status();

@@ -38,6 +38,8 @@ export const inboxPrefix = {
 } as const;
 
 export interface RoleOptions {
+  /** The JetStream domain the processes reach the jobs through (nats.jsDomain): its API is `$JS.<domain>.API`. */
+  jsDomain?: string | undefined;
   /** worker: the config name of the worker (its inbox and nothing else). */
   name?: string;
   /** worker: the models it serves; it may bind to their consumers only. */
@@ -46,10 +48,17 @@ export interface RoleOptions {
 
 /** The permissions of a gateway or of one configured worker under `prefix`. */
 export function natsPermissions(prefix: string, role: NatsRole, opts: RoleOptions = {}): NatsPermissions {
-  return role === "gateway" ? gatewayPermissions(prefix) : workerPermissions(prefix, opts);
+  const api = opts.jsDomain ? `$JS.${opts.jsDomain}.API` : "$JS.API";
+  return role === "gateway" ? gatewayPermissions(prefix, api) : workerPermissions(prefix, api, opts);
 }
 
-function gatewayPermissions(prefix: string): NatsPermissions {
+/**
+ * Ack subjects of a stream (or one consumer): `$JS.ACK.<stream>.…`, or the
+ * newer form with domain and account hash first (workers/puller.ts reads both).
+ */
+const acks = (streamAndConsumer: string): string[] => [`$JS.ACK.${streamAndConsumer}.>`, `$JS.ACK.*.*.${streamAndConsumer}.>`];
+
+function gatewayPermissions(prefix: string, api: string): NatsPermissions {
   const s = subjects(prefix);
   const buckets = (["keys", "limits", "usage"] as const).map((w) => bucketName(prefix, w));
   const kvStreams = buckets.map((b) => `KV_${b}`);
@@ -60,26 +69,26 @@ function gatewayPermissions(prefix: string): NatsPermissions {
         `${prefix}.wake.>`,
         `${prefix}.ctl.*`,
         s.heartbeatAsk,
-        "$JS.API.INFO",
+        `${api}.INFO`,
         // Gateways provision the jobs stream and cancel queued jobs (MSG.DELETE). On
         // its consumers they may only look (queue depth): a gateway that could create
         // one could have jobs pushed to its own inbox and act as a worker.
-        `$JS.API.STREAM.*.${s.stream}`,
-        `$JS.API.STREAM.MSG.*.${s.stream}`,
-        `$JS.API.DIRECT.GET.${s.stream}`,
-        `$JS.API.DIRECT.GET.${s.stream}.>`,
-        `$JS.API.CONSUMER.INFO.${s.stream}.*`,
-        `$JS.API.CONSUMER.NAMES.${s.stream}`,
-        `$JS.API.CONSUMER.LIST.${s.stream}`,
+        `${api}.STREAM.*.${s.stream}`,
+        `${api}.STREAM.MSG.*.${s.stream}`,
+        `${api}.DIRECT.GET.${s.stream}`,
+        `${api}.DIRECT.GET.${s.stream}.>`,
+        `${api}.CONSUMER.INFO.${s.stream}.*`,
+        `${api}.CONSUMER.NAMES.${s.stream}`,
+        `${api}.CONSUMER.LIST.${s.stream}`,
         // The buckets are the gateways' alone: the whole API for their streams.
         ...kvStreams.flatMap((st) => [
-          `$JS.API.STREAM.*.${st}`,
-          `$JS.API.STREAM.MSG.*.${st}`,
-          `$JS.API.DIRECT.GET.${st}`,
-          `$JS.API.DIRECT.GET.${st}.>`,
-          `$JS.API.CONSUMER.*.${st}`,
-          `$JS.API.CONSUMER.*.${st}.>`,
-          `$JS.ACK.${st}.>`,
+          `${api}.STREAM.*.${st}`,
+          `${api}.STREAM.MSG.*.${st}`,
+          `${api}.DIRECT.GET.${st}`,
+          `${api}.DIRECT.GET.${st}.>`,
+          `${api}.CONSUMER.*.${st}`,
+          `${api}.CONSUMER.*.${st}.>`,
+          ...acks(st),
           `$JS.FC.${st}.>`,
         ]),
         ...buckets.map((b) => `$KV.${b}.>`),
@@ -92,7 +101,7 @@ function gatewayPermissions(prefix: string): NatsPermissions {
   };
 }
 
-function workerPermissions(prefix: string, opts: RoleOptions): NatsPermissions {
+function workerPermissions(prefix: string, api: string, opts: RoleOptions): NatsPermissions {
   if (!opts.name) throw new Error("a worker's permissions need its name");
   const s = subjects(prefix);
   const models = opts.models ?? [];
@@ -104,17 +113,17 @@ function workerPermissions(prefix: string, opts: RoleOptions): NatsPermissions {
         `${prefix}.out.>`,
         // Worker ids are `<name>-<random>`, one token: the name cannot narrow it.
         `${prefix}.hb.w.*`,
-        "$JS.API.INFO",
-        `$JS.API.STREAM.INFO.${s.stream}`,
+        `${api}.INFO`,
+        `${api}.STREAM.INFO.${s.stream}`,
         ...consumers.flatMap((c) => [
-          `$JS.API.CONSUMER.INFO.${s.stream}.${c}`,
+          `${api}.CONSUMER.INFO.${s.stream}.${c}`,
           // 2.9 clients create with the filter in the subject; older ones by durable name.
-          `$JS.API.CONSUMER.CREATE.${s.stream}.${c}`,
-          `$JS.API.CONSUMER.CREATE.${s.stream}.${c}.>`,
-          `$JS.API.CONSUMER.DURABLE.CREATE.${s.stream}.${c}`,
-          `$JS.API.CONSUMER.MSG.NEXT.${s.stream}.${c}`,
+          `${api}.CONSUMER.CREATE.${s.stream}.${c}`,
+          `${api}.CONSUMER.CREATE.${s.stream}.${c}.>`,
+          `${api}.CONSUMER.DURABLE.CREATE.${s.stream}.${c}`,
+          `${api}.CONSUMER.MSG.NEXT.${s.stream}.${c}`,
           // ack, nak, in-progress and term all go to the message's reply subject.
-          `$JS.ACK.${s.stream}.${c}.>`,
+          ...acks(`${s.stream}.${c}`),
         ]),
       ],
     },

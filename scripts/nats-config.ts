@@ -8,9 +8,9 @@ import { natsPermissions, natsServerConfig, type NatsUser } from "../nats/mod.js
 const USAGE = `usage: broker nats-config [--config FILE] [--json]
   Prints a nats-server config (authorization + jetstream) to stdout: user "gateway" for every
   gateway and the CLI, and one user per configured worker, named after it, allowed its own models only.
-  The passwords are new at each run and appear nowhere else: they go to stderr as NATS URLs
-  (nats://user:password@host:4222, for NATS_URL or nats.url), or with --json, stdout carries
-  {"config": "...", "users": [{"user", "password"}]} instead.`;
+  The passwords are new at each run and appear nowhere else: they go to stderr, one line per
+  process as NATS_USER=… NATS_PASSWORD=… (or nats.user + nats.passwordFile), or with --json,
+  stdout carries {"config": "...", "users": [{"user", "password"}]} instead.`;
 
 /** Runs the command; resolves with the exit code. */
 export async function runNatsConfig(args: string[], readConfig: (path: string | undefined) => Config): Promise<number> {
@@ -21,12 +21,13 @@ export async function runNatsConfig(args: string[], readConfig: (path: string | 
   }
   const cfg = readConfig(values.config ?? process.env.BROKER_CONFIG);
   const prefix = cfg.nats.prefix;
+  const jsDomain = cfg.nats.jsDomain;
   const users: NatsUser[] = [
-    { user: "gateway", password: password(), permissions: natsPermissions(prefix, "gateway") },
+    { user: "gateway", password: password(), permissions: natsPermissions(prefix, "gateway", { jsDomain }) },
     ...cfg.workers.map((w) => ({
       user: `worker-${w.name}`,
       password: password(),
-      permissions: natsPermissions(prefix, "worker", { name: w.name, models: w.models.map((m) => m.id) }),
+      permissions: natsPermissions(prefix, "worker", { jsDomain, name: w.name, models: w.models.map((m) => m.id) }),
     })),
   ];
   const config = natsServerConfig(users);
@@ -35,8 +36,8 @@ export async function runNatsConfig(args: string[], readConfig: (path: string | 
     return 0;
   }
   process.stdout.write(config);
-  const host = "HOST:4222";
-  for (const u of users) process.stderr.write(`${u.user}: nats://${u.user}:${u.password}@${host}\n`);
+  const runs = ["broker gateway, broker keys, broker usage", ...cfg.workers.map((w) => `broker worker --name ${w.name}`)];
+  users.forEach((u, i) => process.stderr.write(`NATS_USER=${u.user} NATS_PASSWORD=${u.password}  # ${runs[i] ?? ""}\n`));
   return 0;
 }
 

@@ -10,8 +10,6 @@ const USAGE = `usage: broker usage [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--key 
   Requests and tokens per UTC day, key and model, from NATS (NATS_URL or nats.url, prefix BROKER_PREFIX or nats.prefix).
   --to defaults to today when --from is given.`;
 
-const CONNECT_TIMEOUT_MS = 10_000;
-
 /** Runs the command; resolves with the exit code. */
 export async function runUsage(args: string[], readConfig: (path: string | undefined) => Config): Promise<number> {
   const { values } = parseOptions(args);
@@ -26,15 +24,11 @@ export async function runUsage(args: string[], readConfig: (path: string | undef
   const cfg = readConfig(values.config ?? process.env.BROKER_CONFIG);
   // Silent: pino writes to stdout, which carries the table or the CSV.
   const log = createLogger("usage", "silent");
-  // connectNats waits for a first connection forever (right for a server, not for a command).
-  let timer: NodeJS.Timeout | undefined;
-  const nc = await Promise.race([
-    // The gateway's NATS user runs the admin commands (nats/roles.ts): under a gateway inbox.
-    connectNats(cfg.nats.url, "broker-usage", log, { inboxPrefix: inboxPrefix.gateway("cli") }),
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new ConfigError(`cannot reach NATS at ${cfg.nats.url}; set NATS_URL`)), CONNECT_TIMEOUT_MS))),
-  ]).finally(() => clearTimeout(timer));
+  // once: a command says at once that NATS is unreachable or refused it, instead of waiting.
+  // The gateway's NATS user runs the admin commands (nats/roles.ts): under a gateway inbox.
+  const nc = await connectNats(cfg.nats, "broker-usage", log, { once: true, inboxPrefix: inboxPrefix.gateway("cli") });
   try {
-    const kv = await openBucket(nc, bucketName(cfg.nats.prefix, "usage"), { replicas: cfg.queue.replicas, ttlMs: USAGE_TTL_MS });
+    const kv = await openBucket(nc, bucketName(cfg.nats.prefix, "usage"), { replicas: cfg.queue.replicas, domain: cfg.nats.jsDomain, ttlMs: USAGE_TTL_MS });
     // A ledger only to read with: nothing is recorded, so stop() writes nothing.
     const ledger = new UsageLedger(kv, { flushMs: 60_000, log });
     const rows = await ledger.query({ from: values.from, to: values.to, key: values.key, model: values.model });

@@ -36,7 +36,8 @@ export class Puller {
   private current: Pending | undefined;
   private readonly sub: Subscription;
 
-  constructor(private readonly nc: NatsConnection, private readonly stream: string, private readonly timeoutMs = 5000) {
+  /** `jsApi`: `$JS.API`, or `$JS.<domain>.API` for a JetStream reached through a leaf node. */
+  constructor(private readonly nc: NatsConnection, private readonly stream: string, private readonly timeoutMs = 5000, private readonly jsApi = "$JS.API") {
     // Under the connection's inbox prefix: a locked-down worker may subscribe there only.
     this.inbox = connectionInbox(nc);
     this.sub = nc.subscribe(this.inbox, {
@@ -53,7 +54,7 @@ export class Puller {
       // A lost answer (NATS restarting) must not keep the reserved slots forever.
       const timer = setTimeout(() => this.end(), this.timeoutMs);
       this.current = { want: batch, got: 0, onMsg, done, timer };
-      this.nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${this.stream}.${consumer}`, JSON.stringify({ batch, no_wait: true }), { reply: this.inbox });
+      this.nc.publish(`${this.jsApi}.CONSUMER.MSG.NEXT.${this.stream}.${consumer}`, JSON.stringify({ batch, no_wait: true }), { reply: this.inbox });
     });
   }
 

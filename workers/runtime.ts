@@ -56,13 +56,13 @@ export async function startWorker(cfg: Config, wcfg: WorkerConfig, factories: Re
     built.push({ model: m.id, engineName: m.engine, engine: await factory({ model: m.id, options: m.options, slots: wcfg.slots }) });
   }
   const id = `${wcfg.name}-${nuid.next().slice(-10).toLowerCase()}`;
-  const nc = await connectNats(cfg.nats.url, `worker ${id}`, log, { inboxPrefix: inboxPrefix.worker(wcfg.name) });
+  const nc = await connectNats(cfg.nats, `worker ${id}`, log, { inboxPrefix: inboxPrefix.worker(wcfg.name) });
   const jsm = await ensureJobStream(nc, cfg, log);
   const served: Served[] = [];
   for (const b of built) {
     const consumers = {} as Record<Lane, string>;
     for (const lane of Lanes) consumers[lane] = await ensureJobConsumer(jsm, cfg, b.model, log, lane);
-    const puller = new Puller(nc, subjects(cfg.nats.prefix).stream);
+    const puller = new Puller(nc, subjects(cfg.nats.prefix).stream, undefined, cfg.nats.jsDomain ? `$JS.${cfg.nats.jsDomain}.API` : undefined);
     served.push({ ...b, consumers, lanes: new LaneScheduler(wcfg.fairEvery), puller, pumping: false, starved: false, completed: 0 });
   }
   const metrics = new WorkerMetrics();

@@ -4,7 +4,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
+import { connect, type NodeConnectionOptions } from "@nats-io/transport-node";
 import { findNatsServer } from "../../ops/embedded-nats.js";
 
 export interface TestNats {
@@ -36,10 +36,10 @@ export async function freePort(): Promise<number> {
 
 export interface StartNatsOptions {
   maxPayload?: number;
-  /** Appended to the config file as is (an `authorization { … }` block, say). */
+  /** More nats-server config (authorization, tls), appended to the default file. */
   extraConfig?: string;
-  /** Who the readiness probe connects as (and its inbox), once extraConfig turns authorization on. */
-  probeAuth?: { user: string; pass: string; inboxPrefix?: string };
+  /** How the readiness probe connects to a server that wants credentials or TLS. */
+  probe?: Pick<NodeConnectionOptions, "authenticator" | "tls" | "inboxPrefix">;
 }
 
 /** A real `nats-server -js` on a random port with a temp store: one per test file. */
@@ -49,7 +49,7 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<TestNats> 
   const dir = mkdtempSync(join(tmpdir(), "broker-nats-"));
   const port = await freePort();
   const conf = join(dir, "nats.conf");
-  writeFileSync(conf, `listen: 127.0.0.1:${port}\nmax_payload: ${opts.maxPayload ?? 1024 * 1024}\njetstream { store_dir: ${JSON.stringify(join(dir, "js"))} }\n${opts.extraConfig ?? ""}`);
+  writeFileSync(conf, `listen: 127.0.0.1:${port}\nmax_payload: ${opts.maxPayload ?? 1024 * 1024}\njetstream { store_dir: ${JSON.stringify(join(dir, "js"))} }\n${opts.extraConfig ? `${opts.extraConfig}\n` : ""}`);
   const url = `nats://127.0.0.1:${port}`;
   let child: ChildProcess | undefined;
 
@@ -58,7 +58,7 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<TestNats> 
     const until = Date.now() + 10_000;
     for (;;) {
       try {
-        const nc = await connect({ servers: url, timeout: 300, ...opts.probeAuth });
+        const nc = await connect({ servers: url, timeout: 300, ...opts.probe });
         try {
           await (await jetstreamManager(nc)).getAccountInfo();
         } finally {

@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { connect, PermissionViolationError, type NatsConnection } from "@nats-io/transport-node";
+import { connect, PermissionViolationError, usernamePasswordAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import type OpenAI from "openai";
 import { subjects } from "../../contract/mod.js";
 import type { Config } from "../../config/mod.js";
@@ -55,7 +58,14 @@ describe("least-privilege NATS roles", () => {
   let gw: GatewayHandle;
   let worker: WorkerProcess;
   let cfg: Config;
-  const as = (user: string, pass: string) => `nats://${user}:${pass}@127.0.0.1:${nats.port}`;
+  const secrets = mkdtempSync(join(tmpdir(), "roles-pw-"));
+  // A user's nats section for the processes: the password from a file (config nats.passwordFile).
+  const as = (user: string) => {
+    const u = users.find((x) => x.user === user);
+    const passwordFile = join(secrets, user);
+    writeFileSync(passwordFile, u?.password ?? "");
+    return { user, passwordFile };
+  };
   const conns: NatsConnection[] = [];
   // Under the role's own inbox prefix, as the processes do: any other inbox is refused.
   const connectAs = async (user: "gw" | "wk", pass: string): Promise<NatsConnection> => {
@@ -66,15 +76,15 @@ describe("least-privilege NATS roles", () => {
   };
 
   before(async () => {
-    nats = await startNats({ extraConfig: natsAuthorization(users), probeAuth: { user: "gw", pass: "gw-secret", inboxPrefix: inboxPrefix.gateway("probe") } });
-    cfg = testConfig(as("gw", "gw-secret"), {
-      nats: { prefix },
+    nats = await startNats({ extraConfig: natsAuthorization(users), probe: { authenticator: usernamePasswordAuthenticator("gw", "gw-secret"), inboxPrefix: inboxPrefix.gateway("probe") } });
+    cfg = testConfig(nats.url, {
+      nats: { prefix, ...as("gw") },
       gateway: { id: GATEWAY_ID },
       workers: [{ name: "sim", slots: 2, models: [{ id: MODEL, engine: "sim", options: { outputTokens: 8 } }] }],
     });
     // The gateway first: it provisions the jobs stream, which a worker may only look up.
     gw = await startTestGateway(cfg);
-    worker = spawnWorker({ ...cfg, nats: { ...cfg.nats, url: as("wk", "wk-secret") } }, "sim");
+    worker = spawnWorker({ ...cfg, nats: { ...cfg.nats, ...as("wk") } }, "sim");
     await waitForModel(gw.url, MODEL);
   });
   after(async () => {
@@ -83,6 +93,7 @@ describe("least-privilege NATS roles", () => {
     worker?.child.kill("SIGTERM");
     await worker?.exited;
     await nats?.close();
+    rmSync(secrets, { recursive: true, force: true });
   });
 
   const chat = () => `${gw.url}/v1/chat/completions`;
@@ -162,7 +173,7 @@ describe("least-privilege NATS roles", () => {
   });
 
   test("a worker that comes before any gateway stops with one line: it may not create the jobs stream", async () => {
-    const early = spawnWorker({ ...cfg, nats: { ...cfg.nats, prefix: `${prefix}e`, url: as("early", "early-secret") } }, "sim");
+    const early = spawnWorker({ ...cfg, nats: { ...cfg.nats, prefix: `${prefix}e`, ...as("early") } }, "sim");
     assert.equal(await early.exited, 1);
     assert.match(early.output(), /broker: the jobs stream \S+ does not exist and this NATS user may not create it: start a gateway first/);
   });

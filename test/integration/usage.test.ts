@@ -31,7 +31,7 @@ describe("usage ledger", () => {
 
   /** A "gateway": its own connection to the bucket of `prefix`. */
   const gateway = async (prefix: string): Promise<KV> => {
-    const nc = await connectNats(nats.url, "usage-test", log);
+    const nc = await connectNats({ url: nats.url, prefix: "infer" }, "usage-test", log);
     conns.push(nc);
     return openBucket(nc, bucketName(prefix, "usage"), { replicas: 1, ttlMs: USAGE_TTL_MS });
   };

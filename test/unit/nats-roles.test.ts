@@ -5,7 +5,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { natsPermissions, natsServerConfig } from "../../nats/mod.js";
-import { urlCredentials } from "../../nats/url-credentials.js";
 import { findNatsServer } from "../../ops/embedded-nats.js";
 import { defaultConfig, parseConfig } from "../../config/mod.js";
 import { runCli } from "../helpers/broker.js";
@@ -30,6 +29,12 @@ describe("natsPermissions", () => {
     assert.equal(gateway.allow_responses, true);
     assert.ok(!gateway.publish.allow.some((s) => /CONSUMER\.(MSG\.NEXT|CREATE|DURABLE)\.LLM_JOBS|CONSUMER\.\*\.LLM_JOBS/.test(s) || s.startsWith("$JS.ACK.LLM_JOBS")));
     assert.ok(!gateway.subscribe.allow.some((s) => s.startsWith("_INBOX_wk") || s === "_INBOX.>"));
+  });
+
+  test("under a JetStream domain every API grant is $JS.<domain>.API", () => {
+    const w = natsPermissions("llm", "worker", { jsDomain: "hub", name: "a", models: ["m"] });
+    assert.ok(w.publish.allow.includes("$JS.hub.API.CONSUMER.MSG.NEXT.LLM_JOBS.w_m_normal"));
+    assert.ok(!w.publish.allow.some((s) => s.startsWith("$JS.API")));
   });
 
   test("a worker without a name is a mistake, not a user with a shared inbox", () => {
@@ -58,19 +63,11 @@ describe("natsServerConfig", () => {
     assert.match(plain.stdout, /authorization \{/);
     assert.match(plain.stdout, /"user":"gateway"/);
     assert.match(plain.stdout, /"user":"worker-sim"/);
-    assert.match(plain.stderr, /^worker-sim: nats:\/\/worker-sim:[A-Za-z0-9_-]{32}@/m);
+    assert.match(plain.stderr, /^NATS_USER=worker-sim NATS_PASSWORD=[A-Za-z0-9_-]{32}  # broker worker --name sim$/m);
     const json = await runCli(cfg, ["nats-config", "--json"]);
     const out = JSON.parse(json.stdout) as { config: string; users: { user: string; password: string }[] };
     assert.deepEqual(out.users.map((u) => u.user), ["gateway", "worker-sim"]);
     for (const u of out.users) assert.ok(out.config.includes(JSON.stringify(u.password)));
     assert.notEqual(out.users[0]?.password, out.users[1]?.password);
-  });
-});
-
-describe("urlCredentials", () => {
-  test("takes user and password out of the first URL, decoded", () => {
-    assert.deepEqual(urlCredentials("nats://a%40b:p%3Aw@h:4222,nats://h2:4222"), { user: "a@b", pass: "p:w" });
-    assert.equal(urlCredentials("nats://h:4222"), undefined);
-    assert.equal(urlCredentials("127.0.0.1:4222"), undefined);
   });
 });

@@ -1,0 +1,177 @@
+import assert from "node:assert/strict";
+import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { after, before, describe, test } from "node:test";
+import { canCreateNamespaces, createNet, type Net } from "../helpers/netns.js";
+
+// Several machines, simulated with network namespaces: a three-node NATS
+// cluster (n1–n3, JetStream domain "hub", replicas 3), a gateway (gw), a
+// worker dialling the cluster (w1), a worker behind NAT that reaches it only
+// through its own leaf node (w2, nats.jsDomain "hub"), and a client. Runs as
+// root (CI, ./scripts/test); where namespaces cannot be made it is skipped
+// with the reason printed loudly.
+const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+const CLI = join(ROOT, "dist/scripts/broker.js");
+const DRIVER = join(ROOT, "dist/test/helpers/multihost-driver.js");
+const NATS_SERVER = "/usr/sbin/nats-server";
+const PREFIX = "mh";
+const MODEL = "sim";
+
+interface DriverResult {
+  completed: number;
+  ok: number;
+  errors: Record<string, number>;
+  malformed: Record<string, number>;
+  maxPauseMs: number;
+  durationMs: number;
+}
+
+const can = canCreateNamespaces();
+if (!can.ok) console.error(`\n*** multihost: SKIPPED — cannot create network namespaces here (${can.why}); run the tests as root on Linux to prove the cluster, leaf-node and worker scenarios ***\n`);
+
+describe("across machines: a NATS cluster, a leaf node and workers in network namespaces", { skip: can.ok ? false : `cannot create network namespaces (${can.why})` }, () => {
+  let net: Net;
+  let dir: string;
+  const procs = new Map<string, ChildProcess>();
+  const output = new Map<string, string>();
+
+  const start = (name: string, host: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess => {
+    const p = net.run(host, cmd, args, env);
+    output.set(name, "");
+    const keep = (d: Buffer): void => void output.set(name, ((output.get(name) ?? "") + d.toString()).slice(-20_000));
+    p.stdout?.on("data", keep);
+    p.stderr?.on("data", keep);
+    procs.set(name, p);
+    return p;
+  };
+  const stop = async (name: string, signal: NodeJS.Signals = "SIGTERM"): Promise<void> => {
+    const p = procs.get(name);
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const gone = new Promise((r) => p.once("exit", r));
+    p.kill(signal);
+    await gone;
+  };
+  const addr = (h: string): string => net.host(h).addr;
+  const clusterUrl = (): string => ["n1", "n2", "n3"].map((n) => `nats://${addr(n)}:4222`).join(",");
+
+  /** Runs a short node script in the client's namespace and returns its stdout. */
+  const inClient = (script: string): Promise<string> => new Promise((resolve, reject) => {
+    const p = net.run("client", process.execPath, ["--input-type=module", "-e", script], {});
+    let out = "";
+    let err = "";
+    p.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+    p.stderr?.on("data", (d: Buffer) => (err += d.toString()));
+    p.once("exit", (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`client script exited ${code}: ${err}`))));
+  });
+  const js = (body: string): string => `
+    import { connect } from "@nats-io/transport-node";
+    import { jetstreamManager } from "@nats-io/jetstream";
+    const nc = await connect({ servers: ${JSON.stringify(clusterUrl().split(","))}, timeout: 2000 });
+    const jsm = await jetstreamManager(nc, { domain: "hub" });
+    ${body}
+    await nc.close();`;
+  const waitUntil = async (what: string, fn: () => Promise<boolean>, ms = 60_000): Promise<void> => {
+    const until = Date.now() + ms;
+    for (;;) {
+      if (await fn().catch(() => false)) return;
+      if (Date.now() > until) throw new Error(`timed out waiting for ${what}\n${[...output].map(([k, v]) => `--- ${k}\n${v.slice(-1500)}`).join("\n")}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  };
+  const adminWorkers = async (): Promise<{ id: string; models: { completed: number }[] }[]> => {
+    const text = await inClient(`const r = await fetch("http://${addr("gw")}:8080/admin/workers"); console.log(await r.text());`);
+    return (JSON.parse(text) as { data: { id: string; models: { completed: number }[] }[] }).data;
+  };
+  const drive = (requests: number, onProgress: (done: number) => void): Promise<DriverResult> => new Promise((resolve, reject) => {
+    const p = net.run("client", process.execPath, [DRIVER, JSON.stringify({ url: `http://${addr("gw")}:8080`, requests, concurrency: 32, model: MODEL })]);
+    let out = "";
+    p.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+    p.stderr?.on("data", (d: Buffer) => {
+      for (const m of d.toString().matchAll(/done (\d+)/g)) onProgress(Number(m[1]));
+    });
+    p.once("exit", (code) => (code === 0 ? resolve(JSON.parse(out) as DriverResult) : reject(new Error(`driver exited ${code}: ${out}`))));
+  });
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "multihost-"));
+    net = createNet(`mh${process.pid % 10000}`, ["n1", "n2", "n3", "gw", "w1", "w2", "client"]);
+    for (const n of ["n1", "n2", "n3"]) {
+      const routes = ["n1", "n2", "n3"].map((m) => `nats://${addr(m)}:6222`).join(", ");
+      const conf = join(dir, `${n}.conf`);
+      writeFileSync(conf, [
+        `server_name: ${n}`, `listen: ${addr(n)}:4222`, "max_payload: 8MB",
+        // A domain, so a leaf node without JetStream of its own reaches this one as $JS.hub.API.
+        `jetstream { store_dir: ${JSON.stringify(join(dir, n))}, domain: hub }`,
+        `cluster { name: brk, listen: ${addr(n)}:6222, routes: [ ${routes} ] }`,
+        `leafnodes { listen: ${addr(n)}:7422 }`,
+      ].join("\n"));
+      start(n, n, NATS_SERVER, ["-c", conf]);
+    }
+    // The GPU box behind NAT: its own nats-server, a leaf that only dials out to the cluster.
+    const leafConf = join(dir, "leaf.conf");
+    const remotes = ["n1", "n2", "n3"].map((m) => `"nats-leaf://${addr(m)}:7422"`).join(", ");
+    writeFileSync(leafConf, `server_name: leaf-w2\nlisten: 127.0.0.1:4222\nmax_payload: 8MB\nleafnodes { remotes: [ { urls: [ ${remotes} ] } ] }\n`);
+    start("leaf", "w2", NATS_SERVER, ["-c", leafConf]);
+    await waitUntil("JetStream in the cluster", async () => (await inClient(js("console.log((await jsm.getAccountInfo()).limits ? 'ok' : '');"))) === "ok");
+
+    const cfg = {
+      nats: { prefix: PREFIX, jsDomain: "hub" },
+      queue: { replicas: 3, ackWaitMs: 5000 },
+      gateway: { host: addr("gw"), port: 8080, idleTimeoutMs: 15_000, auth: { enabled: false }, allowUnauthenticated: true, models: [{ id: MODEL, queueWithoutWorkers: true }] },
+      workers: ["w1", "w2", "w3"].map((name) => ({ name, slots: 16, heartbeatMs: 500, models: [{ id: MODEL, engine: "sim", options: { outputTokens: 30, itlMs: 10 } }] })),
+    };
+    const cfgFile = join(dir, "config.json");
+    writeFileSync(cfgFile, JSON.stringify(cfg));
+    const env = { LOG_LEVEL: "warn" };
+    start("gateway", "gw", process.execPath, [CLI, "gateway", "--config", cfgFile], { ...env, NATS_URL: clusterUrl() });
+    start("w1", "w1", process.execPath, [CLI, "worker", "--config", cfgFile, "--name", "w1"], { ...env, NATS_URL: clusterUrl() });
+    start("w2", "w2", process.execPath, [CLI, "worker", "--config", cfgFile, "--name", "w2"], { ...env, NATS_URL: "nats://127.0.0.1:4222" });
+    await waitUntil("the gateway to see both workers", async () => (await adminWorkers()).length === 2);
+  });
+
+  after(async () => {
+    for (const name of [...procs.keys()].reverse()) await stop(name, "SIGKILL");
+    net?.destroy();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("1,000 jobs while the jobs stream's leader node is killed: every request ends, complete or with a well-formed error", async () => {
+    let killed = "";
+    let leaderKill: Promise<void> | undefined;
+    const r = await drive(1000, (done) => {
+      if (done < 200 || leaderKill) return;
+      leaderKill = (async () => {
+        killed = await inClient(js(`console.log((await jsm.streams.info("${PREFIX.toUpperCase()}_JOBS")).cluster?.leader ?? "");`));
+        await stop(killed, "SIGKILL");
+      })();
+    });
+    await leaderKill;
+    console.log(`leader ${killed} killed after 200 answers: ${JSON.stringify(r)}`);
+    assert.match(killed, /^n[123]$/, "the stream's leader was found and killed");
+    assert.equal(r.completed, 1000, "every request ended");
+    assert.deepEqual(r.malformed, {}, "no reset, timeout or cut stream: errors are OpenAI errors");
+    // The killed node comes back for the next scenario.
+    start(killed, killed, NATS_SERVER, ["-c", join(dir, `${killed}.conf`)]);
+  });
+
+  test("1,000 jobs, streamed and not, over the cluster; the leaf-node worker serves, and a worker on a new machine joins mid-run with no gateway change", async () => {
+    let joinedAt = 0;
+    const r = await drive(1000, (done) => {
+      if (done < 100 || joinedAt) return;
+      joinedAt = Date.now();
+      net.add("w3");
+      start("w3", "w3", process.execPath, [CLI, "worker", "--config", join(dir, "config.json"), "--name", "w3"], { LOG_LEVEL: "warn", NATS_URL: clusterUrl() });
+    });
+    const workers = await adminWorkers();
+    const w3 = workers.find((w) => w.id.startsWith("w3"));
+    console.log(`worker w3 joined mid-run: ${JSON.stringify(workers.map((w) => [w.id, w.models[0]?.completed]))}; run ${JSON.stringify(r)}`);
+    assert.equal(r.completed, 1000);
+    assert.deepEqual(r.malformed, {});
+    assert.ok((w3?.models[0]?.completed ?? 0) > 0, "the new worker took jobs");
+    const w2 = workers.find((w) => w.id.startsWith("w2"));
+    assert.ok((w2?.models[0]?.completed ?? 0) > 0, "the worker behind its leaf node took jobs too");
+  });
+});
