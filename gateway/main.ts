@@ -2,7 +2,8 @@
 // owner, one routing table, one guard (keys, limits, usage) and one inference
 // service, handed to both fronts (HTTP/OpenAI and gRPC).
 import type { FastifyInstance } from "fastify";
-import { bucketName, connectNats, ensureJobStream, openBucket } from "../nats/mod.js";
+import { nuid } from "@nats-io/transport-node";
+import { bucketName, connectNats, ensureJobStream, inboxPrefix, openBucket } from "../nats/mod.js";
 import { GatewayMetrics, type Logger } from "../ops/mod.js";
 import { JobClient, WorkerRegistry } from "../jobs/mod.js";
 import { subjects } from "../contract/mod.js";
@@ -28,7 +29,9 @@ export interface GatewayHandle {
 }
 
 export async function startGateway(cfg: Config, log: Logger): Promise<GatewayHandle> {
-  const nc = await connectNats(cfg.nats, "gateway", log);
+  // Fixed before connecting: the inbox prefix carries it (nats/roles.ts), and the job client takes it from cfg.
+  cfg = { ...cfg, gateway: { ...cfg.gateway, id: cfg.gateway.id || nuid.next() } };
+  const nc = await connectNats(cfg.nats, "gateway", log, { inboxPrefix: inboxPrefix.gateway(cfg.gateway.id) });
   const jsm = await ensureJobStream(nc, cfg, log);
   const registry = new WorkerRegistry(nc, subjects(cfg.nats.prefix), log);
   await registry.start();

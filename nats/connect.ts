@@ -15,7 +15,7 @@ const RETRY_MS = 250;
  * traces on requests are off: they cost 13% of the gateway's CPU in the
  * prototype's profile.
  */
-export async function connectNats(nats: NatsConfig, name: string, log: Logger, opts: { once?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<NatsConnection> {
+export async function connectNats(nats: NatsConfig, name: string, log: Logger, opts: { once?: boolean; env?: NodeJS.ProcessEnv; inboxPrefix?: string } = {}): Promise<NatsConnection> {
   const auth = resolveNatsAuth(nats, opts.env);
   const options: NodeConnectionOptions = {
     servers: nats.url.split(","),
@@ -29,6 +29,8 @@ export async function connectNats(nats: NatsConfig, name: string, log: Logger, o
     timeout: 5000,
     ...(auth.authenticator ? { authenticator: auth.authenticator } : {}),
     ...(auth.tls ? { tls: auth.tls } : {}),
+    // Per-role inboxes (nats/roles.ts), so a user can be granted its own answers only.
+    ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
   };
   for (let waiting = false; ; waiting = true) {
     try {

@@ -10,10 +10,10 @@ import {
   type JetStreamManager,
   type StreamConfig,
 } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { PermissionViolationError, type NatsConnection } from "@nats-io/transport-node";
 import type { Config } from "../config/mod.js";
 import type { Logger } from "../ops/mod.js";
-import { subjects, type Lane } from "../contract/mod.js";
+import { ConfigError, subjects, type Lane } from "../contract/mod.js";
 
 const ns = (ms: number) => ms * 1_000_000;
 
@@ -76,6 +76,8 @@ export async function ensureJobStream(nc: NatsConnection, cfg: Config, log: Logg
       await jsm.streams.add(want);
       log.info({ stream: name }, "created jobs stream");
     } catch (e2) {
+      // A worker's NATS user (nats/roles.ts) may look the stream up but not create it.
+      if (isPermissionViolation(e2)) throw new ConfigError(`the jobs stream ${name} does not exist and this NATS user may not create it: start a gateway first`);
       // Another process created it between our look-up and our create.
       if (!(e2 instanceof JetStreamApiError) || e2.code !== MoreJetStreamApiCodes.StreamNameExist) throw e2;
     }
@@ -119,6 +121,11 @@ export async function ensureJobConsumer(jsm: JetStreamManager, cfg: Config, mode
     }
   }
   return name;
+}
+
+/** nats.js fails a request the server refused with the violation itself or as its cause. */
+function isPermissionViolation(e: unknown): boolean {
+  return e instanceof PermissionViolationError || (e instanceof Error && e.cause instanceof PermissionViolationError);
 }
 
 function diff(want: object, have: object): string[] {

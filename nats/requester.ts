@@ -27,7 +27,7 @@ interface Outgoing {
  * matched by token, and one coarse sweep expires them.
  */
 export class Requester {
-  private readonly inbox = createInbox();
+  private readonly inbox: string;
   private readonly pending = new Map<string, Pending>();
   private readonly sub: Subscription;
   private readonly sweep: NodeJS.Timeout;
@@ -36,6 +36,8 @@ export class Requester {
   private seq = 0;
 
   constructor(private readonly nc: NatsConnection) {
+    // Under the connection's inbox prefix: a locked-down user may subscribe there only.
+    this.inbox = connectionInbox(nc);
     this.sub = nc.subscribe(`${this.inbox}.*`, {
       callback: (err, msg) => {
         if (!err) this.onReply(msg);
@@ -110,3 +112,14 @@ export class Requester {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/**
+ * A new inbox under the connection's `inboxPrefix` (`_INBOX` when none). The
+ * `NatsConnection` interface does not expose the options its implementation
+ * keeps, hence the checked look-up rather than a cast.
+ */
+export function connectionInbox(nc: NatsConnection): string {
+  const options: unknown = Reflect.get(nc, "options");
+  const prefix: unknown = typeof options === "object" && options !== null ? Reflect.get(options, "inboxPrefix") : undefined;
+  return createInbox(typeof prefix === "string" && prefix !== "" ? prefix : undefined);
+}

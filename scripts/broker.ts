@@ -4,6 +4,7 @@
  * broker gateway  the HTTP facade only
  * broker worker   one worker (--name picks it from the config's workers)
  * broker usage    usage per day, key and model, from NATS
+ * broker nats-config  a nats-server config with least-privilege users
  */
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -14,12 +15,13 @@ import { engines, startWorker } from "../workers/mod.js";
 import { killChildren, spawnWorkerChild, stopBoundMs, stopChildren } from "./children.js";
 import { EXIT_GRACE_MS, onShutdown, watchParent } from "./shutdown.js";
 
-const USAGE = `usage: broker <up|gateway|worker|keys|usage> [--config FILE] [--name WORKER] [--no-auth]
+const USAGE = `usage: broker <up|gateway|worker|keys|usage|nats-config> [--config FILE] [--name WORKER] [--no-auth]
   up       start nats-server (unless NATS_URL is set), the gateway and every configured worker
   gateway  start the HTTP facade (needs NATS_URL or nats.url)
   worker   start one worker (--name, default: the first in the config)
   keys     create, list, show, revoke and rotate client API keys (broker keys --help)
   usage    print usage per day, key and model (broker usage --help)
+  nats-config  print a nats-server config with a gateway user and one user per worker (broker nats-config --help)
   --no-auth  the gateway takes calls without keys (beyond loopback only with gateway.allowUnauthenticated)
 Environment: PORT, GRPC_PORT, HOST, NATS_URL, NATS_PORT, BROKER_PREFIX, BROKER_CONFIG, LOG_LEVEL`;
 
@@ -92,6 +94,11 @@ async function main(): Promise<void> {
     const { runUsage } = await import("./usage.js");
     // exitCode, not exit(): a large CSV on a pipe must be written out first.
     process.exitCode = await runUsage(process.argv.slice(3), (path) => readConfig(path, {}));
+    return;
+  }
+  if (process.argv[2] === "nats-config") {
+    const { runNatsConfig } = await import("./nats-config.js");
+    process.exitCode = await runNatsConfig(process.argv.slice(3), (path) => readConfig(path, {}));
     return;
   }
   const { positionals, values } = parseArgs({

@@ -8,7 +8,7 @@
 import { parseArgs } from "node:util";
 import { KeyStore, type KeyRecord, type NewKey, Priority } from "../access/mod.js";
 import { ConfigError, type Config, KeyLimits } from "../config/mod.js";
-import { connectNats } from "../nats/mod.js";
+import { connectNats, inboxPrefix } from "../nats/mod.js";
 import type { Logger } from "../ops/mod.js";
 
 export const KEYS_USAGE = `usage: broker keys <create|list|show|revoke|rotate> [KEY] [options]
@@ -42,7 +42,8 @@ export async function runKeys(argv: string[], cfg: Config, log: Logger): Promise
   }
   const [sub, target] = positionals;
   if (!sub || !["create", "list", "show", "revoke", "rotate"].includes(sub)) throw new ConfigError(KEYS_USAGE);
-  const nc = await connectNats(cfg.nats, "broker-keys", log, { once: true });
+  // The gateway's NATS user runs the admin commands (nats/roles.ts): under a gateway inbox.
+  const nc = await connectNats(cfg.nats, "broker-keys", log, { once: true, inboxPrefix: inboxPrefix.gateway("cli") });
   try {
     const store = await KeyStore.open(nc, cfg, log);
     store.stop();

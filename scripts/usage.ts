@@ -3,7 +3,7 @@
 import { parseArgs } from "node:util";
 import { UsageDay, usageCsv, USAGE_TTL_MS, UsageLedger, type UsageRow } from "../access/mod.js";
 import { ConfigError, type Config } from "../config/mod.js";
-import { bucketName, connectNats, openBucket } from "../nats/mod.js";
+import { bucketName, connectNats, inboxPrefix, openBucket } from "../nats/mod.js";
 import { createLogger } from "../ops/mod.js";
 
 const USAGE = `usage: broker usage [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--key NAME|ID] [--model ID] [--csv] [--config FILE]
@@ -25,7 +25,8 @@ export async function runUsage(args: string[], readConfig: (path: string | undef
   // Silent: pino writes to stdout, which carries the table or the CSV.
   const log = createLogger("usage", "silent");
   // once: a command says at once that NATS is unreachable or refused it, instead of waiting.
-  const nc = await connectNats(cfg.nats, "broker-usage", log, { once: true });
+  // The gateway's NATS user runs the admin commands (nats/roles.ts): under a gateway inbox.
+  const nc = await connectNats(cfg.nats, "broker-usage", log, { once: true, inboxPrefix: inboxPrefix.gateway("cli") });
   try {
     const kv = await openBucket(nc, bucketName(cfg.nats.prefix, "usage"), { replicas: cfg.queue.replicas, domain: cfg.nats.jsDomain, ttlMs: USAGE_TTL_MS });
     // A ledger only to read with: nothing is recorded, so stop() writes nothing.

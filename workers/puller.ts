@@ -1,4 +1,5 @@
-import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import { connectionInbox } from "../nats/mod.js";
 
 /** A job message taken from a pull consumer, with JetStream's ack protocol. */
 export interface JobMsg {
@@ -31,12 +32,14 @@ interface Pending {
  * inbox's, so requests cannot be told apart on one inbox: hence one at a time.
  */
 export class Puller {
-  private readonly inbox = createInbox();
+  private readonly inbox: string;
   private current: Pending | undefined;
   private readonly sub: Subscription;
 
   /** `jsApi`: `$JS.API`, or `$JS.<domain>.API` for a JetStream reached through a leaf node. */
   constructor(private readonly nc: NatsConnection, private readonly stream: string, private readonly timeoutMs = 5000, private readonly jsApi = "$JS.API") {
+    // Under the connection's inbox prefix: a locked-down worker may subscribe there only.
+    this.inbox = connectionInbox(nc);
     this.sub = nc.subscribe(this.inbox, {
       callback: (err, msg) => {
         if (!err) this.onMessage(msg);

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { nuid, type NatsConnection } from "@nats-io/transport-node";
 import type { Config, WorkerConfig } from "../config/mod.js";
 import { BrokerError, ConfigError, decodeJob, encodeChunk, pb, REASSIGNED, Verdict, type Final, type InferenceJob, Lanes, subjects, type Lane, type Subjects } from "../contract/mod.js";
-import { ensureJobConsumer, ensureJobStream, NoResponders, Requester, connectNats } from "../nats/mod.js";
+import { ensureJobConsumer, ensureJobStream, inboxPrefix, NoResponders, Requester, connectNats } from "../nats/mod.js";
 import { type Logger, WorkerMetrics } from "../ops/mod.js";
 import { lostAfterMs } from "../jobs/mod.js";
 import { ChunkEmitter } from "./chunk-emitter.js";
@@ -56,7 +56,7 @@ export async function startWorker(cfg: Config, wcfg: WorkerConfig, factories: Re
     built.push({ model: m.id, engineName: m.engine, engine: await factory({ model: m.id, options: m.options, slots: wcfg.slots }) });
   }
   const id = `${wcfg.name}-${nuid.next().slice(-10).toLowerCase()}`;
-  const nc = await connectNats(cfg.nats, `worker ${id}`, log);
+  const nc = await connectNats(cfg.nats, `worker ${id}`, log, { inboxPrefix: inboxPrefix.worker(wcfg.name) });
   const jsm = await ensureJobStream(nc, cfg, log);
   const served: Served[] = [];
   for (const b of built) {

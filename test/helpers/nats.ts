@@ -39,7 +39,7 @@ export interface StartNatsOptions {
   /** More nats-server config (authorization, tls), appended to the default file. */
   extraConfig?: string;
   /** How the readiness probe connects to a server that wants credentials or TLS. */
-  probe?: Pick<NodeConnectionOptions, "authenticator" | "tls">;
+  probe?: Pick<NodeConnectionOptions, "authenticator" | "tls" | "inboxPrefix">;
 }
 
 /** A real `nats-server -js` on a random port with a temp store: one per test file. */

@@ -1,0 +1,155 @@
+// Least-privilege NATS users for the broker's two roles, as nats-server
+// `permissions` blocks, and a server config that carries them. Pure: nothing
+// here connects; `broker nats-config` and the tests render what it returns.
+import { Lanes, subjects } from "../contract/mod.js";
+import { bucketName } from "./kv.js";
+
+export type NatsRole = "gateway" | "worker";
+
+/** One nats-server permissions block (server/opts.go's `permissions`). */
+export interface NatsPermissions {
+  publish: { allow: string[] };
+  subscribe: { allow: string[] };
+  /**
+   * Lets the user answer requests it received (once each) without a publish
+   * grant on the requester's inbox: the gateway answers workers' claims this way.
+   */
+  allow_responses?: boolean;
+}
+
+export interface NatsUser {
+  user: string;
+  /** Plain text or a bcrypt hash (`$2a$…`); nats-server takes either. */
+  password: string;
+  permissions: NatsPermissions;
+}
+
+/**
+ * Inbox prefixes, one per role and process. nats.js answers requests on
+ * `_INBOX.<nuid>` by default, and a user allowed `_INBOX.>` would read every
+ * answer on the server, claim answers (which carry passthrough keys) included.
+ * Two tokens, not `_INBOX_gw_<id>`: a gateway's id is random per process and
+ * nats-server has no partial-token wildcard, so `_INBOX_gw.>` is the only way
+ * to grant every gateway its own inbox.
+ */
+export const inboxPrefix = {
+  gateway: (gatewayId: string) => `_INBOX_gw.${gatewayId}`,
+  worker: (workerName: string) => `_INBOX_wk.${workerName}`,
+} as const;
+
+export interface RoleOptions {
+  /** The JetStream domain the processes reach the jobs through (nats.jsDomain): its API is `$JS.<domain>.API`. */
+  jsDomain?: string | undefined;
+  /** worker: the config name of the worker (its inbox and nothing else). */
+  name?: string;
+  /** worker: the models it serves; it may bind to their consumers only. */
+  models?: readonly string[];
+}
+
+/** The permissions of a gateway or of one configured worker under `prefix`. */
+export function natsPermissions(prefix: string, role: NatsRole, opts: RoleOptions = {}): NatsPermissions {
+  const api = opts.jsDomain ? `$JS.${opts.jsDomain}.API` : "$JS.API";
+  return role === "gateway" ? gatewayPermissions(prefix, api) : workerPermissions(prefix, api, opts);
+}
+
+/**
+ * Ack subjects of a stream (or one consumer): `$JS.ACK.<stream>.…`, or the
+ * newer form with domain and account hash first (workers/puller.ts reads both).
+ */
+const acks = (streamAndConsumer: string): string[] => [`$JS.ACK.${streamAndConsumer}.>`, `$JS.ACK.*.*.${streamAndConsumer}.>`];
+
+function gatewayPermissions(prefix: string, api: string): NatsPermissions {
+  const s = subjects(prefix);
+  const buckets = (["keys", "limits", "usage"] as const).map((w) => bucketName(prefix, w));
+  const kvStreams = buckets.map((b) => `KV_${b}`);
+  return {
+    publish: {
+      allow: [
+        `${prefix}.jobs.>`,
+        `${prefix}.wake.>`,
+        `${prefix}.ctl.*`,
+        s.heartbeatAsk,
+        `${api}.INFO`,
+        // Gateways provision the jobs stream and cancel queued jobs (MSG.DELETE). On
+        // its consumers they may only look (queue depth): a gateway that could create
+        // one could have jobs pushed to its own inbox and act as a worker.
+        `${api}.STREAM.*.${s.stream}`,
+        `${api}.STREAM.MSG.*.${s.stream}`,
+        `${api}.DIRECT.GET.${s.stream}`,
+        `${api}.DIRECT.GET.${s.stream}.>`,
+        `${api}.CONSUMER.INFO.${s.stream}.*`,
+        `${api}.CONSUMER.NAMES.${s.stream}`,
+        `${api}.CONSUMER.LIST.${s.stream}`,
+        // The buckets are the gateways' alone: the whole API for their streams.
+        ...kvStreams.flatMap((st) => [
+          `${api}.STREAM.*.${st}`,
+          `${api}.STREAM.MSG.*.${st}`,
+          `${api}.DIRECT.GET.${st}`,
+          `${api}.DIRECT.GET.${st}.>`,
+          `${api}.CONSUMER.*.${st}`,
+          `${api}.CONSUMER.*.${st}.>`,
+          ...acks(st),
+          `$JS.FC.${st}.>`,
+        ]),
+        ...buckets.map((b) => `$KV.${b}.>`),
+      ],
+    },
+    subscribe: {
+      allow: [`${prefix}.out.*.*`, s.heartbeatAll, `${inboxPrefix.gateway("*")}.>`],
+    },
+    allow_responses: true,
+  };
+}
+
+function workerPermissions(prefix: string, api: string, opts: RoleOptions): NatsPermissions {
+  if (!opts.name) throw new Error("a worker's permissions need its name");
+  const s = subjects(prefix);
+  const models = opts.models ?? [];
+  const consumers = models.flatMap((m) => Lanes.map((l) => s.consumer(m, l)));
+  return {
+    publish: {
+      allow: [
+        // Chunks and claim requests both go to a gateway's reply subject.
+        `${prefix}.out.>`,
+        // Worker ids are `<name>-<random>`, one token: the name cannot narrow it.
+        `${prefix}.hb.w.*`,
+        `${api}.INFO`,
+        `${api}.STREAM.INFO.${s.stream}`,
+        ...consumers.flatMap((c) => [
+          `${api}.CONSUMER.INFO.${s.stream}.${c}`,
+          // 2.9 clients create with the filter in the subject; older ones by durable name.
+          `${api}.CONSUMER.CREATE.${s.stream}.${c}`,
+          `${api}.CONSUMER.CREATE.${s.stream}.${c}.>`,
+          `${api}.CONSUMER.DURABLE.CREATE.${s.stream}.${c}`,
+          `${api}.CONSUMER.MSG.NEXT.${s.stream}.${c}`,
+          // ack, nak, in-progress and term all go to the message's reply subject.
+          ...acks(`${s.stream}.${c}`),
+        ]),
+      ],
+    },
+    subscribe: {
+      allow: [
+        `${inboxPrefix.worker(opts.name)}.>`,
+        `${prefix}.ctl.*`,
+        s.heartbeatAsk,
+        ...models.map((m) => s.wakeAll(m)),
+      ],
+    },
+  };
+}
+
+/**
+ * The `authorization` block for these users. Passwords are written as given:
+ * plain text works, and a bcrypt hash (`nats server passwd`) keeps the file
+ * free of secrets; `broker nats-config` writes plain ones.
+ */
+export function natsAuthorization(users: readonly NatsUser[]): string {
+  const rendered = users.map((u) => `    ${JSON.stringify({ user: u.user, password: u.password, permissions: u.permissions })}`);
+  // JSON is valid nats-server config syntax, so no escaping rules of our own.
+  return `authorization {\n  users = [\n${rendered.join(",\n")}\n  ]\n}\n`;
+}
+
+/** A whole nats-server config: the users above and JetStream on (store_dir and listen left to the operator). */
+export function natsServerConfig(users: readonly NatsUser[]): string {
+  return `# Generated by broker nats-config: one user per role, least privilege.\n${natsAuthorization(users)}jetstream {}\n`;
+}

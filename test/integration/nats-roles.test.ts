@@ -1,0 +1,187 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { after, before, describe, test } from "node:test";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { connect, PermissionViolationError, usernamePasswordAuthenticator, type NatsConnection } from "@nats-io/transport-node";
+import type OpenAI from "openai";
+import { subjects } from "../../contract/mod.js";
+import type { Config } from "../../config/mod.js";
+import type { GatewayHandle } from "../../gateway/main.js";
+import { inboxPrefix, natsAuthorization, natsPermissions, type NatsUser } from "../../nats/mod.js";
+import { messageText } from "../helpers/bodies.js";
+import { freshPrefix, runCli, spawnWorker, startTestGateway, testConfig, waitFor, waitForModel, type WorkerProcess } from "../helpers/broker.js";
+import { joinChoices, postJson, postSse, readJson } from "../helpers/http.js";
+import { startNats, type TestNats } from "../helpers/nats.js";
+
+const MODEL = "org/sim-1:latest";
+const GATEWAY_ID = "gw1";
+
+/**
+ * What nats-server 2.9.10 does with a denied operation, as observed here: it
+ * drops the PUB or SUB and sends `-ERR 'Permissions Violation for Publish to
+ * "<subject>"'` (or `Subscription to`); the connection stays up. nats.js v3
+ * turns that into a `{type: "error"}` status carrying a PermissionViolationError
+ * with the operation and subject, closes a refused subscription, and fails at
+ * once a pending request (JetStream API call, js.publish) whose subject was
+ * refused; a plain publish just vanishes. So each refusal is checked on the
+ * status stream, by operation and subject, which holds for all of them.
+ */
+function violations(nc: NatsConnection): (operation: "publish" | "subscription", subject: string | RegExp) => Promise<PermissionViolationError> {
+  const seen: PermissionViolationError[] = [];
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "error" && s.error instanceof PermissionViolationError) seen.push(s.error);
+    }
+  })();
+  return (operation, subject) => waitFor(
+    () => seen.find((e) => e.operation === operation && (typeof subject === "string" ? e.subject === subject : subject.test(e.subject))),
+    `a ${operation} permissions violation on ${String(subject)}`,
+    5000,
+  );
+}
+
+// A gateway and a `broker worker` process, each its own least-privilege user
+// (nats/roles.ts), serve chat completions; raw clients as those users are refused the rest.
+describe("least-privilege NATS roles", () => {
+  const prefix = freshPrefix();
+  const s = subjects(prefix);
+  const users: NatsUser[] = [
+    { user: "gw", password: "gw-secret", permissions: natsPermissions(prefix, "gateway") },
+    { user: "wk", password: "wk-secret", permissions: natsPermissions(prefix, "worker", { name: "sim", models: [MODEL] }) },
+    // A worker under a prefix no gateway has provisioned yet.
+    { user: "early", password: "early-secret", permissions: natsPermissions(`${prefix}e`, "worker", { name: "sim", models: [MODEL] }) },
+  ];
+  let nats: TestNats;
+  let gw: GatewayHandle;
+  let worker: WorkerProcess;
+  let cfg: Config;
+  const secrets = mkdtempSync(join(tmpdir(), "roles-pw-"));
+  // A user's nats section for the processes: the password from a file (config nats.passwordFile).
+  const as = (user: string) => {
+    const u = users.find((x) => x.user === user);
+    const passwordFile = join(secrets, user);
+    writeFileSync(passwordFile, u?.password ?? "");
+    return { user, passwordFile };
+  };
+  const conns: NatsConnection[] = [];
+  // Under the role's own inbox prefix, as the processes do: any other inbox is refused.
+  const connectAs = async (user: "gw" | "wk", pass: string): Promise<NatsConnection> => {
+    const prefix = user === "gw" ? inboxPrefix.gateway("probe") : inboxPrefix.worker("sim");
+    const nc = await connect({ servers: `127.0.0.1:${nats.port}`, user, pass, timeout: 2000, inboxPrefix: prefix });
+    conns.push(nc);
+    return nc;
+  };
+
+  before(async () => {
+    nats = await startNats({ extraConfig: natsAuthorization(users), probe: { authenticator: usernamePasswordAuthenticator("gw", "gw-secret"), inboxPrefix: inboxPrefix.gateway("probe") } });
+    cfg = testConfig(nats.url, {
+      nats: { prefix, ...as("gw") },
+      gateway: { id: GATEWAY_ID },
+      workers: [{ name: "sim", slots: 2, models: [{ id: MODEL, engine: "sim", options: { outputTokens: 8 } }] }],
+    });
+    // The gateway first: it provisions the jobs stream, which a worker may only look up.
+    gw = await startTestGateway(cfg);
+    worker = spawnWorker({ ...cfg, nats: { ...cfg.nats, ...as("wk") } }, "sim");
+    await waitForModel(gw.url, MODEL);
+  });
+  after(async () => {
+    for (const nc of conns) await nc.close();
+    await gw?.close();
+    worker?.child.kill("SIGTERM");
+    await worker?.exited;
+    await nats?.close();
+    rmSync(secrets, { recursive: true, force: true });
+  });
+
+  const chat = () => `${gw.url}/v1/chat/completions`;
+  const body = { model: MODEL, messages: [{ role: "user", content: "hi" }], seed: 3 };
+
+  test("a gateway and a worker, each with its own user, serve a chat completion, stream and not", async () => {
+    const res = await readJson<OpenAI.ChatCompletion>(postJson(chat(), body));
+    assert.equal(res.object, "chat.completion", JSON.stringify(res));
+    assert.ok(messageText(res).length > 0);
+    // The claim (worker → gateway reply subject → worker inbox) went through: the gateway answers under allow_responses.
+    const r = await postSse<OpenAI.ChatCompletionChunk>(chat(), { ...body, stream: true });
+    assert.equal(r.status, 200);
+    assert.ok(r.done);
+    assert.equal(joinChoices(r.events).get(0)?.text, res.choices[0]?.message.content);
+    // connectNats logs every status error (a refusal included) as "nats error" at warn, the test's level.
+    assert.doesNotMatch(worker.output(), /nats error|Permissions Violation/i, "the worker ran into no refusal of its own");
+  });
+
+  test("the worker user may not publish jobs", async () => {
+    const nc = await connectAs("wk", "wk-secret");
+    const refused = violations(nc);
+    const job = `${prefix}.jobs.x.normal`;
+    // No stream ack comes back: the server dropped the message before JetStream saw it.
+    await assert.rejects(jetstream(nc, { timeout: 1000 }).publish(job, "forged"));
+    await refused("publish", job);
+  });
+
+  test("the worker user may not read replies, a gateway's inbox, or the keys bucket", async () => {
+    const nc = await connectAs("wk", "wk-secret");
+    const refused = violations(nc);
+    const gwInbox = `${inboxPrefix.gateway(GATEWAY_ID)}.>`;
+    for (const subject of [`${prefix}.out.>`, gwInbox, "_INBOX.>", `$KV.${prefix}-keys.>`]) {
+      const sub = nc.subscribe(subject);
+      await refused("subscription", subject);
+      // nats.js closes the refused subscription with the error.
+      assert.ok((await sub.closed) instanceof PermissionViolationError, subject);
+    }
+    // Kvm.open() only binds (no request); the read and the write are what the server refuses.
+    const bucket = `${prefix}-keys`;
+    const kv = await new Kvm(jetstream(nc, { timeout: 1000 })).open(bucket);
+    await assert.rejects(kv.get("anything"));
+    await refused("publish", new RegExp(`^\\$JS\\.API\\.(DIRECT\\.GET|STREAM\\.MSG\\.GET)\\.KV_${bucket}`));
+    await assert.rejects(kv.put("anything", "forged"));
+    await refused("publish", `$KV.${bucket}.anything`);
+    nc.publish(`$JS.API.DIRECT.GET.KV_${prefix}-keys.$KV.${prefix}-keys.anything`);
+    await refused("publish", `$JS.API.DIRECT.GET.KV_${prefix}-keys.$KV.${prefix}-keys.anything`);
+  });
+
+  test("the worker user may not create, delete or purge streams, nor pull another model's consumer", async () => {
+    const nc = await connectAs("wk", "wk-secret");
+    const refused = violations(nc);
+    const jsm = await jetstreamManager(nc, { timeout: 1000 });
+    await assert.rejects(jsm.streams.add({ name: `${s.stream}_SPY`, subjects: [`${prefix}.spy.>`] }));
+    await refused("publish", `$JS.API.STREAM.CREATE.${s.stream}_SPY`);
+    await assert.rejects(jsm.streams.delete(s.stream));
+    await refused("publish", `$JS.API.STREAM.DELETE.${s.stream}`);
+    await assert.rejects(jsm.streams.purge(s.stream));
+    await refused("publish", `$JS.API.STREAM.PURGE.${s.stream}`);
+    const other = `$JS.API.CONSUMER.MSG.NEXT.${s.stream}.${s.consumer("org/other:latest")}`;
+    nc.publish(other, JSON.stringify({ batch: 1, no_wait: true }), { reply: `${inboxPrefix.worker("sim")}.x` });
+    await refused("publish", other);
+    // Still there, untouched, for the gateway that owns it.
+    const gwc = await connectAs("gw", "gw-secret");
+    assert.equal((await (await jetstreamManager(gwc)).streams.info(s.stream)).config.name, s.stream);
+  });
+
+  test("the gateway user may publish jobs but not act as a worker", async () => {
+    const nc = await connectAs("gw", "gw-secret");
+    const refused = violations(nc);
+    const next = `$JS.API.CONSUMER.MSG.NEXT.${s.stream}.${s.consumer(MODEL)}`;
+    nc.publish(next, JSON.stringify({ batch: 1, no_wait: true }), { reply: `${inboxPrefix.gateway(GATEWAY_ID)}.x` });
+    await refused("publish", next);
+    // Nor make the stream push jobs to it through a consumer of its own.
+    const jsm = await jetstreamManager(nc, { timeout: 1000 });
+    await assert.rejects(jsm.consumers.add(s.stream, { durable_name: "spy", filter_subject: s.job(MODEL), deliver_subject: `${inboxPrefix.gateway(GATEWAY_ID)}.spy` }));
+    await refused("publish", new RegExp(`^\\$JS\\.API\\.CONSUMER\\.(DURABLE\\.)?CREATE\\.${s.stream}\\.`));
+  });
+
+  test("a worker that comes before any gateway stops with one line: it may not create the jobs stream", async () => {
+    const early = spawnWorker({ ...cfg, nats: { ...cfg.nats, prefix: `${prefix}e`, ...as("early") } }, "sim");
+    assert.equal(await early.exited, 1);
+    assert.match(early.output(), /broker: the jobs stream \S+ does not exist and this NATS user may not create it: start a gateway first/);
+  });
+
+  test("the admin commands (broker keys, broker usage) run as the gateway user", async () => {
+    const keys = await runCli(cfg, ["keys", "create", "--name", "roles-admin"]);
+    assert.equal(keys.code, 0, keys.stderr);
+    const usage = await runCli(cfg, ["usage"]);
+    assert.equal(usage.code, 0, usage.stderr);
+  });
+});
