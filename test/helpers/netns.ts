@@ -44,6 +44,10 @@ export interface Net {
 /** A bridge and one namespace per host, addresses 10.<net>.0.2, .3, … in the order given. */
 export function createNet(tag: string, names: string[], net = 10 + (process.pid % 200)): Net {
   const hub = `${tag}-hub`;
+  // A run killed before its clean-up leaves its namespaces (the same tag every run): remove them first.
+  for (const ns of execFileSync(IP, ["netns", "list"], { encoding: "utf8" }).split("\n").map((l) => l.split(" ")[0] ?? "")) {
+    if (ns.startsWith(`${tag}-`)) ip("netns", "del", ns);
+  }
   const hosts = new Map<string, Host>();
   let next = 2;
   ip("netns", "add", hub);
@@ -76,8 +80,10 @@ export function createNet(tag: string, names: string[], net = 10 + (process.pid 
     hosts,
     host,
     add,
+    // `ip netns exec` and setpriv both exec, so the command is this process's own child, and
+    // pdeathsig kills it if the test dies first (a killed run must not leave servers behind).
     run: (name, cmd, args, env = {}) =>
-      spawn(IP, ["netns", "exec", host(name).ns, cmd, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } }),
+      spawn(IP, ["netns", "exec", host(name).ns, "setpriv", "--pdeathsig", "SIGKILL", "--", cmd, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } }),
     link: (name, up) => ip("-n", host(name).ns, "link", "set", "eth0", up ? "up" : "down"),
     destroy: () => {
       for (const h of hosts.values()) {

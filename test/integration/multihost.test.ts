@@ -97,7 +97,7 @@ describe("across machines: a NATS cluster, a leaf node and workers in network na
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "multihost-"));
-    net = createNet(`mh${process.pid % 10000}`, ["n1", "n2", "n3", "gw", "w1", "w2", "client"]);
+    net = createNet("brkmh", ["n1", "n2", "n3", "gw", "w1", "w2", "client"]);
     for (const n of ["n1", "n2", "n3"]) {
       const routes = ["n1", "n2", "n3"].map((m) => `nats://${addr(m)}:6222`).join(", ");
       const conf = join(dir, `${n}.conf`);
