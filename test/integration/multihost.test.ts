@@ -153,8 +153,18 @@ describe("across machines: a NATS cluster, a leaf node and workers in network na
     assert.match(killed, /^n[123]$/, "the stream's leader was found and killed");
     assert.equal(r.completed, 1000, "every request ended");
     assert.deepEqual(r.malformed, {}, "no reset, timeout or cut stream: errors are OpenAI errors");
-    // The killed node comes back for the next scenario.
+    // The killed node comes back, and the next scenario starts once the stream has all three
+    // replicas current again and the gateway answers: a run started mid-recovery measures the
+    // recovery (fast 503s), not the join.
     start(killed, killed, NATS_SERVER, ["-c", join(dir, `${killed}.conf`)]);
+    await waitUntil("the stream's three replicas to be current", async () => {
+      const out = await inClient(js(`const c = (await jsm.streams.info("${PREFIX.toUpperCase()}_JOBS")).cluster; console.log(c?.leader && (c.replicas ?? []).length === 2 && (c.replicas ?? []).every((r) => r.current) ? "ok" : "");`));
+      return out === "ok";
+    });
+    await waitUntil("the gateway to answer again", async () => {
+      const out = await inClient(`const r = await fetch("http://${addr("gw")}:8080/v1/chat/completions", { method: "POST", body: JSON.stringify({ model: "${MODEL}", messages: [{ role: "user", content: "hi" }] }) }); console.log(r.status);`);
+      return out === "200";
+    });
   });
 
   test("1,000 jobs, streamed and not, over the cluster; the leaf-node worker serves, and a worker on a new machine joins mid-run with no gateway change", async () => {
