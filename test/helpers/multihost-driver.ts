@@ -14,7 +14,8 @@ interface Spec {
   timeoutMs?: number;
 }
 
-interface Result {
+/** What the driver prints: the multi-host test reads it (as a type only: importing this file would run it). */
+export interface DriverResult {
   completed: number;
   ok: number;
   errors: Record<string, number>;
@@ -24,7 +25,7 @@ interface Result {
 }
 
 const spec = JSON.parse(process.argv[2] ?? "{}") as Spec;
-const result: Result = { completed: 0, ok: 0, errors: {}, malformed: {}, maxPauseMs: 0, durationMs: 0 };
+const result: DriverResult = { completed: 0, ok: 0, errors: {}, malformed: {}, maxPauseMs: 0, durationMs: 0 };
 const bump = (m: Record<string, number>, k: string): void => void (m[k] = (m[k] ?? 0) + 1);
 
 function errorCode(text: string): string | undefined {

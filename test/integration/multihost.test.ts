@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
+import type { DriverResult } from "../helpers/multihost-driver.js";
 import { canCreateNamespaces, createNet, type Net } from "../helpers/netns.js";
 
 // Several machines, simulated with network namespaces: a three-node NATS
@@ -20,14 +21,6 @@ const NATS_SERVER = "/usr/sbin/nats-server";
 const PREFIX = "mh";
 const MODEL = "sim";
 
-interface DriverResult {
-  completed: number;
-  ok: number;
-  errors: Record<string, number>;
-  malformed: Record<string, number>;
-  maxPauseMs: number;
-  durationMs: number;
-}
 
 const can = canCreateNamespaces();
 if (!can.ok) console.error(`\n*** multihost: SKIPPED — cannot create network namespaces here (${can.why}); run the tests as root on Linux to prove the cluster, leaf-node and worker scenarios ***\n`);
