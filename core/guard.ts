@@ -3,8 +3,7 @@
 // with a caller, or the error OpenAI would give, and opens a ticket per
 // request that ends its limits' charge and records its usage.
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { KeyStore, Limiter, LimitScope, Permit, Principal, RateLimitView, UsageLedger } from "../access/mod.js";
-import type { KeyLimitsConfig } from "../config/mod.js";
+import { hasLimits, type KeyStore, type Limiter, type LimitScope, type Permit, type Principal, type RateLimitView, type UsageLedger } from "../access/mod.js";
 import { BrokerError, type Final, type Lane, modelToken } from "../contract/mod.js";
 
 /** The caller of one request: a key's principal, or the anonymous caller while auth is off. */
@@ -42,7 +41,6 @@ export interface GuardOptions {
 const invalidKey = (message: string): BrokerError => new BrokerError("invalid_api_key", message, { upstreamType: "invalid_request_error" });
 const NO_KEY = "You didn't provide an API key. Send your broker key in an Authorization header using Bearer auth (Authorization: Bearer YOUR_KEY).";
 const digest = (s: string): Buffer => createHash("sha256").update(s).digest();
-const hasLimits = (l: KeyLimitsConfig): boolean => l.rpm !== undefined || l.tpm !== undefined || l.maxConcurrent !== undefined || l.budgetTokens !== undefined;
 
 export class Guard {
   private readonly adminDigest: Buffer | undefined;
@@ -89,10 +87,11 @@ export class Guard {
 
   /**
    * Checks the lane and charges the limits; the model was checked by the
-   * caller (a refusal must look like an unknown model).
+   * caller (a refusal must look like an unknown model). `estimateTokens` runs
+   * only for a key with limits: nobody else pays for walking the prompt.
    * @throws BrokerError 403 priority_not_allowed, 429 rate_limit_exceeded / insufficient_quota.
    */
-  enter(caller: Caller, model: string, lane: Lane, estimatedTokens: number): Ticket | Promise<Ticket> {
+  enter(caller: Caller, model: string, lane: Lane, estimateTokens: () => number): Ticket | Promise<Ticket> {
     const p = caller.principal;
     try {
       if (p && !p.mayUse(lane)) {
@@ -100,7 +99,7 @@ export class Guard {
       }
       const scopes = p ? scopesOf(p, model) : [];
       if (scopes.length === 0 || !this.opts.limits) return this.ticket(caller, model, undefined);
-      const permit = this.opts.limits.admit(scopes, estimatedTokens);
+      const permit = this.opts.limits.admit(scopes, estimateTokens());
       if (!(permit instanceof Promise)) return this.ticket(caller, model, permit);
       return permit.then((pm) => this.ticket(caller, model, pm), (e: unknown) => this.refused(caller, model, e));
     } catch (e) {

@@ -71,7 +71,7 @@ export class InferenceService {
     const plan = this.guard.allows(caller, model) ? this.planOrRefuse(caller, model) : this.guard.refused(caller, model, notFound(model));
     let ticket: Ticket;
     try {
-      ticket = await this.guard.enter(caller, model, ctx.lane, estimatePromptTokens(request));
+      ticket = await this.guard.enter(caller, model, ctx.lane, () => estimatePromptTokens(request));
     } catch (e) {
       const view = e instanceof BrokerError && e.status === 429 ? this.guard.peek(caller, model) : undefined;
       if (view) ctx.onLimits?.(view);

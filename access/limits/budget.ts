@@ -8,6 +8,7 @@ import { type BudgetPeriod, type Period, periodAt } from "./period.js";
 import { budgetRefusal } from "./refusals.js";
 import { Serial } from "./serial.js";
 import { leaseSize, slotOf } from "./slots.js";
+import { storedJson } from "./stored.js";
 import type { LimitStore } from "./store.js";
 
 /** An allowance unused this long goes back, so another gateway can spend the end of a budget. */
@@ -206,12 +207,7 @@ export class BudgetLease {
 }
 
 function parseUsed(text: string | null): number {
-  if (!text) return 0;
-  try {
-    const raw: unknown = JSON.parse(text);
-    const used = typeof raw === "object" && raw !== null ? (raw as { used?: unknown }).used : undefined;
-    return typeof used === "number" && Number.isFinite(used) && used > 0 ? used : 0;
-  } catch {
-    return 0;
-  }
+  const raw = storedJson(text);
+  const used = typeof raw === "object" && raw !== null ? (raw as { used?: unknown }).used : undefined;
+  return typeof used === "number" && Number.isFinite(used) && used > 0 ? used : 0;
 }

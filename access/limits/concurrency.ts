@@ -5,6 +5,7 @@
 import type { BrokerError } from "../../contract/mod.js";
 import { concurrencyRefusal } from "./refusals.js";
 import { Serial } from "./serial.js";
+import { storedJson } from "./stored.js";
 import type { LimitStore } from "./store.js";
 
 /** A hold lapses this long after its last write: how long a killed gateway's slots stay taken, at most. */
@@ -183,13 +184,7 @@ export class ConcurrencyLease {
 /** A stored value; anything malformed reads as empty (a bad write must not lock a scope out). */
 function parseHolders(text: string | null): Holders {
   const out: Holders = new Map();
-  if (!text) return out;
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    return out;
-  }
+  const raw = storedJson(text);
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return out;
   for (const [gw, v] of Object.entries(raw)) {
     if (!Array.isArray(v) || v.length !== 2) continue;

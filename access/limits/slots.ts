@@ -1,6 +1,7 @@
 // The sliding window's arithmetic, pure so it is tested without NATS. A window
 // value maps unix seconds ("slots") to what was granted in them; it is stored
 // in KV as JSON pairs, oldest first: [[1741608000, 12], [1741608001, 3]].
+import { storedJson } from "./stored.js";
 
 /**
  * Slots one window counts. A grant made in slot s may be used until the end
@@ -24,13 +25,7 @@ function oldest(slot: number): number {
 /** A stored value; anything malformed reads as empty, to be overwritten (a bad write must not lock a key out). */
 export function parseSlots(text: string | null): Slots {
   const out: Slots = new Map();
-  if (!text) return out;
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    return out;
-  }
+  const raw = storedJson(text);
   if (!Array.isArray(raw)) return out;
   for (const pair of raw) {
     if (!Array.isArray(pair) || pair.length !== 2) continue;

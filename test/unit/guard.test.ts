@@ -29,8 +29,8 @@ function guardWith(r: KeyRecord, state: Lookup["state"] = "ok") {
 test("a key's scopes: the key's own limits, and key × model where a per-model entry matches", async () => {
   const { guard, scopes } = guardWith(record());
   const caller = guard.caller("good");
-  await guard.enter(caller, "llama-3", Lane.normal, 10);
-  await guard.enter(caller, "openai/gpt-4o", Lane.normal, 10);
+  await guard.enter(caller, "llama-3", Lane.normal, () => 10);
+  await guard.enter(caller, "openai/gpt-4o", Lane.normal, () => 10);
   assert.deepEqual(scopes[0]?.map((s) => s.id), ["abcdef123456"]);
   assert.deepEqual(scopes[1]?.map((s) => [s.id, s.limits.rpm]), [["abcdef123456", 100], [`abcdef123456.m.${modelToken("openai/gpt-4o")}`, 5]]);
   assert.match(scopes[1]?.[1]?.label ?? "", /key team-a on model openai\/gpt-4o/);
@@ -38,8 +38,10 @@ test("a key's scopes: the key's own limits, and key × model where a per-model e
 
 test("a key without limits costs the limiter nothing", async () => {
   const { guard, scopes } = guardWith(record({ rpm: undefined, perModel: [] }));
-  const t = (await guard.enter(guard.caller("good"), "llama-3", Lane.normal, 10)) as Ticket;
+  let estimated = 0;
+  const t = (await guard.enter(guard.caller("good"), "llama-3", Lane.normal, () => ++estimated)) as Ticket;
   assert.equal(scopes.length, 0);
+  assert.equal(estimated, 0, "the prompt is not even measured");
   assert.equal(t.view, undefined);
 });
 
@@ -64,13 +66,13 @@ test("401s: no key, unknown, revoked, expired — each saying which, none echoin
 test("priority above the key's cap is 403 and is counted as the key's error", async () => {
   const { guard, usage } = guardWith(record({ maxPriority: "low" }));
   const caller = guard.caller("good");
-  await assert.rejects(async () => guard.enter(caller, "llama-3", Lane.normal, 1), (e: unknown) => e instanceof BrokerError && e.status === 403 && e.code === "priority_not_allowed");
+  await assert.rejects(async () => guard.enter(caller, "llama-3", Lane.normal, () => 1), (e: unknown) => e instanceof BrokerError && e.status === 403 && e.code === "priority_not_allowed");
   assert.deepEqual(usage.map((u) => [u.keyName, u.model, u.errorCode]), [["team-a", "llama-3", "priority_not_allowed"]]);
 });
 
 test("a ticket ends once: real usage to the limiter and the ledger", async () => {
   const { guard, usage, ended } = guardWith(record());
-  const t = await guard.enter(guard.caller("good"), "llama-3", Lane.normal, 10);
+  const t = await guard.enter(guard.caller("good"), "llama-3", Lane.normal, () => 10);
   t.end({ usage: { promptTokens: 7, completionTokens: 3 } });
   t.end(undefined, new Error("late"));
   assert.deepEqual(ended, [{ promptTokens: 7, completionTokens: 3 }]);
