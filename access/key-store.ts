@@ -3,10 +3,8 @@
 // in milliseconds, plus the static key file. Lookups are one HMAC and one map
 // read. The CLI uses the same store to write.
 import { createHmac, randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { parse as parseYaml } from "yaml";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { ConfigError, type Config, StaticKeysFile, type StaticKeyConfig } from "../config/mod.js";
+import { ConfigError, type Config, readDataFile, StaticKeysFile, type StaticKeyConfig } from "../config/mod.js";
 import { bucketName, openBucket, type KV, type KvEntry } from "../nats/mod.js";
 import type { Logger } from "../ops/mod.js";
 import { compile, type Principal } from "./principal.js";
@@ -160,14 +158,7 @@ export class KeyStore {
   }
 
   private loadStatic(path: string): void {
-    let raw: unknown;
-    try {
-      const text = readFileSync(path, "utf8");
-      raw = path.endsWith(".json") ? JSON.parse(text) : parseYaml(text);
-    } catch (e) {
-      throw new ConfigError(`gateway.auth.keysFile: cannot read ${path}: ${(e as Error).message}`);
-    }
-    const parsed = StaticKeysFile.safeParse(raw);
+    const parsed = StaticKeysFile.safeParse(readDataFile(path, "gateway.auth.keysFile"));
     if (!parsed.success) {
       const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
       throw new ConfigError(`gateway.auth.keysFile ${path}:\n${lines.join("\n")}`);

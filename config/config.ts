@@ -292,22 +292,28 @@ function intEnv(name: string, v: string): number {
   return n;
 }
 
+/**
+ * A JSON or YAML file (by its extension), parsed; `what` names it in the
+ * ConfigError for a file that cannot be read or parsed (the config, the
+ * static key file).
+ */
+export function readDataFile(path: string, what: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new ConfigError(`cannot read ${what} ${path}: ${(e as Error).message}`);
+  }
+  try {
+    return path.endsWith(".json") ? JSON.parse(text) : parseYaml(text);
+  } catch (e) {
+    throw new ConfigError(`${what} ${path} is not valid ${path.endsWith(".json") ? "JSON" : "YAML"}: ${(e as Error).message}`);
+  }
+}
+
 /** Reads a JSON or YAML file (by extension), applies env overrides, then flags, and validates. */
 export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env, flags: ConfigFlags = {}): Config {
-  let raw: unknown = {};
-  if (path) {
-    let text: string;
-    try {
-      text = readFileSync(path, "utf8");
-    } catch (e) {
-      throw new ConfigError(`cannot read config file ${path}: ${(e as Error).message}`);
-    }
-    try {
-      raw = path.endsWith(".json") ? JSON.parse(text) : parseYaml(text);
-    } catch (e) {
-      throw new ConfigError(`config file ${path} is not valid ${path.endsWith(".json") ? "JSON" : "YAML"}: ${(e as Error).message}`);
-    }
-  }
+  const raw = path ? readDataFile(path, "config file") : {};
   if (raw !== null && (typeof raw !== "object" || Array.isArray(raw))) {
     throw new ConfigError(`config file ${path}: the top level must be a mapping`);
   }
