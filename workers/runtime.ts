@@ -35,6 +35,8 @@ interface Running {
   stopped: "" | "cancelled" | "reassigned";
   /** When the last ack-wait extension went out: past the ack wait, JetStream may have handed the job to another worker. */
   lastWorking: number;
+  /** When the engine started on it: a run given back was work done twice. */
+  started: number;
 }
 
 /** One run of a job: a job redelivered to this same worker is a second run under the same id. */
@@ -98,7 +100,11 @@ function unsupported(model: string, what: string): BrokerError {
 class Worker implements WorkerHandle {
   private readonly subj: Subjects;
   private readonly running = new Map<string, Running>();
-  /** When the last heartbeat went out. */
+  /**
+   * When the last heartbeat that reached the server went out. A publish on a
+   * cut link fails silently (the client buffers it until it notices, minutes
+   * later), so a beat counts only once a ping after it is answered.
+   */
   private lastBeat = Date.now();
   /** Silence after which gateways write this worker off (three heartbeat periods). */
   private readonly lostAfterMs: number;
@@ -180,7 +186,11 @@ class Worker implements WorkerHandle {
     const silentMs = Date.now() - this.lastBeat;
     if (silentMs <= this.lostAfterMs) return false;
     if (this.running.size > 0) {
-      this.log.warn({ worker: this.id, silentMs, jobs: this.running.size }, "silent past the gateways' bound; giving back the jobs held");
+      const now = Date.now();
+      let heldMs = 0;
+      for (const r of this.running.values()) if (!r.stopped) heldMs += now - r.started;
+      // heldMs: engine time thrown away, the work another worker does again for jobs with no output yet.
+      this.log.warn({ worker: this.id, silentMs, jobs: this.running.size, heldMs }, "silent past the gateways' bound (NATS unreachable or this process stalled); giving back the jobs held");
     }
     for (const r of this.running.values()) {
       if (r.stopped) continue;
@@ -191,7 +201,7 @@ class Worker implements WorkerHandle {
   }
 
   private heartbeat(): void {
-    this.lastBeat = Date.now();
+    const sent = Date.now();
     this.nc.publish(this.subj.heartbeat(this.id), pb.WorkerHeartbeat.encode({
       workerId: this.id,
       models: this.served.map((s) => ({ model: s.model, engine: s.engineName, completed: s.completed })),
@@ -203,6 +213,12 @@ class Worker implements WorkerHandle {
       controlSubject: this.control,
       hostname: hostname(),
     }).finish());
+    // The server answers this ping after it has taken the beat: the beat got through.
+    this.nc.flush().then(() => {
+      if (sent > this.lastBeat) this.lastBeat = sent;
+    }, () => {
+      // Closed, or disconnected before the answer: the beat did not get through.
+    });
   }
 
   private free(): number {
@@ -306,7 +322,7 @@ class Worker implements WorkerHandle {
     const abort = new AbortController();
     const delivery = msg.deliveryCount;
     const emitter = new ChunkEmitter(this.nc, job.replySubject, job.id, delivery, this.wcfg.coalesceMs, () => !this.checkWrittenOff());
-    const r: Running = { abort, emitter, stopped: "", lastWorking: Date.now() };
+    const r: Running = { abort, emitter, stopped: "", lastWorking: Date.now(), started: Date.now() };
     const key = runKey(job.id, delivery);
     this.running.set(key, r);
     const keepAlive = setInterval(() => {

@@ -10,8 +10,8 @@ export interface Harness {
   config(raw?: Record<string, unknown>): Config;
   /** An in-process gateway, closed after the file's tests. */
   gateway(cfg: Config): Promise<GatewayHandle>;
-  /** A real `broker worker` process, killed after the file's tests. */
-  worker(cfg: Config, name: string): WorkerProcess;
+  /** A real `broker worker` process, killed after the file's tests; `env` overrides its environment (e.g. NATS_URL). */
+  worker(cfg: Config, name: string, env?: Record<string, string>): WorkerProcess;
   /** Runs `fn` after the file's tests, newest first, before nats-server stops. */
   defer(fn: () => Promise<unknown>): void;
 }
@@ -44,8 +44,8 @@ export function useHarness(): Harness {
       cleanups.push(() => gw.close());
       return gw;
     },
-    worker: (cfg, name) => {
-      const p = spawnWorker(cfg, name);
+    worker: (cfg, name, env) => {
+      const p = spawnWorker(cfg, name, env);
       cleanups.push(async () => {
         p.child.kill("SIGKILL");
         await p.exited;

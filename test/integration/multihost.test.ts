@@ -20,6 +20,12 @@ const DRIVER = join(ROOT, "dist/test/helpers/multihost-driver.js");
 const NATS_SERVER = "/usr/sbin/nats-server";
 const PREFIX = "mh";
 const MODEL = "sim";
+/** Served by w1 and w3 only, with answers long enough to be cut mid-way (the cut-link scenario). */
+const SLOW = "slow";
+const SLOW_MS = 300 * 20;
+const HEARTBEAT_MS = 500;
+/** Three missed beats (jobs/registry.ts lostAfterMs): gateways write a worker off, and it gives its jobs back. */
+const LOST_AFTER_MS = 3 * HEARTBEAT_MS;
 
 
 const can = canCreateNamespaces();
@@ -74,12 +80,13 @@ describe("across machines: a NATS cluster, a leaf node and workers in network na
       await new Promise((r) => setTimeout(r, 250));
     }
   };
-  const adminWorkers = async (): Promise<{ id: string; models: { completed: number }[] }[]> => {
+  interface AdminWorker { id: string; in_flight: number; models: { completed: number }[] }
+  const adminWorkers = async (): Promise<AdminWorker[]> => {
     const text = await inClient(`const r = await fetch("http://${addr("gw")}:8080/admin/workers"); console.log(await r.text());`);
-    return (JSON.parse(text) as { data: { id: string; models: { completed: number }[] }[] }).data;
+    return (JSON.parse(text) as { data: AdminWorker[] }).data;
   };
-  const drive = (requests: number, onProgress: (done: number) => void): Promise<DriverResult> => new Promise((resolve, reject) => {
-    const p = net.run("client", process.execPath, [DRIVER, JSON.stringify({ url: `http://${addr("gw")}:8080`, requests, concurrency: 32, model: MODEL })]);
+  const drive = (requests: number, onProgress: (done: number) => void, opts: { model?: string; concurrency?: number } = {}): Promise<DriverResult> => new Promise((resolve, reject) => {
+    const p = net.run("client", process.execPath, [DRIVER, JSON.stringify({ url: `http://${addr("gw")}:8080`, requests, concurrency: opts.concurrency ?? 32, model: opts.model ?? MODEL })]);
     let out = "";
     p.stdout?.on("data", (d: Buffer) => (out += d.toString()));
     p.stderr?.on("data", (d: Buffer) => {
@@ -113,8 +120,16 @@ describe("across machines: a NATS cluster, a leaf node and workers in network na
     const cfg = {
       nats: { prefix: PREFIX, jsDomain: "hub" },
       queue: { replicas: 3, ackWaitMs: 5000 },
-      gateway: { host: addr("gw"), port: 8080, idleTimeoutMs: 15_000, auth: { enabled: false }, allowUnauthenticated: true, models: [{ id: MODEL, queueWithoutWorkers: true }] },
-      workers: ["w1", "w2", "w3"].map((name) => ({ name, slots: 16, heartbeatMs: 500, models: [{ id: MODEL, engine: "sim", options: { outputTokens: 30, itlMs: 10 } }] })),
+      gateway: { host: addr("gw"), port: 8080, idleTimeoutMs: 15_000, auth: { enabled: false }, allowUnauthenticated: true, models: [{ id: MODEL, queueWithoutWorkers: true }, { id: SLOW, queueWithoutWorkers: true }] },
+      workers: ["w1", "w2", "w3"].map((name) => ({
+        name,
+        slots: 16,
+        heartbeatMs: HEARTBEAT_MS,
+        models: [
+          { id: MODEL, engine: "sim", options: { outputTokens: 30, itlMs: 10 } },
+          ...(name === "w2" ? [] : [{ id: SLOW, engine: "sim", options: { outputTokens: SLOW_MS / 20, itlMs: 20 } }]),
+        ],
+      })),
     };
     const cfgFile = join(dir, "config.json");
     writeFileSync(cfgFile, JSON.stringify(cfg));
@@ -176,5 +191,63 @@ describe("across machines: a NATS cluster, a leaf node and workers in network na
     assert.ok((w3?.models[0]?.completed ?? 0) > 0, "the new worker took jobs");
     const w2 = workers.find((w) => w.id.startsWith("w2"));
     assert.ok((w2?.models[0]?.completed ?? 0) > 0, "the worker behind its leaf node took jobs too");
+  });
+
+  test("a worker's link is cut mid-answer: its streams end with worker_lost, its other jobs run elsewhere, it stops what it holds within the bound, and it rejoins", async () => {
+    const w1 = procs.get("w1");
+    assert.ok(w1?.stdout, "w1 runs");
+    // The worker's own word that it gave its jobs back (a JSON log line), when it says it.
+    const gaveBack = new Promise<{ at: number; jobs: number; heldMs: number }>((resolve) => {
+      let buf = "";
+      const onData = (d: Buffer): void => {
+        buf += d.toString();
+        const line = buf.split("\n").find((l) => l.includes("giving back the jobs held"));
+        if (!line) return;
+        w1.stdout?.off("data", onData);
+        const log = JSON.parse(line) as { jobs: number; heldMs: number };
+        resolve({ at: Date.now(), jobs: log.jobs, heldMs: log.heldMs });
+      };
+      w1.stdout?.on("data", onData);
+    });
+    // 32 long answers fill the 32 slots of w1 and w3, 16 each (a worker pulls only for free slots).
+    const slow = drive(32, () => undefined, { model: SLOW, concurrency: 32 });
+    let seen: AdminWorker[] = [];
+    await waitUntil("w1 to run 16 long answers", async () => (seen = await adminWorkers()).find((w) => w.id.startsWith("w1"))?.in_flight === 16)
+      .catch((e: Error) => assert.fail(`${e.message.split("\n")[0]}; the gateway sees ${JSON.stringify(seen)}`));
+    let cutAt = 0;
+    let cut: Promise<void> | undefined;
+    const figures: Record<string, number> = {};
+    const load = drive(1000, (done) => {
+      if (done < 100 || cut) return;
+      cut = (async () => {
+        net.link("w1", false);
+        cutAt = Date.now();
+        await waitUntil("the gateway to write w1 off", async () => !(await adminWorkers()).some((w) => w.id.startsWith("w1")));
+        figures.writtenOffAfterMs = Date.now() - cutAt;
+      })();
+    });
+    const stopped = await Promise.race([gaveBack, new Promise<undefined>((r) => setTimeout(() => r(undefined), 60_000))]);
+    const [slowRun, loadRun] = await Promise.all([slow, load]);
+    await cut;
+    // The link comes back once every request has ended without w1: nothing it buffered helped.
+    net.link("w1", true);
+    const linkUpAt = Date.now();
+    await waitUntil("w1 to rejoin", async () => (await adminWorkers()).some((w) => w.id.startsWith("w1")));
+    figures.rejoinedAfterMs = Date.now() - linkUpAt;
+    assert.ok(stopped, `w1 never gave back the jobs it held after its link was cut\n${output.get("w1")?.slice(-2000)}`);
+    figures.stoppedAfterMs = stopped.at - cutAt;
+    const rerun = slowRun.ok - 16;
+    console.log(`w1's link cut with 16 long answers running: ${JSON.stringify(figures)}; w1 gave back ${stopped.jobs} runs holding ${(stopped.heldMs / 1000).toFixed(1)} s of engine time, ${(stopped.jobs * figures.stoppedAfterMs / 1000).toFixed(1)} s of it after the cut; ${rerun} had sent nothing and ran again on w3 (duplicate work ${(rerun * (stopped.heldMs / stopped.jobs) / 1000).toFixed(1)} s, ${(rerun * figures.stoppedAfterMs / 1000).toFixed(1)} s of it after the cut); long answers ${JSON.stringify(slowRun)}; short answers meanwhile ${JSON.stringify(loadRun)}`);
+    // Still running when it gave them back: a worker that went on would have finished them into the void.
+    assert.equal(stopped.jobs, 16, "w1 stopped all 16 answers it held");
+    assert.ok(figures.stoppedAfterMs < SLOW_MS, `w1 stopped them ${figures.stoppedAfterMs} ms after the cut, before they would have ended (${SLOW_MS} ms); the bound is ${LOST_AFTER_MS} ms of silence`);
+    assert.equal(slowRun.completed, 32);
+    assert.deepEqual(slowRun.malformed, {});
+    assert.deepEqual(Object.keys(slowRun.errors).filter((k) => k !== "worker_lost"), [], "a cut answer ends with worker_lost");
+    assert.equal(slowRun.ok + (slowRun.errors.worker_lost ?? 0), 32, "every long answer completed, or ended with worker_lost after output");
+    assert.ok(rerun >= 0 && (slowRun.errors.worker_lost ?? 0) <= 16, "only w1's answers were cut");
+    assert.equal(loadRun.completed, 1000);
+    assert.deepEqual(loadRun.malformed, {});
+    assert.deepEqual(loadRun.errors, {}, "jobs w1 never claimed ran elsewhere");
   });
 });

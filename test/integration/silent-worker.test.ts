@@ -7,6 +7,7 @@ import { postJson, postSse } from "../helpers/http.js";
 import { adminWorkers, scrape } from "../helpers/metrics.js";
 import { freePort } from "../helpers/nats.js";
 import { useHarness } from "../helpers/stack.js";
+import { startStallProxy } from "../helpers/stall-proxy.js";
 
 const messages = [{ role: "user", content: "hello there" }];
 
@@ -123,5 +124,42 @@ describe("a silent worker that comes back", () => {
     // 600 tokens at 100 ms would hold the slot for a minute: it must be free within seconds.
     await waitFor(async () => (await adminWorkers(gw.url))[0]?.in_flight === 0, "the worker to stop the job", 10_000);
     assert.equal(await runs(metricsPort, "talk", "ok"), 0, "the job was not run to its end");
+  });
+
+  test("a cut link (no reset, no error: its bytes just stop): the worker stops what it holds within the bound instead of generating for nobody", async () => {
+    const metricsPort = await freePort();
+    const proxy = await startStallProxy(harness.nats.port);
+    harness.defer(() => proxy.close());
+    const heartbeatMs = 300;
+    const cfg = harness.config({
+      // The ack wait is far longer than the test: the job restarts because the worker gives it back.
+      gateway: { requestTimeoutMs: 60_000 },
+      queue: { ackWaitMs: 30_000 },
+      workers: [{ name: "cable", slots: 2, heartbeatMs, metricsPort, models: [{ id: "cable", engine: "sim", options: { itlMs: 100, outputTokens: 100 } }] }],
+    });
+    const gw = await harness.gateway(cfg);
+    harness.worker(cfg, "cable", { NATS_URL: proxy.url });
+    await waitForModel(gw.url, "cable");
+    const streamed = postSse(`${gw.url}/v1/chat/completions`, { model: "cable", messages, stream: true });
+    const whole = postJson(`${gw.url}/v1/chat/completions`, { model: "cable", messages });
+    await waitFor(async () => (await scrape(`${gw.url}/metrics`, "broker_queue_wait_seconds_count", { model: "cable" })) === 2, "both jobs to be claimed");
+    await waitFor(async () => (await scrape(`${gw.url}/metrics`, "broker_time_to_first_token_seconds_count", { model: "cable" })) === 2, "both to have output");
+    proxy.stall();
+    const cutAt = Date.now();
+    const sse = await streamed;
+    const last = sse.events[sse.events.length - 1] as { error?: { code: string } };
+    assert.equal(last.error?.code, "worker_lost", "the stream that had output ends with worker_lost");
+    // Its metrics port is not behind the cut: the worker says what it did while cut off.
+    await waitFor(async () => (await runs(metricsPort, "cable", "reassigned")) === 2, "the cut-off worker to stop both jobs", 10_000);
+    const stoppedAfterMs = Date.now() - cutAt;
+    console.log(`# cut link: the worker stopped its 2 jobs ${stoppedAfterMs} ms after the cut (bound: ${3 * heartbeatMs} ms of unanswered heartbeats; each job would have run 10 s)`);
+    assert.equal(await runs(metricsPort, "cable", "ok"), 0, "no job ran to its end into the cut");
+    // The link mends: the job whose client had seen nothing runs again and completes.
+    proxy.resume();
+    const res = await whole;
+    const body = (await res.json()) as Completion;
+    assert.equal(res.status, 200, JSON.stringify(body));
+    assert.ok(body.choices[0]?.message.content, "a whole answer");
+    assert.equal(await runs(metricsPort, "cable", "ok"), 1, "the answer ran again, once");
   });
 });
