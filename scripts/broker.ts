@@ -23,7 +23,8 @@ const USAGE = `usage: broker <up|gateway|worker|keys|usage|nats-config> [--confi
   usage    print usage per day, key and model (broker usage --help)
   nats-config  print a nats-server config with a gateway user and one user per worker (broker nats-config --help)
   --no-auth  the gateway takes calls without keys (beyond loopback only with gateway.allowUnauthenticated)
-Environment: PORT, GRPC_PORT, HOST, NATS_URL, NATS_PORT, BROKER_PREFIX, BROKER_CONFIG, LOG_LEVEL`;
+Environment: PORT, GRPC_PORT, HOST, NATS_URL, NATS_PORT, NATS_JS_DOMAIN, BROKER_PREFIX, BROKER_CONFIG, LOG_LEVEL;
+  NATS credentials: NATS_USER with NATS_PASSWORD or NATS_PASSWORD_FILE (a file holding it), NATS_TOKEN, NATS_NKEY, NATS_CREDS`;
 
 function readConfig(path: string | undefined, flags: ConfigFlags): Config {
   if (path) return loadConfig(path, process.env, flags);
