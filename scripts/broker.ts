@@ -62,18 +62,19 @@ async function runUp(cfg: Config, configPath: string | undefined, log: Logger): 
     // Its own users, whatever the config names: those credentials are for another server.
     cfg = { ...cfg, nats: { ...loginAs(cfg.nats, roleUser.gateway, nats.passwordFile(roleUser.gateway)), url: nats.url } };
   }
+  // The gateway first: it creates the jobs stream, which a worker's NATS user may only look up
+  // (nats/roles.ts), so a worker that won the race on a fresh data dir would stop at once.
+  const startGateway = await loadGateway();
+  const gw = await startGateway(cfg, log).catch(async (e: unknown) => {
+    await nats?.stop();
+    throw e;
+  });
   const self = fileURLToPath(import.meta.url);
   const children = cfg.workers.map((w) => {
     const user = roleUser.worker(w.name);
     return spawnWorkerChild(self, w, configPath, cfg.nats.url, nats && { user, passwordFile: nats.passwordFile(user) });
   });
   for (const c of children) log.info({ worker: c.name, pid: c.proc.pid }, "worker started");
-  const startGateway = await loadGateway();
-  const gw = await startGateway(cfg, log).catch(async (e: unknown) => {
-    await stopChildren(children, log);
-    await nats?.stop();
-    throw e;
-  });
   const grpc = cfg.gateway.grpcPort === undefined ? "" : `, gRPC on ${cfg.gateway.host}:${cfg.gateway.grpcPort}`;
   const access = openAccessNotice(cfg, gw.url) ?? "auth is on: clients send a key from `broker keys create` as Authorization: Bearer <key>";
   console.error(`\n  broker is up: ${gw.url}/v1${grpc}  (models: ${cfg.gateway.models.flatMap((m) => m.id ?? []).join(", ") || "from workers"})\n  ${access}\n`);
