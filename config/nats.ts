@@ -74,28 +74,35 @@ export const NatsSection = z.strictObject({
 export type NatsConfig = z.infer<typeof NatsSection>;
 
 /**
- * The env vars the `nats` CLI reads, so one shell set-up serves both. Each
+ * The env vars the `nats` CLI reads, so one shell set-up serves both, and
+ * NATS_PASSWORD_FILE (ours: the path of a file holding the password). Each
  * names the secret's place (an env var name or a file path), never the
  * secret, and replaces whatever way to authenticate the file gave.
  */
 export function applyNatsEnv(nats: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
   const groups = [
-    env.NATS_USER || env.NATS_PASSWORD ? "NATS_USER/NATS_PASSWORD" : "",
+    env.NATS_USER || env.NATS_PASSWORD || env.NATS_PASSWORD_FILE ? "NATS_USER/NATS_PASSWORD" : "",
     env.NATS_TOKEN ? "NATS_TOKEN" : "",
     env.NATS_NKEY ? "NATS_NKEY" : "",
     env.NATS_CREDS ? "NATS_CREDS" : "",
   ].filter(Boolean);
   if (groups.length > 1) throw new ConfigError(`invalid config:\n  ${groups.join(", ")}: set only one way to authenticate to NATS`);
+  if (env.NATS_PASSWORD && env.NATS_PASSWORD_FILE) throw new ConfigError("invalid config:\n  NATS_PASSWORD, NATS_PASSWORD_FILE: set the password or the file that holds it, not both");
   const clearExcept = (keep: readonly AuthField[]): void => {
     for (const f of AUTH_FIELDS) if (!keep.includes(f)) delete nats[f];
   };
-  if (env.NATS_USER || env.NATS_PASSWORD) {
-    // Either one alone keeps the file's other half (its user, or its password source).
+  if (env.NATS_USER || env.NATS_PASSWORD || env.NATS_PASSWORD_FILE) {
+    // Either half alone keeps the file's other half (its user, or its password source).
     clearExcept(METHODS["user + passwordEnv or passwordFile"]);
     if (env.NATS_USER) nats.user = env.NATS_USER;
     if (env.NATS_PASSWORD) {
       delete nats.passwordFile;
       nats.passwordEnv = "NATS_PASSWORD";
+    }
+    // The path of a file holding the password: what `broker up` gives its workers, so the secret is in neither env nor argv.
+    if (env.NATS_PASSWORD_FILE) {
+      delete nats.passwordEnv;
+      nats.passwordFile = env.NATS_PASSWORD_FILE;
     }
   }
   if (env.NATS_TOKEN) {

@@ -2,6 +2,8 @@
 export { connectionInbox, NoResponders, Requester } from "./requester.js";
 export { connectNats, trackConnected } from "./connect.js";
 export { redactUrl, resolveNatsAuth, type NatsAuth } from "./auth.js";
-export { inboxPrefix, natsAuthorization, natsPermissions, natsServerConfig, type NatsPermissions, type NatsRole, type NatsUser, type RoleOptions } from "./roles.js";
+export {
+  inboxPrefix, natsAuthorization, natsPermissions, natsServerConfig, type NatsPermissions, type NatsRole, type NatsUser, type RoleOptions, roleUser, roleUsers,
+} from "./roles.js";
 export { ensureJobConsumer, ensureJobStream, MoreJetStreamApiCodes } from "./jetstream.js";
 export { bucketName, isCasConflict, openBucket, type BucketOptions, type KV, type KvEntry, type KvWatchEntry } from "./kv.js";

@@ -1,6 +1,7 @@
 // Least-privilege NATS users for the broker's two roles, as nats-server
 // `permissions` blocks, and a server config that carries them. Pure: nothing
 // here connects; `broker nats-config` and the tests render what it returns.
+import type { Config } from "../config/mod.js";
 import { Lanes, subjects } from "../contract/mod.js";
 import { bucketName } from "./kv.js";
 
@@ -21,7 +22,24 @@ export interface NatsUser {
   user: string;
   /** Plain text or a bcrypt hash (`$2a$…`); nats-server takes either. */
   password: string;
-  permissions: NatsPermissions;
+  /** Absent: everything (an operator's user, such as `broker up`'s `admin`). */
+  permissions?: NatsPermissions;
+}
+
+/** The user names of the roles, as `broker nats-config` and `broker up` create them. */
+export const roleUser = {
+  gateway: "gateway",
+  worker: (workerName: string) => `worker-${workerName}`,
+} as const;
+
+/** A `gateway` user and a `worker-<name>` user per configured worker, each with its role's permissions; `password` gives each one's. */
+export function roleUsers(cfg: Pick<Config, "nats" | "workers">, password: (user: string) => string): NatsUser[] {
+  const { prefix, jsDomain } = cfg.nats;
+  const user = (name: string, permissions: NatsPermissions): NatsUser => ({ user: name, password: password(name), permissions });
+  return [
+    user(roleUser.gateway, natsPermissions(prefix, "gateway", { jsDomain })),
+    ...cfg.workers.map((w) => user(roleUser.worker(w.name), natsPermissions(prefix, "worker", { jsDomain, name: w.name, models: w.models.map((m) => m.id) }))),
+  ];
 }
 
 /**

@@ -1,15 +1,19 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import type { Config } from "../config/mod.js";
+import { natsAuthorization } from "../nats/mod.js";
 import { lockDataDir, type DataDirLock } from "./data-dir-lock.js";
+import { ADMIN_USER, embeddedCredentials } from "./embedded-credentials.js";
 import type { Logger } from "./log.js";
 
 export interface EmbeddedNats {
   url: string;
   child: ChildProcess;
+  /** The file that holds a user's password (gateway, worker-<name>, admin). */
+  passwordFile(user: string): string;
   stop(): Promise<void>;
 }
 
@@ -36,9 +40,10 @@ function withParentDeathSignal(bin: string, args: string[]): [string, string[]] 
 }
 
 /**
- * Starts `nats-server` with JetStream and a file store under the project, and
- * resolves once JetStream answers. It runs in its own process group so a
- * Ctrl-C reaches the gateway and workers first; the caller stops it last.
+ * Starts `nats-server` with JetStream and a file store under the project, its
+ * users those of embedded-credentials.ts (no anonymous access), and resolves
+ * once JetStream answers. It runs in its own process group so a Ctrl-C
+ * reaches the gateway and workers first; the caller stops it last.
  * Throws DataDirInUse when another broker (or its orphaned server) holds the data dir.
  */
 export async function startEmbeddedNats(cfg: Config, log: Logger): Promise<EmbeddedNats> {
@@ -60,12 +65,17 @@ export async function startEmbeddedNats(cfg: Config, log: Logger): Promise<Embed
 async function start(bin: string, dir: string, cfg: Config, log: Logger, lock: DataDirLock): Promise<EmbeddedNats> {
   const conf = resolve(dir, "nats-server.conf");
   const port = cfg.embeddedNats.port;
+  // Made under the lock: one broker up at a time writes a data dir's passwords.
+  const creds = embeddedCredentials(cfg);
+  // It holds the passwords: made anew each start, so it is born 0600 even where an older one was not.
+  rmSync(conf, { force: true });
   writeFileSync(conf, [
     `listen: 127.0.0.1:${port}`,
     `max_payload: ${cfg.embeddedNats.maxPayloadBytes}`,
     `jetstream { store_dir: ${JSON.stringify(resolve(dir, "jetstream"))} }`,
-    "",
-  ].join("\n"));
+    natsAuthorization(creds.users),
+  ].join("\n"), { flag: "wx", mode: 0o600 });
+  const admin = creds.users.find((u) => u.user === ADMIN_USER)?.password;
   const args = ["-c", conf];
   const [cmd, argv] = withParentDeathSignal(bin, args) ?? [bin, args];
   // Its log goes to a file, not a pipe to us: a Go program writing to a broken stderr dies of
@@ -94,7 +104,9 @@ async function start(bin: string, dir: string, cfg: Config, log: Logger, lock: D
     try {
       // Our own server's word that it listens: connecting first could reach another server on the port.
       if (!/Server is ready/.test(readLog())) throw new Error("not listening yet");
-      const nc = await connect({ servers: url, timeout: 500 });
+      // As admin, not gateway: this asks whether the server and JetStream are up, which must not hang
+      // on a role's grants (its prefix, a jsDomain); the gateway reports its own refusal when it connects.
+      const nc = await connect({ servers: url, timeout: 500, user: ADMIN_USER, pass: admin });
       try {
         await (await jetstreamManager(nc)).getAccountInfo();
       } finally {
@@ -114,6 +126,7 @@ async function start(bin: string, dir: string, cfg: Config, log: Logger, lock: D
   return {
     url,
     child,
+    passwordFile: creds.passwordFile,
     stop: async () => {
       if (!gone()) {
         child.kill("SIGTERM");

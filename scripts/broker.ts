@@ -10,7 +10,8 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { applyEnv, openAccessNotice, applyFlags, ConfigError, type ConfigFlags, loadConfig, parseConfig, type Config, defaultConfig } from "../config/mod.js";
 import { BrokerError } from "../contract/mod.js";
-import { createLogger, type Logger, DataDirInUse, NATS_STOP_MS, startEmbeddedNats, type EmbeddedNats } from "../ops/mod.js";
+import { roleUser } from "../nats/mod.js";
+import { createLogger, type Logger, DataDirInUse, loginAs, NATS_STOP_MS, startEmbeddedNats, type EmbeddedNats, withEmbeddedCredentials } from "../ops/mod.js";
 import { engines, startWorker } from "../workers/mod.js";
 import { killChildren, spawnWorkerChild, stopBoundMs, stopChildren } from "./children.js";
 import { EXIT_GRACE_MS, onShutdown, watchParent } from "./shutdown.js";
@@ -23,8 +24,11 @@ const USAGE = `usage: broker <up|gateway|worker|keys|usage|nats-config> [--confi
   usage    print usage per day, key and model (broker usage --help)
   nats-config  print a nats-server config with a gateway user and one user per worker (broker nats-config --help)
   --no-auth  the gateway takes calls without keys (beyond loopback only with gateway.allowUnauthenticated)
-Environment: PORT, GRPC_PORT, HOST, NATS_URL, NATS_PORT, BROKER_PREFIX, BROKER_CONFIG, LOG_LEVEL`;
+Environment: PORT, GRPC_PORT, HOST, NATS_URL, NATS_PORT, NATS_JS_DOMAIN, BROKER_PREFIX, BROKER_CONFIG, LOG_LEVEL;
+  NATS credentials: NATS_USER with NATS_PASSWORD or NATS_PASSWORD_FILE (a file holding it), NATS_TOKEN, NATS_NKEY, NATS_CREDS`;
 
+// Every command that logs in to NATS but `up` (which starts its own server and says who is who)
+// then passes the config through withEmbeddedCredentials, with the user of its role.
 function readConfig(path: string | undefined, flags: ConfigFlags): Config {
   if (path) return loadConfig(path, process.env, flags);
   return parseConfig(applyFlags(applyEnv(structuredClone(defaultConfig), process.env), flags));
@@ -47,7 +51,7 @@ async function runWorker(cfg: Config, name: string | undefined, log: Logger): Pr
   const wcfg = name ? cfg.workers.find((w) => w.name === name) : cfg.workers[0];
   if (!wcfg) throw new ConfigError(name ? `no worker named '${name}' in the config (have: ${cfg.workers.map((w) => w.name).join(", ") || "none"})` : "the config has no workers");
   const parent = watchParent(log);
-  const w = await startWorker(cfg, wcfg, engines, log);
+  const w = await startWorker(withEmbeddedCredentials(cfg, roleUser.worker(wcfg.name)), wcfg, engines, log);
   parent.handOver(onShutdown(() => w.drain(), { log, boundMs: wcfg.drainTimeoutMs + EXIT_GRACE_MS }));
 }
 
@@ -55,17 +59,22 @@ async function runUp(cfg: Config, configPath: string | undefined, log: Logger): 
   let nats: EmbeddedNats | undefined;
   if (!process.env.NATS_URL) {
     nats = await startEmbeddedNats(cfg, log);
-    cfg = { ...cfg, nats: { ...cfg.nats, url: nats.url } };
+    // Its own users, whatever the config names: those credentials are for another server.
+    cfg = { ...cfg, nats: { ...loginAs(cfg.nats, roleUser.gateway, nats.passwordFile(roleUser.gateway)), url: nats.url } };
   }
-  const self = fileURLToPath(import.meta.url);
-  const children = cfg.workers.map((w) => spawnWorkerChild(self, w, configPath, cfg.nats.url));
-  for (const c of children) log.info({ worker: c.name, pid: c.proc.pid }, "worker started");
+  // The gateway first: it creates the jobs stream, which a worker's NATS user may only look up
+  // (nats/roles.ts), so a worker that won the race on a fresh data dir would stop at once.
   const startGateway = await loadGateway();
   const gw = await startGateway(cfg, log).catch(async (e: unknown) => {
-    await stopChildren(children, log);
     await nats?.stop();
     throw e;
   });
+  const self = fileURLToPath(import.meta.url);
+  const children = cfg.workers.map((w) => {
+    const user = roleUser.worker(w.name);
+    return spawnWorkerChild(self, w, configPath, cfg.nats.url, nats && { user, passwordFile: nats.passwordFile(user) });
+  });
+  for (const c of children) log.info({ worker: c.name, pid: c.proc.pid }, "worker started");
   const grpc = cfg.gateway.grpcPort === undefined ? "" : `, gRPC on ${cfg.gateway.host}:${cfg.gateway.grpcPort}`;
   const access = openAccessNotice(cfg, gw.url) ?? "auth is on: clients send a key from `broker keys create` as Authorization: Bearer <key>";
   console.error(`\n  broker is up: ${gw.url}/v1${grpc}  (models: ${cfg.gateway.models.flatMap((m) => m.id ?? []).join(", ") || "from workers"})\n  ${access}\n`);
@@ -93,7 +102,7 @@ async function main(): Promise<void> {
   if (process.argv[2] === "usage") {
     const { runUsage } = await import("./usage.js");
     // exitCode, not exit(): a large CSV on a pipe must be written out first.
-    process.exitCode = await runUsage(process.argv.slice(3), (path) => readConfig(path, {}));
+    process.exitCode = await runUsage(process.argv.slice(3), (path) => withEmbeddedCredentials(readConfig(path, {}), roleUser.gateway));
     return;
   }
   if (process.argv[2] === "nats-config") {
@@ -120,7 +129,7 @@ async function main(): Promise<void> {
   const cfg = readConfig(configPath, { noAuth: values["no-auth"] === true });
   const log = createLogger(cmd === "worker" ? `worker:${values.name ?? cfg.workers[0]?.name ?? ""}` : cmd);
   if (cmd === "up") await runUp(cfg, configPath, log);
-  else if (cmd === "gateway") await runGateway(cfg, log);
+  else if (cmd === "gateway") await runGateway(withEmbeddedCredentials(cfg, roleUser.gateway), log);
   else await runWorker(cfg, values.name, log);
 }
 
@@ -130,7 +139,7 @@ async function runAdminCommand(argv: string[]): Promise<void> {
   const i = argv.findIndex((a) => a === "--config" || a === "-c");
   const configPath = i >= 0 ? argv[i + 1] : process.env.BROKER_CONFIG;
   const log = createLogger("keys");
-  await runKeys(argv, readConfig(configPath, {}), log);
+  await runKeys(argv, withEmbeddedCredentials(readConfig(configPath, {}), roleUser.gateway), log);
 }
 
 main().catch((e: unknown) => {

@@ -15,19 +15,34 @@ export interface WorkerChild {
   exited: Promise<void>;
 }
 
+/** A NATS user and the file holding its password: what `broker up` gives a worker for its own nats-server. */
+export interface NatsLogin {
+  user: string;
+  passwordFile: string;
+}
+
 /**
  * Spawns `broker worker --name <name>` for one configured worker. It gets its own process group,
  * so a terminal's Ctrl-C reaches only `broker up`, which stops the children in order (nats-server
  * last), and an IPC channel, whose closing tells it that `broker up` died, even by SIGKILL.
  */
-export function spawnWorkerChild(cli: string, w: WorkerConfig, configPath: string | undefined, natsUrl: string): WorkerChild {
+export function spawnWorkerChild(cli: string, w: WorkerConfig, configPath: string | undefined, natsUrl: string, login?: NatsLogin): WorkerChild {
   const proc = spawn(process.execPath, [cli, "worker", "--name", w.name, ...(configPath ? ["--config", configPath] : [])], {
     stdio: ["inherit", "inherit", "inherit", "ipc"],
     detached: true,
-    env: { ...process.env, NATS_URL: natsUrl },
+    env: childEnv(natsUrl, login),
   });
   const exited = new Promise<void>((r) => proc.once("exit", () => r()));
   return { name: w.name, proc, killAfterMs: w.drainTimeoutMs + EXIT_GRACE_MS + KILL_MARGIN_MS, exited };
+}
+
+/** The password goes as a file's path (NATS_PASSWORD_FILE), never in env or argv, where other local users could read it. */
+function childEnv(natsUrl: string, login: NatsLogin | undefined): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, NATS_URL: natsUrl };
+  if (!login) return env;
+  // The shell's NATS credentials are for another server; with them the worker would refuse to start (two ways to log in).
+  for (const k of ["NATS_PASSWORD", "NATS_TOKEN", "NATS_NKEY", "NATS_CREDS"]) delete env[k];
+  return { ...env, NATS_USER: login.user, NATS_PASSWORD_FILE: login.passwordFile };
 }
 
 /** The longest that stopChildren may take. */

@@ -3,7 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
 import { ConfigError, type Config } from "../config/mod.js";
-import { natsPermissions, natsServerConfig, type NatsUser } from "../nats/mod.js";
+import { natsServerConfig, roleUsers } from "../nats/mod.js";
 
 const USAGE = `usage: broker nats-config [--config FILE] [--json]
   Prints a nats-server config (authorization + jetstream) to stdout: user "gateway" for every
@@ -20,16 +20,7 @@ export async function runNatsConfig(args: string[], readConfig: (path: string | 
     return 0;
   }
   const cfg = readConfig(values.config ?? process.env.BROKER_CONFIG);
-  const prefix = cfg.nats.prefix;
-  const jsDomain = cfg.nats.jsDomain;
-  const users: NatsUser[] = [
-    { user: "gateway", password: password(), permissions: natsPermissions(prefix, "gateway", { jsDomain }) },
-    ...cfg.workers.map((w) => ({
-      user: `worker-${w.name}`,
-      password: password(),
-      permissions: natsPermissions(prefix, "worker", { jsDomain, name: w.name, models: w.models.map((m) => m.id) }),
-    })),
-  ];
+  const users = roleUsers(cfg, password);
   const config = natsServerConfig(users);
   if (values.json) {
     process.stdout.write(`${JSON.stringify({ config, users: users.map(({ user, password }) => ({ user, password })) }, null, 2)}\n`);

@@ -12,36 +12,13 @@ import type { Config } from "../../config/mod.js";
 import type { GatewayHandle } from "../../gateway/main.js";
 import { inboxPrefix, natsAuthorization, natsPermissions, type NatsUser } from "../../nats/mod.js";
 import { messageText } from "../helpers/bodies.js";
-import { freshPrefix, runCli, spawnWorker, startTestGateway, testConfig, waitFor, waitForModel, type WorkerProcess } from "../helpers/broker.js";
+import { freshPrefix, runCli, spawnWorker, startTestGateway, testConfig, waitForModel, type WorkerProcess } from "../helpers/broker.js";
 import { joinChoices, postJson, postSse, readJson } from "../helpers/http.js";
 import { startNats, type TestNats } from "../helpers/nats.js";
+import { violations } from "../helpers/violations.js";
 
 const MODEL = "org/sim-1:latest";
 const GATEWAY_ID = "gw1";
-
-/**
- * What nats-server 2.9.10 does with a denied operation, as observed here: it
- * drops the PUB or SUB and sends `-ERR 'Permissions Violation for Publish to
- * "<subject>"'` (or `Subscription to`); the connection stays up. nats.js v3
- * turns that into a `{type: "error"}` status carrying a PermissionViolationError
- * with the operation and subject, closes a refused subscription, and fails at
- * once a pending request (JetStream API call, js.publish) whose subject was
- * refused; a plain publish just vanishes. So each refusal is checked on the
- * status stream, by operation and subject, which holds for all of them.
- */
-function violations(nc: NatsConnection): (operation: "publish" | "subscription", subject: string | RegExp) => Promise<PermissionViolationError> {
-  const seen: PermissionViolationError[] = [];
-  void (async () => {
-    for await (const s of nc.status()) {
-      if (s.type === "error" && s.error instanceof PermissionViolationError) seen.push(s.error);
-    }
-  })();
-  return (operation, subject) => waitFor(
-    () => seen.find((e) => e.operation === operation && (typeof subject === "string" ? e.subject === subject : subject.test(e.subject))),
-    `a ${operation} permissions violation on ${String(subject)}`,
-    5000,
-  );
-}
 
 // A gateway and a `broker worker` process, each its own least-privilege user
 // (nats/roles.ts), serve chat completions; raw clients as those users are refused the rest.

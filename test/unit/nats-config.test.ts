@@ -39,6 +39,12 @@ test("env vars name where a secret is, replacing the file's method, never holdin
   assert.ok(!JSON.stringify(pw).includes("hunter2"));
   const user = natsOf(file, { NATS_USER: "b" });
   assert.deepEqual([user.user, user.passwordFile], ["b", "/p"]);
+  const pwFile = natsOf({ user: "a", passwordEnv: "PW" }, { NATS_PASSWORD_FILE: "/q" });
+  assert.deepEqual([pwFile.user, pwFile.passwordEnv, pwFile.passwordFile], ["a", undefined, "/q"]);
+  const both = natsOf({ tokenFile: "/t" }, { NATS_USER: "b", NATS_PASSWORD_FILE: "/q" });
+  assert.deepEqual([both.user, both.passwordFile, both.tokenFile], ["b", "/q", undefined]);
+  assert.throws(() => natsOf({}, { NATS_USER: "b", NATS_PASSWORD: "x", NATS_PASSWORD_FILE: "/q" }), /NATS_PASSWORD, NATS_PASSWORD_FILE: set the password or the file/);
+  assert.throws(() => natsOf({}, { NATS_PASSWORD_FILE: "/q", NATS_TOKEN: "t" }), /set only one way/);
   const token = natsOf(file, { NATS_TOKEN: "secret-token" });
   assert.deepEqual([token.user, token.passwordFile, token.tokenEnv], [undefined, undefined, "NATS_TOKEN"]);
   assert.ok(!JSON.stringify(token).includes("secret-token"));
