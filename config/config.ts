@@ -163,7 +163,12 @@ const Schema = z.strictObject({
   gateway: z.strictObject({
     host: z.string().default("127.0.0.1"),
     port: z.number().int().min(0).max(65535).default(8080),
-    id: z.string().regex(/^[A-Za-z0-9_-]*$/).default(""),
+    /**
+     * This gateway's id in reply subjects and its inbox (GATEWAY_ID); "" picks a random one per
+     * process. Fix it to give the gateway a NATS user that reads its own replies only
+     * (`broker nats-config --gateway-id`); two running gateways must never share one.
+     */
+    id: z.string().regex(/^[A-Za-z0-9_-]*$/, "letters, digits, _ and -").default(""),
     bodyLimitBytes: z.number().int().min(1024).default(8 * 1024 * 1024),
     /** A job's whole life, queue included, unless the client says less. */
     requestTimeoutMs: ms(600_000),
@@ -258,6 +263,7 @@ export function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): 
   applyNatsEnv(section("nats"), env);
   if (env.NATS_JS_DOMAIN) section("nats").jsDomain = env.NATS_JS_DOMAIN;
   if (env.HOST) section("gateway").host = env.HOST;
+  if (env.GATEWAY_ID) section("gateway").id = env.GATEWAY_ID;
   if (env.PORT) section("gateway").port = intEnv("PORT", env.PORT);
   if (env.GRPC_PORT) section("gateway").grpcPort = intEnv("GRPC_PORT", env.GRPC_PORT);
   if (env.NATS_PORT) section("embeddedNats").port = intEnv("NATS_PORT", env.NATS_PORT);

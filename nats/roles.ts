@@ -29,15 +29,24 @@ export interface NatsUser {
 /** The user names of the roles, as `broker nats-config` and `broker up` create them. */
 export const roleUser = {
   gateway: "gateway",
+  /** A gateway with a fixed `gateway.id`: it may read that id's replies and inbox only. */
+  gatewayWithId: (gatewayId: string) => `gateway-${gatewayId}`,
   worker: (workerName: string) => `worker-${workerName}`,
 } as const;
 
-/** A `gateway` user and a `worker-<name>` user per configured worker, each with its role's permissions; `password` gives each one's. */
-export function roleUsers(cfg: Pick<Config, "nats" | "workers">, password: (user: string) => string): NatsUser[] {
+/**
+ * A `gateway` user (or, given gateway ids, one `gateway-<id>` user per id, each reading only its
+ * own replies) and a `worker-<name>` user per configured worker, each with its role's permissions;
+ * `password` gives each one's.
+ */
+export function roleUsers(cfg: Pick<Config, "nats" | "workers">, password: (user: string) => string, gatewayIds: readonly string[] = []): NatsUser[] {
   const { prefix, jsDomain } = cfg.nats;
   const user = (name: string, permissions: NatsPermissions): NatsUser => ({ user: name, password: password(name), permissions });
+  const gateways = gatewayIds.length === 0
+    ? [user(roleUser.gateway, natsPermissions(prefix, "gateway", { jsDomain }))]
+    : gatewayIds.map((id) => user(roleUser.gatewayWithId(id), natsPermissions(prefix, "gateway", { jsDomain, gatewayId: id })));
   return [
-    user(roleUser.gateway, natsPermissions(prefix, "gateway", { jsDomain })),
+    ...gateways,
     ...cfg.workers.map((w) => user(roleUser.worker(w.name), natsPermissions(prefix, "worker", { jsDomain, name: w.name, models: w.models.map((m) => m.id) }))),
   ];
 }
@@ -58,6 +67,11 @@ export const inboxPrefix = {
 export interface RoleOptions {
   /** The JetStream domain the processes reach the jobs through (nats.jsDomain): its API is `$JS.<domain>.API`. */
   jsDomain?: string | undefined;
+  /**
+   * gateway: its fixed `gateway.id`, so it reads its own replies and inbox only; absent, the user
+   * may read every gateway's (gateway ids are then random per process).
+   */
+  gatewayId?: string;
   /** worker: the config name of the worker (its inbox and nothing else). */
   name?: string;
   /** worker: the models it serves; it may bind to their consumers only. */
@@ -67,7 +81,7 @@ export interface RoleOptions {
 /** The permissions of a gateway or of one configured worker under `prefix`. */
 export function natsPermissions(prefix: string, role: NatsRole, opts: RoleOptions = {}): NatsPermissions {
   const api = opts.jsDomain ? `$JS.${opts.jsDomain}.API` : "$JS.API";
-  return role === "gateway" ? gatewayPermissions(prefix, api) : workerPermissions(prefix, api, opts);
+  return role === "gateway" ? gatewayPermissions(prefix, api, opts.gatewayId) : workerPermissions(prefix, api, opts);
 }
 
 /**
@@ -76,7 +90,8 @@ export function natsPermissions(prefix: string, role: NatsRole, opts: RoleOption
  */
 const acks = (streamAndConsumer: string): string[] => [`$JS.ACK.${streamAndConsumer}.>`, `$JS.ACK.*.*.${streamAndConsumer}.>`];
 
-function gatewayPermissions(prefix: string, api: string): NatsPermissions {
+function gatewayPermissions(prefix: string, api: string, gatewayId: string | undefined): NatsPermissions {
+  if (gatewayId !== undefined && !/^[A-Za-z0-9_-]+$/.test(gatewayId)) throw new Error(`a gateway id is letters, digits, _ and - (got '${gatewayId}')`);
   const s = subjects(prefix);
   const buckets = (["keys", "limits", "usage"] as const).map((w) => bucketName(prefix, w));
   const kvStreams = buckets.map((b) => `KV_${b}`);
@@ -113,7 +128,7 @@ function gatewayPermissions(prefix: string, api: string): NatsPermissions {
       ],
     },
     subscribe: {
-      allow: [`${prefix}.out.*.*`, s.heartbeatAll, `${inboxPrefix.gateway("*")}.>`],
+      allow: [s.replyAll(gatewayId ?? "*"), s.heartbeatAll, `${inboxPrefix.gateway(gatewayId ?? "*")}.>`],
     },
     allow_responses: true,
   };

@@ -22,9 +22,9 @@ const USAGE = `usage: broker <up|gateway|worker|keys|usage|nats-config> [--confi
   worker   start one worker (--name, default: the first in the config)
   keys     create, list, show, revoke and rotate client API keys (broker keys --help)
   usage    print usage per day, key and model (broker usage --help)
-  nats-config  print a nats-server config with a gateway user and one user per worker (broker nats-config --help)
+  nats-config  print a nats-server config with gateway and per-worker users (broker nats-config --help)
   --no-auth  the gateway takes calls without keys (beyond loopback only with gateway.allowUnauthenticated)
-Environment: PORT, GRPC_PORT, HOST, NATS_URL, NATS_PORT, NATS_JS_DOMAIN, BROKER_PREFIX, BROKER_CONFIG, LOG_LEVEL;
+Environment: PORT, GRPC_PORT, HOST, GATEWAY_ID, NATS_URL, NATS_PORT, NATS_JS_DOMAIN, BROKER_PREFIX, BROKER_CONFIG, LOG_LEVEL;
   NATS credentials: NATS_USER with NATS_PASSWORD or NATS_PASSWORD_FILE (a file holding it), NATS_TOKEN, NATS_NKEY, NATS_CREDS`;
 
 // Every command that logs in to NATS but `up` (which starts its own server and says who is who)

@@ -43,7 +43,7 @@ export async function runKeys(argv: string[], cfg: Config, log: Logger): Promise
   const [sub, target] = positionals;
   if (!sub || !["create", "list", "show", "revoke", "rotate"].includes(sub)) throw new ConfigError(KEYS_USAGE);
   // The gateway's NATS user runs the admin commands (nats/roles.ts): under a gateway inbox.
-  const nc = await connectNats(cfg.nats, "broker-keys", log, { once: true, inboxPrefix: inboxPrefix.gateway("cli") });
+  const nc = await connectNats(cfg.nats, "broker-keys", log, { once: true, inboxPrefix: inboxPrefix.gateway(cfg.gateway.id || "cli") });
   try {
     const store = await KeyStore.open(nc, cfg, log);
     store.stop();

@@ -5,9 +5,11 @@ import { parseArgs } from "node:util";
 import { ConfigError, type Config } from "../config/mod.js";
 import { natsServerConfig, roleUsers } from "../nats/mod.js";
 
-const USAGE = `usage: broker nats-config [--config FILE] [--json]
+const USAGE = `usage: broker nats-config [--config FILE] [--gateway-id ID]... [--json]
   Prints a nats-server config (authorization + jetstream) to stdout: user "gateway" for every
   gateway and the CLI, and one user per configured worker, named after it, allowed its own models only.
+  --gateway-id ID (repeatable): instead of "gateway", one user "gateway-ID" per id, which reads only
+  its own replies and inbox; run that gateway (and the CLI) with gateway.id ID (or GATEWAY_ID=ID).
   The passwords are new at each run and appear nowhere else: they go to stderr, one line per
   process as NATS_USER=… NATS_PASSWORD=… (or nats.user + nats.passwordFile), or with --json,
   stdout carries {"config": "...", "users": [{"user", "password"}]} instead.`;
@@ -20,14 +22,18 @@ export async function runNatsConfig(args: string[], readConfig: (path: string | 
     return 0;
   }
   const cfg = readConfig(values.config ?? process.env.BROKER_CONFIG);
-  const users = roleUsers(cfg, password);
+  const ids = values["gateway-id"] ?? [];
+  const bad = ids.find((id) => !/^[A-Za-z0-9_-]+$/.test(id));
+  if (bad !== undefined) throw new ConfigError(`--gateway-id '${bad}': letters, digits, _ and - only`);
+  const users = roleUsers(cfg, password, ids);
   const config = natsServerConfig(users);
   if (values.json) {
     process.stdout.write(`${JSON.stringify({ config, users: users.map(({ user, password }) => ({ user, password })) }, null, 2)}\n`);
     return 0;
   }
   process.stdout.write(config);
-  const runs = ["broker gateway, broker keys, broker usage", ...cfg.workers.map((w) => `broker worker --name ${w.name}`)];
+  const gateways = ids.length === 0 ? ["broker gateway, broker keys, broker usage"] : ids.map((id) => `GATEWAY_ID=${id} broker gateway (and broker keys, broker usage)`);
+  const runs = [...gateways, ...cfg.workers.map((w) => `broker worker --name ${w.name}`)];
   users.forEach((u, i) => process.stderr.write(`NATS_USER=${u.user} NATS_PASSWORD=${u.password}  # ${runs[i] ?? ""}\n`));
   return 0;
 }
@@ -39,7 +45,7 @@ function password(): string {
 
 function parseOptions(args: string[]) {
   try {
-    return parseArgs({ args, options: { config: { type: "string", short: "c" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } } });
+    return parseArgs({ args, options: { config: { type: "string", short: "c" }, "gateway-id": { type: "string", multiple: true }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } } });
   } catch (e) {
     throw new ConfigError(`${(e as Error).message}\n${USAGE}`);
   }

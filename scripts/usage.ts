@@ -26,7 +26,7 @@ export async function runUsage(args: string[], readConfig: (path: string | undef
   const log = createLogger("usage", "silent");
   // once: a command says at once that NATS is unreachable or refused it, instead of waiting.
   // The gateway's NATS user runs the admin commands (nats/roles.ts): under a gateway inbox.
-  const nc = await connectNats(cfg.nats, "broker-usage", log, { once: true, inboxPrefix: inboxPrefix.gateway("cli") });
+  const nc = await connectNats(cfg.nats, "broker-usage", log, { once: true, inboxPrefix: inboxPrefix.gateway(cfg.gateway.id || "cli") });
   try {
     const kv = await openBucket(nc, bucketName(cfg.nats.prefix, "usage"), { replicas: cfg.queue.replicas, domain: cfg.nats.jsDomain, ttlMs: USAGE_TTL_MS });
     // A ledger only to read with: nothing is recorded, so stop() writes nothing.

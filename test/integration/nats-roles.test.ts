@@ -27,6 +27,8 @@ describe("least-privilege NATS roles", () => {
   const s = subjects(prefix);
   const users: NatsUser[] = [
     { user: "gw", password: "gw-secret", permissions: natsPermissions(prefix, "gateway") },
+    // The gateway under test: one with a fixed id, whose user reads that id's replies only.
+    { user: "gwa", password: "gwa-secret", permissions: natsPermissions(prefix, "gateway", { gatewayId: GATEWAY_ID }) },
     { user: "wk", password: "wk-secret", permissions: natsPermissions(prefix, "worker", { name: "sim", models: [MODEL] }) },
     // A worker under a prefix no gateway has provisioned yet.
     { user: "early", password: "early-secret", permissions: natsPermissions(`${prefix}e`, "worker", { name: "sim", models: [MODEL] }) },
@@ -45,8 +47,8 @@ describe("least-privilege NATS roles", () => {
   };
   const conns: NatsConnection[] = [];
   // Under the role's own inbox prefix, as the processes do: any other inbox is refused.
-  const connectAs = async (user: "gw" | "wk", pass: string): Promise<NatsConnection> => {
-    const prefix = user === "gw" ? inboxPrefix.gateway("probe") : inboxPrefix.worker("sim");
+  const connectAs = async (user: "gw" | "gwa" | "wk", pass: string): Promise<NatsConnection> => {
+    const prefix = user === "gw" ? inboxPrefix.gateway("probe") : user === "gwa" ? inboxPrefix.gateway(GATEWAY_ID) : inboxPrefix.worker("sim");
     const nc = await connect({ servers: `127.0.0.1:${nats.port}`, user, pass, timeout: 2000, inboxPrefix: prefix });
     conns.push(nc);
     return nc;
@@ -55,7 +57,7 @@ describe("least-privilege NATS roles", () => {
   before(async () => {
     nats = await startNats({ extraConfig: natsAuthorization(users), probe: { authenticator: usernamePasswordAuthenticator("gw", "gw-secret"), inboxPrefix: inboxPrefix.gateway("probe") } });
     cfg = testConfig(nats.url, {
-      nats: { prefix, ...as("gw") },
+      nats: { prefix, ...as("gwa") },
       gateway: { id: GATEWAY_ID },
       workers: [{ name: "sim", slots: 2, models: [{ id: MODEL, engine: "sim", options: { outputTokens: 8 } }] }],
     });
@@ -149,13 +151,27 @@ describe("least-privilege NATS roles", () => {
     await refused("publish", new RegExp(`^\\$JS\\.API\\.CONSUMER\\.(DURABLE\\.)?CREATE\\.${s.stream}\\.`));
   });
 
+  test("a gateway user with a fixed id may not read another gateway's replies or inbox", async () => {
+    const nc = await connectAs("gwa", "gwa-secret");
+    const refused = violations(nc);
+    for (const subject of [`${prefix}.out.other.*`, `${prefix}.out.>`, `${inboxPrefix.gateway("other")}.>`, "_INBOX.>"]) {
+      const sub = nc.subscribe(subject);
+      await refused("subscription", subject);
+      assert.ok((await sub.closed) instanceof PermissionViolationError, subject);
+    }
+    // Its own are allowed: a subscription that stays open through a round trip was not refused.
+    const own = nc.subscribe(s.replyAll(GATEWAY_ID));
+    await nc.flush();
+    assert.equal(own.isClosed(), false);
+  });
+
   test("a worker that comes before any gateway stops with one line: it may not create the jobs stream", async () => {
     const early = spawnWorker({ ...cfg, nats: { ...cfg.nats, prefix: `${prefix}e`, ...as("early") } }, "sim");
     assert.equal(await early.exited, 1);
     assert.match(early.output(), /broker: the jobs stream \S+ does not exist and this NATS user may not create it: start a gateway first/);
   });
 
-  test("the admin commands (broker keys, broker usage) run as the gateway user", async () => {
+  test("the admin commands (broker keys, broker usage) run as the gateway user (its fixed id's)", async () => {
     const keys = await runCli(cfg, ["keys", "create", "--name", "roles-admin"]);
     assert.equal(keys.code, 0, keys.stderr);
     const usage = await runCli(cfg, ["usage"]);

@@ -37,6 +37,13 @@ describe("natsPermissions", () => {
     assert.ok(!w.publish.allow.some((s) => s.startsWith("$JS.API")));
   });
 
+  test("a gateway with a fixed id reads its own replies and inbox only", () => {
+    const a = natsPermissions("llm", "gateway", { gatewayId: "gw-a" });
+    assert.deepEqual(a.subscribe.allow.filter((x) => x.startsWith("llm.out") || x.startsWith("_INBOX")), ["llm.out.gw-a.*", "_INBOX_gw.gw-a.>"]);
+    assert.deepEqual(a.publish, gateway.publish, "it publishes what any gateway does");
+    assert.throws(() => natsPermissions("llm", "gateway", { gatewayId: "a.*" }), /a gateway id is letters/);
+  });
+
   test("a worker without a name is a mistake, not a user with a shared inbox", () => {
     assert.throws(() => natsPermissions("llm", "worker", { models: [] }));
   });
@@ -69,5 +76,18 @@ describe("natsServerConfig", () => {
     assert.deepEqual(out.users.map((u) => u.user), ["gateway", "worker-sim"]);
     for (const u of out.users) assert.ok(out.config.includes(JSON.stringify(u.password)));
     assert.notEqual(out.users[0]?.password, out.users[1]?.password);
+  });
+
+  test("broker nats-config --gateway-id makes one gateway user per id, each reading only its own replies", async () => {
+    const cfg = parseConfig({ ...structuredClone(defaultConfig), workers: [{ name: "sim", models: [{ id: "m", engine: "sim" }] }] });
+    const r = await runCli(cfg, ["nats-config", "--gateway-id", "a", "--gateway-id", "b"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, /"user":"gateway"/);
+    assert.match(r.stdout, /"user":"gateway-a".*"infer\.out\.a\.\*".*"_INBOX_gw\.a\.>"/);
+    assert.match(r.stdout, /"user":"gateway-b".*"infer\.out\.b\.\*"/);
+    assert.match(r.stderr, /^NATS_USER=gateway-a NATS_PASSWORD=\S+  # GATEWAY_ID=a broker gateway/m);
+    const bad = await runCli(cfg, ["nats-config", "--gateway-id", "a.b"]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /--gateway-id 'a\.b': letters, digits/);
   });
 });
