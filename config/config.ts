@@ -172,6 +172,11 @@ const Schema = z.strictObject({
     bodyLimitBytes: z.number().int().min(1024).default(8 * 1024 * 1024),
     /** A job's whole life, queue included, unless the client says less. */
     requestTimeoutMs: ms(600_000),
+    /**
+     * How long a request waits for NATS to take its job (a reconnect to another server, a stream
+     * electing a new leader) before 503 nats_unavailable; 0: fail at once.
+     */
+    natsWaitMs: ms(10_000),
     /** Longest silence between chunks of a running job. */
     idleTimeoutMs: ms(120_000),
     /** After SIGTERM, how long open streams may finish. */

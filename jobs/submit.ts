@@ -2,7 +2,8 @@ import type { JetStreamManager } from "@nats-io/jetstream";
 import { headers, nuid, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import type { Config } from "../config/mod.js";
 import { BrokerError, decodeChunk, encodeJob, pb, REASSIGNED, Verdict, type Chunk, type ChatRequest, type CompletionRequest, type EmbeddingRequest, Lane, Lanes, subjects, type Subjects } from "../contract/mod.js";
-import { MoreJetStreamApiCodes, trackConnected, NoResponders, Requester } from "../nats/mod.js";
+import { setTimeout as sleep } from "node:timers/promises";
+import { type Connected, MoreJetStreamApiCodes, trackConnected, NoResponders, Requester } from "../nats/mod.js";
 import { JobStream } from "./job-stream.js";
 import type { Logger, GatewayMetrics, ModelMetrics } from "../ops/mod.js";
 import type { WorkerRegistry } from "./registry.js";
@@ -57,6 +58,9 @@ interface GivenUp extends Run {
 }
 
 const PUBLISH_TIMEOUT_MS = 5000;
+
+/** The gateway's connection to NATS stayed down for as long as a job could wait. */
+class Disconnected extends Error {}
 const DECODER = new TextDecoder();
 
 /** JetStream's answer to a publish. */
@@ -78,7 +82,7 @@ export class JobClient {
   private readonly jobs = new Map<string, JobState>();
   /** Runs of written-off workers by job id: a worker that comes back is told to stop them. */
   private readonly givenUp = new Map<string, GivenUp>();
-  private readonly nats: { readonly up: boolean };
+  private readonly nats: Connected;
   private sub: Subscription | undefined;
   private sweep: NodeJS.Timeout | undefined;
 
@@ -115,7 +119,6 @@ export class JobClient {
 
   /** Publishes the job durably and returns its output stream. Rejects with 429/503/413 before anything is queued. */
   async submit(model: string, request: JobRequest, opts: SubmitOptions = {}): Promise<JobStream> {
-    if (!this.nats.up) throw new BrokerError("nats_unavailable", "The broker has lost its connection to NATS; retry shortly.", { retryAfterS: 1 });
     const id = nuid.next();
     const now = Date.now();
     const deadline = now + (opts.timeoutMs ?? this.cfg.gateway.requestTimeoutMs);
@@ -144,21 +147,41 @@ export class JobClient {
     };
     // Registered before publishing: a fast worker may claim before the ack returns.
     this.jobs.set(id, state);
+    const lane = opts.lane ?? Lane.normal;
     try {
-      const lane = opts.lane ?? Lane.normal;
-      // A JetStream publish by hand: Nats-Msg-Id makes a retried publish count once, and the PubAck comes back as the reply.
-      const h = headers();
-      h.set("Nats-Msg-Id", id);
-      const res = await this.requester.request(this.subj.job(model, lane), data, PUBLISH_TIMEOUT_MS, h);
-      const ack = JSON.parse(DECODER.decode(res.data)) as PubAck;
-      if (ack.error) throw ack.error;
-      state.streamSeq = ack.seq ?? 0;
-      this.requester.publish(this.subj.wake(model, lane));
+      state.streamSeq = await this.publish(this.subj.job(model, lane), id, data, Math.min(now + this.cfg.gateway.natsWaitMs, deadline, queueDeadline));
     } catch (e) {
       this.jobs.delete(id);
       throw this.publishError(e, model);
     }
+    this.requester.publish(this.subj.wake(model, lane));
     return stream;
+  }
+
+  /**
+   * A JetStream publish by hand (the PubAck comes back as the reply), retried
+   * until `until` while NATS cannot take it: a reconnect to another server, or
+   * a clustered stream electing a new leader (no responders meanwhile), is a
+   * wait of a few seconds, not an error. Nats-Msg-Id makes a publish that
+   * landed but whose ack was lost count once. JetStream's own refusals (a full
+   * queue) are not retried. Resolves with the job's stream sequence.
+   */
+  private async publish(subject: string, id: string, data: Uint8Array, until: number): Promise<number> {
+    const h = headers();
+    h.set("Nats-Msg-Id", id);
+    for (let pause = 50; ; pause = Math.min(2 * pause, 1000)) {
+      try {
+        if (!(await this.nats.whenUp(until - Date.now()))) throw new Disconnected();
+        const res = await this.requester.request(subject, data, PUBLISH_TIMEOUT_MS, h);
+        const ack = JSON.parse(DECODER.decode(res.data)) as PubAck;
+        if (ack.error) throw ack.error;
+        return ack.seq ?? 0;
+      } catch (e) {
+        // JetStream's refusals are plain objects; every Error is NATS not taking the message (yet).
+        if (!(e instanceof Error) || e instanceof Disconnected || Date.now() + pause >= until) throw e;
+        await sleep(pause);
+      }
+    }
   }
 
   /**
@@ -176,7 +199,8 @@ export class JobClient {
       const retry = this.retryAfter(model);
       return new BrokerError("queue_full", `The queue for model '${model}' is full (${this.cfg.queue.maxPerModel} jobs). Retry after ${retry} s.`, { retryAfterS: retry });
     }
-    const why = e instanceof NoResponders ? "no jobs stream answers (is JetStream enabled?)" : ((e as Error).message ?? (e as PubAck["error"])?.description);
+    if (e instanceof Disconnected) return new BrokerError("nats_unavailable", "The broker has lost its connection to NATS; retry shortly.", { retryAfterS: 1 });
+    const why = e instanceof NoResponders ? "no jobs stream answers (is JetStream enabled? is its stream electing a leader?)" : ((e as Error).message ?? (e as PubAck["error"])?.description);
     this.log.warn({ err: why, model }, "job publish failed");
     return new BrokerError("nats_unavailable", "The job queue did not accept the request in time; retry shortly.", { retryAfterS: 1 });
   }

@@ -57,14 +57,45 @@ async function watchStatus(nc: NatsConnection, log: Logger): Promise<void> {
   }
 }
 
-/** Tracks whether the connection is up, so callers can fail fast with 503 instead of waiting for a timeout. */
-export function trackConnected(nc: NatsConnection): { readonly up: boolean } {
-  const state = { up: true };
+/** Whether a connection is up, and a way to wait for it to come back. */
+export interface Connected {
+  readonly up: boolean;
+  /** Resolves true once the connection is up (at once when it is), false after `ms`. */
+  whenUp(ms: number): Promise<boolean>;
+}
+
+/** Tracks whether the connection is up, so callers can fail fast with 503, or wait a bounded time for a reconnect. */
+export function trackConnected(nc: NatsConnection): Connected {
+  let up = true;
+  const waiters = new Set<() => void>();
   void (async () => {
     for await (const s of nc.status()) {
-      if (s.type === "disconnect") state.up = false;
-      else if (s.type === "reconnect") state.up = true;
+      if (s.type === "disconnect") up = false;
+      else if (s.type === "reconnect") {
+        up = true;
+        for (const w of waiters) w();
+        waiters.clear();
+      }
     }
   })();
-  return state;
+  return {
+    get up() {
+      return up;
+    },
+    whenUp: (ms) => {
+      if (up) return Promise.resolve(true);
+      if (ms <= 0) return Promise.resolve(false);
+      return new Promise((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(done);
+          resolve(false);
+        }, ms);
+        waiters.add(done);
+      });
+    },
+  };
 }

@@ -1,6 +1,6 @@
 // NATS plumbing's public entry: connecting (credentials and TLS included), JetStream provisioning, and the inbox requester.
 export { connectionInbox, NoResponders, Requester } from "./requester.js";
-export { connectNats, trackConnected } from "./connect.js";
+export { type Connected, connectNats, trackConnected } from "./connect.js";
 export { redactUrl, resolveNatsAuth, type NatsAuth } from "./auth.js";
 export {
   inboxPrefix, natsAuthorization, natsPermissions, natsServerConfig, type NatsPermissions, type NatsRole, type NatsUser, type RoleOptions, roleUser, roleUsers,
