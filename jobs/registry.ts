@@ -41,6 +41,8 @@ export class WorkerRegistry {
   private sub: Subscription | undefined;
   private sweep: NodeJS.Timeout | undefined;
   private readonly lostListeners: ((workerId: string) => void)[] = [];
+  /** This gateway's own connection is down: silence means nothing then. */
+  private offline = false;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -61,6 +63,7 @@ export class WorkerRegistry {
     });
     this.sweep = setInterval(() => this.expire(Date.now()), 250);
     this.sweep.unref();
+    void this.followConnection();
     this.nc.publish(this.subj.heartbeatAsk);
     await this.nc.flush();
     await new Promise((r) => setTimeout(r, settleMs));
@@ -98,7 +101,27 @@ export class WorkerRegistry {
     this.workers.set(info.id, info);
   }
 
+  /**
+   * While this gateway has no connection it hears no heartbeats, and that says
+   * nothing about the workers: none is written off meanwhile, and once it is
+   * back each gets a whole bound again (and is asked to beat at once). Else a
+   * gateway that moves to another server of the cluster would end the streams
+   * of every worker whose beats fell into its own gap.
+   */
+  private async followConnection(): Promise<void> {
+    for await (const s of this.nc.status()) {
+      if (s.type === "disconnect") this.offline = true;
+      else if (s.type === "reconnect") {
+        this.offline = false;
+        const now = Date.now();
+        for (const w of this.workers.values()) w.expiresMs = Math.max(w.expiresMs, now + (w.expiresMs - w.lastSeenMs));
+        this.nc.publish(this.subj.heartbeatAsk);
+      }
+    }
+  }
+
   private expire(now: number): void {
+    if (this.offline) return;
     for (const [id, w] of this.workers) {
       if (w.expiresMs > now) continue;
       this.workers.delete(id);

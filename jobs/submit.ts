@@ -224,6 +224,12 @@ export class JobClient {
       return;
     }
     if (chunk.seq !== state.nextSeq) {
+      // Chunks lost in transit (a NATS server died with them): an answer the client has seen none
+      // of runs again from scratch, like one whose worker was lost; one it has seen part of ends.
+      if (!state.stream.delivered) {
+        this.abandonRun(chunk.jobId, state, state.worker);
+        return;
+      }
       this.finish(chunk.jobId, new BrokerError("stream_interrupted", `Chunks of the answer were lost in transit (expected ${state.nextSeq}, got ${chunk.seq}); the job was stopped.`));
       this.sendCancel(state, "sequence gap");
       return;

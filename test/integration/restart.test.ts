@@ -59,6 +59,30 @@ describe("restarts", () => {
     await waitFor(async () => (await queued()) === 0, "the stream to be empty", 10_000);
   });
 
+  test("an outage longer than the heartbeat bound writes off no worker: the gateway heard nothing because it was cut off itself", async () => {
+    const cfg = harness.config({
+      gateway: { natsWaitMs: 60_000 },
+      workers: [{ name: "steady", slots: 2, heartbeatMs: 300, models: [{ id: "steady", engine: "sim", options: { outputTokens: 4 } }] }],
+    });
+    const gw = await harness.gateway(cfg);
+    harness.worker(cfg, "steady");
+    await waitForModel(gw.url, "steady");
+    const workers = async (): Promise<string[]> => ((await (await fetch(`${gw.url}/admin/workers`)).json()) as { data: { id: string }[] }).data.map((w) => w.id);
+    const before = await workers();
+    await harness.nats.stop();
+    await waitFor(async () => (await fetch(`${gw.url}/readyz`)).status === 503, "the gateway to notice");
+    // The outage is the scenario: more than twice the 900 ms after which a silent worker is written off.
+    await new Promise((r) => setTimeout(r, 2000));
+    const during = await workers();
+    // Back before asserting: a failure must not leave the file's later tests without NATS.
+    await harness.nats.restart();
+    assert.deepEqual(during, before, "no worker written off while the gateway itself had no connection");
+    await waitFor(async () => (await fetch(`${gw.url}/readyz`)).ok, "the gateway to reconnect", 15_000);
+    const res = await postJson(`${gw.url}/v1/chat/completions`, { model: "steady", messages });
+    assert.equal(res.status, 200);
+    assert.deepEqual(await workers(), before);
+  });
+
   test("a SIGTERMed gateway finishes open streams, refuses new work and exits 0", async () => {
     const port = await freePort();
     const cfg = harness.config({
