@@ -209,6 +209,11 @@ describe("across machines: a NATS cluster, a leaf node and workers in network na
       };
       w1.stdout?.on("data", onData);
     });
+    // Which workers the gateway writes off during this scenario (its log says): w1 alone.
+    const writtenOff: string[] = [];
+    procs.get("gateway")?.stdout?.on("data", (d: Buffer) => {
+      for (const m of d.toString().matchAll(/"worker":"([^"]+)"[^\n]*worker lost: no heartbeat/g)) writtenOff.push(m[1] ?? "");
+    });
     // 32 long answers fill the 32 slots of w1 and w3, 16 each (a worker pulls only for free slots).
     const slow = drive(32, () => undefined, { model: SLOW, concurrency: 32 });
     let seen: AdminWorker[] = [];
@@ -237,9 +242,10 @@ describe("across machines: a NATS cluster, a leaf node and workers in network na
     assert.ok(stopped, `w1 never gave back the jobs it held after its link was cut\n${output.get("w1")?.slice(-2000)}`);
     figures.stoppedAfterMs = stopped.at - cutAt;
     const rerun = slowRun.ok - 16;
-    console.log(`w1's link cut with 16 long answers running: ${JSON.stringify(figures)}; w1 gave back ${stopped.jobs} runs holding ${(stopped.heldMs / 1000).toFixed(1)} s of engine time, ${(stopped.jobs * figures.stoppedAfterMs / 1000).toFixed(1)} s of it after the cut; ${rerun} had sent nothing and ran again on w3 (duplicate work ${(rerun * (stopped.heldMs / stopped.jobs) / 1000).toFixed(1)} s, ${(rerun * figures.stoppedAfterMs / 1000).toFixed(1)} s of it after the cut); long answers ${JSON.stringify(slowRun)}; short answers meanwhile ${JSON.stringify(loadRun)}`);
+    console.log(`w1's link cut with 16 long answers running: ${JSON.stringify(figures)}; written off: ${writtenOff.join(", ")}; w1 gave back ${stopped.jobs} runs holding ${(stopped.heldMs / 1000).toFixed(1)} s of engine time, ${(stopped.jobs * figures.stoppedAfterMs / 1000).toFixed(1)} s of it after the cut; ${rerun} had sent nothing and ran again on w3 (duplicate work ${(rerun * (stopped.heldMs / stopped.jobs) / 1000).toFixed(1)} s, ${(rerun * figures.stoppedAfterMs / 1000).toFixed(1)} s of it after the cut); long answers ${JSON.stringify(slowRun)}; short answers meanwhile ${JSON.stringify(loadRun)}`);
     // Still running when it gave them back: a worker that went on would have finished them into the void.
     assert.equal(stopped.jobs, 16, "w1 stopped all 16 answers it held");
+    assert.deepEqual(writtenOff.map((id) => id.split("-")[0]), ["w1"], "the gateway wrote off w1, and no other worker");
     assert.ok(figures.stoppedAfterMs < SLOW_MS, `w1 stopped them ${figures.stoppedAfterMs} ms after the cut, before they would have ended (${SLOW_MS} ms); the bound is ${LOST_AFTER_MS} ms of silence`);
     assert.equal(slowRun.completed, 32);
     assert.deepEqual(slowRun.malformed, {});
