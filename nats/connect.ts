@@ -52,7 +52,9 @@ export async function connectNats(nats: NatsConfig, name: string, log: Logger, o
 async function watchStatus(nc: NatsConnection, log: Logger): Promise<void> {
   for await (const s of nc.status()) {
     if (s.type === "disconnect" || s.type === "reconnect" || s.type === "error") {
-      log.warn({ nats: s.type, server: "server" in s && typeof s.server === "string" ? redactUrl(s.server) : undefined }, `nats ${s.type}`);
+      // An error's message names what failed, e.g. the subject of a permissions violation.
+      const err = "error" in s && s.error instanceof Error ? s.error.message : undefined;
+      log.warn({ nats: s.type, server: "server" in s && typeof s.server === "string" ? redactUrl(s.server) : undefined, err }, `nats ${s.type}`);
     }
   }
 }

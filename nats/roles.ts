@@ -80,8 +80,15 @@ export interface RoleOptions {
 
 /** The permissions of a gateway or of one configured worker under `prefix`. */
 export function natsPermissions(prefix: string, role: NatsRole, opts: RoleOptions = {}): NatsPermissions {
-  const api = opts.jsDomain ? `$JS.${opts.jsDomain}.API` : "$JS.API";
-  return role === "gateway" ? gatewayPermissions(prefix, api, opts.gatewayId) : workerPermissions(prefix, api, opts);
+  const domainApi = opts.jsDomain ? `$JS.${opts.jsDomain}.API` : undefined;
+  const api = domainApi ?? "$JS.API";
+  const perms = role === "gateway" ? gatewayPermissions(prefix, api, opts.gatewayId) : workerPermissions(prefix, api, opts);
+  if (!domainApi) return perms;
+  // A server of the domain maps `$JS.<domain>.API.>` to its own `$JS.API.>` before it checks the
+  // publish (seen with nats-server 2.9.10): a process connected to the cluster itself needs both
+  // forms; one behind a leaf node is checked by its leaf's server on the first.
+  const local = perms.publish.allow.filter((g) => g.startsWith(`${domainApi}.`)).map((g) => `$JS.API.${g.slice(domainApi.length + 1)}`);
+  return { ...perms, publish: { allow: [...perms.publish.allow, ...local] } };
 }
 
 /**

@@ -1,17 +1,22 @@
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
+import { parseConfig } from "../../config/mod.js";
+import { natsAuthorization, roleUsers, type NatsUser } from "../../nats/mod.js";
 import type { DriverResult } from "../helpers/multihost-driver.js";
 import { canCreateNamespaces, createNet, type Net } from "../helpers/netns.js";
 
 // Several machines, simulated with network namespaces: a three-node NATS
 // cluster (n1–n3, JetStream domain "hub", replicas 3), a gateway (gw), a
 // worker dialling the cluster (w1), a worker behind NAT that reaches it only
-// through its own leaf node (w2, nats.jsDomain "hub"), and a client. Runs as
+// through its own leaf node (w2, nats.jsDomain "hub"), and a client. NATS is
+// locked down as `broker nats-config` would: each process is its own
+// least-privilege user, on the cluster and on the leaf's server. Runs as
 // root (CI, ./scripts/test); where namespaces cannot be made it is skipped
 // with the reason printed loudly.
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
@@ -35,12 +40,18 @@ describe("across machines: a NATS cluster, a leaf node and workers in network na
   let net: Net;
   let dir: string;
   const procs = new Map<string, ChildProcess>();
+  const violations: string[] = [];
   const output = new Map<string, string>();
 
   const start = (name: string, host: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess => {
     const p = net.run(host, cmd, args, env);
     output.set(name, "");
-    const keep = (d: Buffer): void => void output.set(name, ((output.get(name) ?? "") + d.toString()).slice(-20_000));
+    const keep = (d: Buffer): void => {
+      const text = d.toString();
+      output.set(name, ((output.get(name) ?? "") + text).slice(-20_000));
+      // A server's word that a role lacked a grant (the processes' users are least-privilege).
+      for (const line of text.split("\n")) if (/Violation/.test(line)) violations.push(`${name}: ${line}`);
+    };
     p.stdout?.on("data", keep);
     p.stderr?.on("data", keep);
     procs.set(name, p);
@@ -55,6 +66,11 @@ describe("across machines: a NATS cluster, a leaf node and workers in network na
   };
   const addr = (h: string): string => net.host(h).addr;
   const clusterUrl = (): string => ["n1", "n2", "n3"].map((n) => `nats://${addr(n)}:4222`).join(",");
+  /** The operator's user (no permissions block) for the test's own looks at the stream. */
+  const admin: NatsUser = { user: "admin", password: randomBytes(12).toString("hex") };
+  const leafPassword = randomBytes(12).toString("hex");
+  /** NATS_USER and NATS_PASSWORD_FILE for one of the role users. */
+  let login: (user: string) => NodeJS.ProcessEnv = () => ({});
 
   /** Runs a short node script in the client's namespace and returns its stdout. */
   const inClient = (script: string): Promise<string> => new Promise((resolve, reject) => {
@@ -68,7 +84,7 @@ describe("across machines: a NATS cluster, a leaf node and workers in network na
   const js = (body: string): string => `
     import { connect } from "@nats-io/transport-node";
     import { jetstreamManager } from "@nats-io/jetstream";
-    const nc = await connect({ servers: ${JSON.stringify(clusterUrl().split(","))}, timeout: 2000 });
+    const nc = await connect({ servers: ${JSON.stringify(clusterUrl().split(","))}, timeout: 2000, user: "admin", pass: ${JSON.stringify(admin.password)} });
     const jsm = await jetstreamManager(nc, { domain: "hub" });
     ${body}
     await nc.close();`;
@@ -98,25 +114,6 @@ describe("across machines: a NATS cluster, a leaf node and workers in network na
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "multihost-"));
     net = createNet("brkmh", ["n1", "n2", "n3", "gw", "w1", "w2", "client"]);
-    for (const n of ["n1", "n2", "n3"]) {
-      const routes = ["n1", "n2", "n3"].map((m) => `nats://${addr(m)}:6222`).join(", ");
-      const conf = join(dir, `${n}.conf`);
-      writeFileSync(conf, [
-        `server_name: ${n}`, `listen: ${addr(n)}:4222`, "max_payload: 8MB",
-        // A domain, so a leaf node without JetStream of its own reaches this one as $JS.hub.API.
-        `jetstream { store_dir: ${JSON.stringify(join(dir, n))}, domain: hub }`,
-        `cluster { name: brk, listen: ${addr(n)}:6222, routes: [ ${routes} ] }`,
-        `leafnodes { listen: ${addr(n)}:7422 }`,
-      ].join("\n"));
-      start(n, n, NATS_SERVER, ["-c", conf]);
-    }
-    // The GPU box behind NAT: its own nats-server, a leaf that only dials out to the cluster.
-    const leafConf = join(dir, "leaf.conf");
-    const remotes = ["n1", "n2", "n3"].map((m) => `"nats-leaf://${addr(m)}:7422"`).join(", ");
-    writeFileSync(leafConf, `server_name: leaf-w2\nlisten: 127.0.0.1:4222\nmax_payload: 8MB\nleafnodes { remotes: [ { urls: [ ${remotes} ] } ] }\n`);
-    start("leaf", "w2", NATS_SERVER, ["-c", leafConf]);
-    await waitUntil("JetStream in the cluster", async () => (await inClient(js("console.log((await jsm.getAccountInfo()).limits ? 'ok' : '');"))) === "ok");
-
     const cfg = {
       nats: { prefix: PREFIX, jsDomain: "hub" },
       queue: { replicas: 3, ackWaitMs: 5000 },
@@ -131,12 +128,41 @@ describe("across machines: a NATS cluster, a leaf node and workers in network na
         ],
       })),
     };
+    // The users `broker nats-config` makes for this config, with the JetStream domain's API in their grants.
+    const users = roleUsers(parseConfig(cfg), () => randomBytes(12).toString("hex"));
+    for (const u of users) writeFileSync(join(dir, `${u.user}.password`), u.password, { mode: 0o600 });
+    login = (user) => ({ NATS_USER: user, NATS_PASSWORD_FILE: join(dir, `${user}.password`) });
+    const worker2 = users.find((u) => u.user === "worker-w2");
+    assert.ok(worker2);
+    for (const n of ["n1", "n2", "n3"]) {
+      const routes = ["n1", "n2", "n3"].map((m) => `nats://${addr(m)}:6222`).join(", ");
+      const conf = join(dir, `${n}.conf`);
+      writeFileSync(conf, [
+        `server_name: ${n}`, `listen: ${addr(n)}:4222`, "max_payload: 8MB",
+        // A domain, so a leaf node without JetStream of its own reaches this one as $JS.hub.API.
+        `jetstream { store_dir: ${JSON.stringify(join(dir, n))}, domain: hub }`,
+        `cluster { name: brk, listen: ${addr(n)}:6222, routes: [ ${routes} ] }`,
+        // Leaf nodes log in too; the processes behind one are checked by its own server.
+        `leafnodes { listen: ${addr(n)}:7422, authorization { user: leaf, password: ${JSON.stringify(leafPassword)} } }`,
+        natsAuthorization([...users.filter((u) => u !== worker2), admin]),
+      ].join("\n"));
+      start(n, n, NATS_SERVER, ["-c", conf]);
+    }
+    // The GPU box behind NAT: its own nats-server, a leaf that only dials out to the cluster.
+    const leafConf = join(dir, "leaf.conf");
+    const remotes = ["n1", "n2", "n3"].map((m) => `"nats-leaf://leaf:${leafPassword}@${addr(m)}:7422"`).join(", ");
+    writeFileSync(leafConf, `server_name: leaf-w2\nlisten: 127.0.0.1:4222\nmax_payload: 8MB\nleafnodes { remotes: [ { urls: [ ${remotes} ] } ] }\n${natsAuthorization([worker2])}`);
+    start("leaf", "w2", NATS_SERVER, ["-c", leafConf]);
+    await waitUntil("JetStream in the cluster", async () => (await inClient(js("console.log((await jsm.getAccountInfo()).limits ? 'ok' : '');"))) === "ok");
+
     const cfgFile = join(dir, "config.json");
     writeFileSync(cfgFile, JSON.stringify(cfg));
     const env = { LOG_LEVEL: "warn" };
-    start("gateway", "gw", process.execPath, [CLI, "gateway", "--config", cfgFile], { ...env, NATS_URL: clusterUrl() });
-    start("w1", "w1", process.execPath, [CLI, "worker", "--config", cfgFile, "--name", "w1"], { ...env, NATS_URL: clusterUrl() });
-    start("w2", "w2", process.execPath, [CLI, "worker", "--config", cfgFile, "--name", "w2"], { ...env, NATS_URL: "nats://127.0.0.1:4222" });
+    start("gateway", "gw", process.execPath, [CLI, "gateway", "--config", cfgFile], { ...env, ...login("gateway"), NATS_URL: clusterUrl() });
+    // Only a gateway's user may create the jobs stream: the workers start once it is there.
+    await waitUntil("the gateway to create the jobs stream", async () => (await inClient(js(`console.log((await jsm.streams.info("${PREFIX.toUpperCase()}_JOBS")).config.name);`))) === `${PREFIX.toUpperCase()}_JOBS`);
+    start("w1", "w1", process.execPath, [CLI, "worker", "--config", cfgFile, "--name", "w1"], { ...env, ...login("worker-w1"), NATS_URL: clusterUrl() });
+    start("w2", "w2", process.execPath, [CLI, "worker", "--config", cfgFile, "--name", "w2"], { ...env, ...login("worker-w2"), NATS_URL: "nats://127.0.0.1:4222" });
     await waitUntil("the gateway to see both workers", async () => (await adminWorkers()).length === 2);
   });
 
@@ -181,7 +207,7 @@ describe("across machines: a NATS cluster, a leaf node and workers in network na
       if (done < 100 || joinedAt) return;
       joinedAt = Date.now();
       net.add("w3");
-      start("w3", "w3", process.execPath, [CLI, "worker", "--config", join(dir, "config.json"), "--name", "w3"], { LOG_LEVEL: "warn", NATS_URL: clusterUrl() });
+      start("w3", "w3", process.execPath, [CLI, "worker", "--config", join(dir, "config.json"), "--name", "w3"], { LOG_LEVEL: "warn", ...login("worker-w3"), NATS_URL: clusterUrl() });
     });
     const workers = await adminWorkers();
     const w3 = workers.find((w) => w.id.startsWith("w3"));
@@ -255,5 +281,6 @@ describe("across machines: a NATS cluster, a leaf node and workers in network na
     assert.equal(loadRun.completed, 1000);
     assert.deepEqual(loadRun.malformed, {});
     assert.deepEqual(loadRun.errors, {}, "jobs w1 never claimed ran elsewhere");
+    assert.deepEqual(violations, [], "no process ran into a permission its role lacks, in the whole run");
   });
 });

@@ -31,10 +31,13 @@ describe("natsPermissions", () => {
     assert.ok(!gateway.subscribe.allow.some((s) => s.startsWith("_INBOX_wk") || s === "_INBOX.>"));
   });
 
-  test("under a JetStream domain every API grant is $JS.<domain>.API", () => {
+  test("under a JetStream domain every API grant is $JS.<domain>.API, and its local twin (the domain's servers map to it)", () => {
     const w = natsPermissions("llm", "worker", { jsDomain: "hub", name: "a", models: ["m"] });
     assert.ok(w.publish.allow.includes("$JS.hub.API.CONSUMER.MSG.NEXT.LLM_JOBS.w_m_normal"));
-    assert.ok(!w.publish.allow.some((s) => s.startsWith("$JS.API")));
+    const local = w.publish.allow.filter((s) => s.startsWith("$JS.API."));
+    const domain = w.publish.allow.filter((s) => s.startsWith("$JS.hub.API."));
+    assert.deepEqual(local, domain.map((s) => s.replace("$JS.hub.API.", "$JS.API.")));
+    assert.deepEqual(natsPermissions("llm", "worker", { name: "a", models: ["m"] }).publish.allow.filter((s) => s.startsWith("$JS.API.")), local, "no grant beyond the domainless user's");
   });
 
   test("a gateway with a fixed id reads its own replies and inbox only", () => {
