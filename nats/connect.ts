@@ -3,6 +3,7 @@ import type { NatsConfig } from "../config/mod.js";
 import { ConfigError } from "../contract/mod.js";
 import type { Logger } from "../ops/mod.js";
 import { redactUrl, refusal, resolveNatsAuth } from "./auth.js";
+import { serverVerifiesClients } from "./client-cert-probe.js";
 
 const RETRY_MS = 250;
 
@@ -32,6 +33,11 @@ export async function connectNats(nats: NatsConfig, name: string, log: Logger, o
     // Per-role inboxes (nats/roles.ts), so a user can be granted its own answers only.
     ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
   };
+  // Asked before the first dial: a server that wants a client certificate this process lacks
+  // would only time out, like one that is not up yet, forever.
+  if (auth.tls && auth.tls.cert === undefined && (await serverVerifiesClients(nats.url))) {
+    throw new ConfigError(`TLS to NATS failed at ${redactUrl(nats.url)}: check nats.tls.certFile and keyFile (NATS_CERT, NATS_KEY): this server verifies client certificates`);
+  }
   for (let waiting = false; ; waiting = true) {
     try {
       const nc = await connect(options);
@@ -41,6 +47,7 @@ export async function connectNats(nats: NatsConfig, name: string, log: Logger, o
     } catch (e) {
       const refused = refusal(e, nats.url, auth);
       if (refused) throw refused;
+
       const why = e instanceof Error ? e.message : String(e);
       if (opts.once) throw new ConfigError(`cannot reach NATS at ${redactUrl(nats.url)} (${why}); set NATS_URL or nats.url`);
       if (!waiting) log.warn({ nats: redactUrl(nats.url), err: why }, "waiting for NATS");

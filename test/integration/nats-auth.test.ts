@@ -154,12 +154,21 @@ describe("TLS with client certificates (mutual TLS)", () => {
     await serveOneChat(t, testConfig(tlsUrl(nats), { nats: { tls: { ...tls, serverName: "nats.test" } }, workers: WORKERS }));
   });
 
+  test("a server that does not verify clients: a CA alone is enough", async (t) => {
+    const serverOnly = `tls { cert_file: "${pki.serverCert}", key_file: "${pki.serverKey}", timeout: 2 }`;
+    const nats = await server(t, { extraConfig: serverOnly, probe: { tls: { caFile: pki.caFile } } });
+    await serveOneChat(t, testConfig(tlsUrl(nats), { nats: { tls: { caFile: pki.caFile, serverName: "nats.test" } }, workers: WORKERS }));
+  });
+
   test("the wrong CA, or a server name the certificate lacks, stops the gateway with one line", async (t) => {
     const nats = await server(t, { extraConfig, probe });
     const wrongCa = await refusedAtStart(testConfig(tlsUrl(nats), { nats: { tls: { ...tls, caFile: pki.otherCaFile } } }), {});
     assert.match(wrongCa, /^broker: TLS to NATS failed at tls:\/\/127\.0\.0\.1:\d+ \(.*certificate.*\): check nats\.tls\.caFile \(NATS_CA\), or the URL$/);
     const wrongName = await refusedAtStart(testConfig(tlsUrl(nats), { nats: { tls: { ...tls, serverName: "wrong.example" } } }), {});
     assert.match(wrongName, /^broker: TLS to NATS failed at .* \(Hostname\/IP does not match certificate's altnames: .*\): check nats\.tls\.serverName and the URL's host$/);
+    // A server that verifies clients, and a client with no certificate of its own.
+    const noCert = await refusedAtStart(testConfig(tlsUrl(nats), { nats: { tls: { caFile: pki.caFile, serverName: "nats.test" } } }), {});
+    assert.match(noCert, /^broker: TLS to NATS failed at .*: check nats\.tls\.certFile and keyFile \(NATS_CERT, NATS_KEY\): this server verifies client certificates$/);
     // NATS_CA overrides the file's CA, so the right one from the env repairs the wrong one in the file.
     const keys = await runCli(testConfig(tlsUrl(nats), { nats: { tls: { ...tls, caFile: pki.otherCaFile } } }), ["keys", "list"], { NATS_CA: pki.caFile });
     assert.equal(keys.code, 0, keys.stderr);
