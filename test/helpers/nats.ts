@@ -66,7 +66,11 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<TestNats> 
         }
         return;
       } catch (e) {
-        if (Date.now() > until) throw e;
+        if (Date.now() > until) {
+          // A server that never became ready must not outlive the test file (it would keep it from exiting).
+          child?.kill("SIGKILL");
+          throw e;
+        }
         await new Promise((r) => setTimeout(r, 50));
       }
     }

@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test, type TestContext } from "node:test";
-import { nkeys, tokenAuthenticator, usernamePasswordAuthenticator } from "@nats-io/transport-node";
+import { encodeAccount, encodeOperator, encodeUser, fmtCreds } from "@nats-io/jwt";
+import { credsAuthenticator, nkeys, tokenAuthenticator, usernamePasswordAuthenticator } from "@nats-io/transport-node";
 import type { Config } from "../../config/config.js";
 import { runCli, spawnGateway, spawnWorker, startTestGateway, testConfig, waitForModel } from "../helpers/broker.js";
 import { postJson, readJson } from "../helpers/http.js";
@@ -172,5 +174,48 @@ describe("TLS with client certificates (mutual TLS)", () => {
     // NATS_CA overrides the file's CA, so the right one from the env repairs the wrong one in the file.
     const keys = await runCli(testConfig(tlsUrl(nats), { nats: { tls: { ...tls, caFile: pki.otherCaFile } } }), ["keys", "list"], { NATS_CA: pki.caFile });
     assert.equal(keys.code, 0, keys.stderr);
+  });
+});
+
+describe("decentralized auth: a .creds file (user JWT and seed)", () => {
+  /** An operator, a system account and an app account with JetStream, as `nsc` would make them; the server resolves them from memory. */
+  async function operatorMode() {
+    const operator = nkeys.createOperator();
+    const system = nkeys.createAccount();
+    const app = nkeys.createAccount();
+    // Every limit off (an account JWT's missing limits are 0: no connection at all).
+    const unlimited = { subs: -1, data: -1, payload: -1, imports: -1, exports: -1, wildcards: true, conn: -1, leaf: -1, mem_storage: -1, disk_storage: -1, streams: -1, consumer: -1 };
+    const preload = {
+      [system.getPublicKey()]: await encodeAccount("SYS", system, {}, { signer: operator }),
+      [app.getPublicKey()]: await encodeAccount("APP", app, { limits: unlimited }, { signer: operator }),
+    };
+    const extraConfig = [
+      `operator: ${await encodeOperator("OP", operator, { system_account: system.getPublicKey() })}`,
+      `system_account: ${system.getPublicKey()}`,
+      "resolver: MEMORY",
+      `resolver_preload: ${JSON.stringify(preload)}`,
+    ].join("\n");
+    const creds = async (account: nkeys.KeyPair): Promise<Uint8Array> => {
+      const user = nkeys.createUser();
+      return fmtCreds(await encodeUser("broker", user, account), user);
+    };
+    return { extraConfig, app, creds };
+  }
+
+  test("a gateway and a worker connect with nats.credsFile; a user of an account the server does not know is refused in one line", async (t) => {
+    const { extraConfig, app, creds } = await operatorMode();
+    const appCreds = await creds(app);
+    const nats = await server(t, { extraConfig, probe: { authenticator: credsAuthenticator(appCreds) } });
+    const dir = mkdtempSync(join(tmpdir(), "creds-"));
+    defer(t, () => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, "broker.creds");
+    writeFileSync(file, appCreds, { mode: 0o600 });
+    const output = await serveOneChat(t, testConfig(nats.url, { nats: { credsFile: file }, workers: WORKERS }));
+    const seed = new TextDecoder().decode(appCreds).match(/SU[A-Z0-9]{56}/)?.[0] ?? "";
+    assert.ok(seed && !output.includes(seed), "the seed is in no output");
+    const stranger = join(dir, "stranger.creds");
+    writeFileSync(stranger, await creds(nkeys.createAccount()), { mode: 0o600 });
+    const line = await refusedAtStart(testConfig(nats.url, { nats: { credsFile: stranger } }), {});
+    assert.match(line, /^broker: NATS refused the credentials \(.*\) at nats:\/\/127\.0\.0\.1:\d+: check nats\.credsFile \(NATS_CREDS\)$/);
   });
 });
