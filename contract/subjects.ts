@@ -50,6 +50,16 @@ export type Lane = (typeof Lane)[keyof typeof Lane];
 /** Highest first. */
 export const Lanes: readonly Lane[] = [Lane.high, Lane.normal, Lane.low];
 
+/**
+ * A worker id `<name>-<instance>` as two subject tokens `<name>.<instance>`:
+ * config names are one token and instances have no `-`, so a NATS user can be
+ * granted the subjects of one worker name and no other's.
+ */
+function workerTokens(workerId: string): string {
+  const i = workerId.lastIndexOf("-");
+  return i > 0 ? `${workerId.slice(0, i)}.${workerId.slice(i + 1)}` : `${workerId}._`;
+}
+
 /** Every subject and JetStream name the broker uses, derived from one prefix. */
 export function subjects(prefix: string) {
   return {
@@ -59,9 +69,14 @@ export function subjects(prefix: string) {
     consumer: (model: string, lane: Lane = Lane.normal) => `w_${modelToken(model)}_${lane}`,
     replyAll: (gatewayId: string) => `${prefix}.out.${gatewayId}.*`,
     reply: (gatewayId: string, jobId: string) => `${prefix}.out.${gatewayId}.${jobId}`,
-    control: (workerId: string) => `${prefix}.ctl.${workerId}`,
-    heartbeat: (workerId: string) => `${prefix}.hb.w.${workerId}`,
-    heartbeatAll: `${prefix}.hb.w.*`,
+    /** Where a worker takes cancels: `<prefix>.ctl.<name>.<instance>`. */
+    control: (workerId: string) => `${prefix}.ctl.${workerTokens(workerId)}`,
+    /** Every control subject of the workers with this config name (one NATS user's grant). */
+    controlOf: (workerName: string) => `${prefix}.ctl.${workerName}.*`,
+    controlAll: `${prefix}.ctl.*.*`,
+    heartbeat: (workerId: string) => `${prefix}.hb.w.${workerTokens(workerId)}`,
+    heartbeatOf: (workerName: string) => `${prefix}.hb.w.${workerName}.*`,
+    heartbeatAll: `${prefix}.hb.w.*.*`,
     heartbeatAsk: `${prefix}.hb.ask`,
     /** Core NATS nudge after a job is queued, so idle workers pull at once instead of polling. */
     wake: (model: string, lane: Lane) => `${prefix}.wake.${modelToken(model)}.${lane}`,

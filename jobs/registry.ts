@@ -55,7 +55,13 @@ export class WorkerRegistry {
       callback: (err, msg) => {
         if (err) return;
         try {
-          this.observe(pb.WorkerHeartbeat.decode(msg.data));
+          const hb = pb.WorkerHeartbeat.decode(msg.data);
+          // A worker's NATS user may publish its own name's beats only: the id inside must match.
+          if (msg.subject !== this.subj.heartbeat(hb.workerId)) {
+            this.log.warn({ subject: msg.subject, worker: hb.workerId }, "heartbeat whose worker id does not match its subject; ignored");
+            return;
+          }
+          this.observe(hb);
         } catch (e) {
           this.log.warn({ err: (e as Error).message, subject: msg.subject }, "undecodable heartbeat");
         }

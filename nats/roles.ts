@@ -107,7 +107,7 @@ function gatewayPermissions(prefix: string, api: string, gatewayId: string | und
       allow: [
         `${prefix}.jobs.>`,
         `${prefix}.wake.>`,
-        `${prefix}.ctl.*`,
+        s.controlAll,
         s.heartbeatAsk,
         `${api}.INFO`,
         // Gateways provision the jobs stream and cancel queued jobs (MSG.DELETE). On
@@ -151,8 +151,8 @@ function workerPermissions(prefix: string, api: string, opts: RoleOptions): Nats
       allow: [
         // Chunks and claim requests both go to a gateway's reply subject.
         `${prefix}.out.>`,
-        // Worker ids are `<name>-<random>`, one token: the name cannot narrow it.
-        `${prefix}.hb.w.*`,
+        // Its own name's heartbeats only (gateways check that a beat's worker id matches its subject).
+        s.heartbeatOf(opts.name),
         `${api}.INFO`,
         `${api}.STREAM.INFO.${s.stream}`,
         ...consumers.flatMap((c) => [
@@ -170,7 +170,7 @@ function workerPermissions(prefix: string, api: string, opts: RoleOptions): Nats
     subscribe: {
       allow: [
         `${inboxPrefix.worker(opts.name)}.>`,
-        `${prefix}.ctl.*`,
+        s.controlOf(opts.name),
         s.heartbeatAsk,
         ...models.map((m) => s.wakeAll(m)),
       ],

@@ -29,7 +29,7 @@ describe("chunks lost in transit", () => {
     const jsm = await ensureJobStream(nc, cfg, log);
     const consumer = await ensureJobConsumer(jsm, cfg, MODEL, log);
     const puller = new Puller(nc, subjects(cfg.nats.prefix).stream);
-    const control = `${cfg.nats.prefix}.ctl.raw`;
+    const control = subjects(cfg.nats.prefix).control("raw-1");
     const cancels: string[] = [];
     nc.subscribe(control, { callback: (_e, m) => void cancels.push(pb.Cancel.decode(m.data).reason ?? "") });
     const take = async (): Promise<{ job: InferenceJob; msg: JobMsg }> => {

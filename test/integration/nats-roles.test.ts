@@ -7,12 +7,13 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { connect, PermissionViolationError, usernamePasswordAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import type OpenAI from "openai";
-import { subjects } from "../../contract/mod.js";
+import { pb, subjects } from "../../contract/mod.js";
 import type { Config } from "../../config/mod.js";
 import type { GatewayHandle } from "../../gateway/main.js";
 import { inboxPrefix, natsAuthorization, natsPermissions, type NatsUser } from "../../nats/mod.js";
 import { messageText } from "../helpers/bodies.js";
-import { freshPrefix, runCli, spawnWorker, startTestGateway, testConfig, waitForModel, type WorkerProcess } from "../helpers/broker.js";
+import { freshPrefix, runCli, spawnWorker, startTestGateway, testConfig, waitFor, waitForModel, type WorkerProcess } from "../helpers/broker.js";
+import { adminWorkers } from "../helpers/metrics.js";
 import { joinChoices, postJson, postSse, readJson } from "../helpers/http.js";
 import { startNats, type TestNats } from "../helpers/nats.js";
 import { violations } from "../helpers/violations.js";
@@ -119,6 +120,24 @@ describe("least-privilege NATS roles", () => {
     await refused("publish", `$KV.${bucket}.anything`);
     nc.publish(`$JS.API.DIRECT.GET.KV_${prefix}-keys.$KV.${prefix}-keys.anything`);
     await refused("publish", `$JS.API.DIRECT.GET.KV_${prefix}-keys.$KV.${prefix}-keys.anything`);
+  });
+
+  test("the worker user beats and hears cancels under its own worker name only; a gateway ignores a beat whose id is not its subject's", async () => {
+    const nc = await connectAs("wk", "wk-secret");
+    const refused = violations(nc);
+    const other = s.control("other-abc");
+    const sub = nc.subscribe(other);
+    await refused("subscription", other);
+    assert.ok((await sub.closed) instanceof PermissionViolationError);
+    nc.publish(s.heartbeat("other-abc"), new Uint8Array());
+    await refused("publish", s.heartbeat("other-abc"));
+    // Under its own name, a beat claiming another worker's id: allowed to publish, not believed.
+    const forged = pb.WorkerHeartbeat.encode({ workerId: "other-abc", models: [{ model: MODEL, engine: "sim", completed: 0 }], slots: 1, intervalMs: 1000, controlSubject: other }).finish();
+    nc.publish(s.heartbeat("sim-forged"), forged);
+    // Then a genuine one under its own name: once it is listed, the forged one had its turn first.
+    nc.publish(s.heartbeat("sim-genuine"), pb.WorkerHeartbeat.encode({ workerId: "sim-genuine", models: [{ model: MODEL, engine: "sim", completed: 0 }], slots: 1, intervalMs: 1000, controlSubject: s.control("sim-genuine") }).finish());
+    await waitFor(async () => (await adminWorkers(gw.url)).some((w) => w.id === "sim-genuine"), "the genuine beat to be seen");
+    assert.ok(!(await adminWorkers(gw.url)).some((w) => w.id === "other-abc"), "the forged id was not listed");
   });
 
   test("the worker user may not create, delete or purge streams, nor pull another model's consumer", async () => {

@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import { subjects } from "../../contract/mod.js";
 import { natsPermissions, natsServerConfig } from "../../nats/mod.js";
 import { findNatsServer } from "../../ops/embedded-nats.js";
 import { defaultConfig, parseConfig } from "../../config/mod.js";
@@ -38,6 +39,16 @@ describe("natsPermissions", () => {
     const domain = w.publish.allow.filter((s) => s.startsWith("$JS.hub.API."));
     assert.deepEqual(local, domain.map((s) => s.replace("$JS.hub.API.", "$JS.API.")));
     assert.deepEqual(natsPermissions("llm", "worker", { name: "a", models: ["m"] }).publish.allow.filter((s) => s.startsWith("$JS.API.")), local, "no grant beyond the domainless user's");
+  });
+
+  test("a worker beats and takes cancels under its own name only", () => {
+    assert.ok(worker.publish.allow.includes("llm.hb.w.gpu1.*"));
+    assert.ok(worker.subscribe.allow.includes("llm.ctl.gpu1.*"));
+    assert.ok(!worker.publish.allow.some((s) => s.startsWith("llm.hb.w.*") || s === "llm.hb.w.>"));
+    assert.ok(!worker.subscribe.allow.some((s) => s.startsWith("llm.ctl.*") || s === "llm.ctl.>"));
+    const s = subjects("llm");
+    assert.equal(s.heartbeat("gpu-1-abc123"), "llm.hb.w.gpu-1.abc123", "a name with '-' keeps it; the instance is the last part");
+    assert.equal(s.control("gpu-1-abc123"), "llm.ctl.gpu-1.abc123");
   });
 
   test("a gateway with a fixed id reads its own replies and inbox only", () => {
