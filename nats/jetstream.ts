@@ -60,7 +60,7 @@ export function jobStreamConfig(cfg: Config): Partial<StreamConfig> & { name: st
 
 /** Creates the jobs stream, or reports how the live one differs from the config; whichever process starts first wins. */
 export async function ensureJobStream(nc: NatsConnection, cfg: Config, log: Logger): Promise<JetStreamManager> {
-  const jsm = await jetstreamManager(nc, cfg.nats.jsDomain ? { domain: cfg.nats.jsDomain } : {});
+  const jsm = await openJetStream(nc, cfg);
   const want = jobStreamConfig(cfg);
   const name = want.name;
   try {
@@ -124,6 +124,21 @@ export async function ensureJobConsumer(jsm: JetStreamManager, cfg: Config, mode
 }
 
 /** nats.js fails a request the server refused with the violation itself or as its cause. */
+/**
+ * The JetStream API of the jobs' domain. No answer at start is one line for a person, not a stack:
+ * nats-server drops a request its user may not publish (a permissions violation, which connectNats
+ * logs just before) and answers nothing when JetStream is off.
+ */
+async function openJetStream(nc: NatsConnection, cfg: Config): Promise<JetStreamManager> {
+  const api = cfg.nats.jsDomain ? `$JS.${cfg.nats.jsDomain}.API` : "$JS.API";
+  try {
+    return await jetstreamManager(nc, cfg.nats.jsDomain ? { domain: cfg.nats.jsDomain } : {});
+  } catch (e) {
+    if (!(e instanceof Error) || !/timeout|no responders/i.test(`${e.name} ${e.message}`) && !isPermissionViolation(e)) throw e;
+    throw new ConfigError(`JetStream did not answer ${api}.INFO (${e.message}): is JetStream on (nats-server -js), is nats.jsDomain right, and may this NATS user use its API (nats-server logs a Permissions Violation otherwise)?`);
+  }
+}
+
 function isPermissionViolation(e: unknown): boolean {
   return e instanceof PermissionViolationError || (e instanceof Error && e.cause instanceof PermissionViolationError);
 }

@@ -12,7 +12,7 @@ import type { Config } from "../../config/mod.js";
 import type { GatewayHandle } from "../../gateway/main.js";
 import { inboxPrefix, natsAuthorization, natsPermissions, type NatsUser } from "../../nats/mod.js";
 import { messageText } from "../helpers/bodies.js";
-import { freshPrefix, runCli, spawnWorker, startTestGateway, testConfig, waitFor, waitForModel, type WorkerProcess } from "../helpers/broker.js";
+import { freshPrefix, runCli, spawnGateway, spawnWorker, startTestGateway, testConfig, waitFor, waitForModel, type WorkerProcess } from "../helpers/broker.js";
 import { adminWorkers } from "../helpers/metrics.js";
 import { joinChoices, postJson, postSse, readJson } from "../helpers/http.js";
 import { startNats, type TestNats } from "../helpers/nats.js";
@@ -31,6 +31,8 @@ describe("least-privilege NATS roles", () => {
     // The gateway under test: one with a fixed id, whose user reads that id's replies only.
     { user: "gwa", password: "gwa-secret", permissions: natsPermissions(prefix, "gateway", { gatewayId: GATEWAY_ID }) },
     { user: "wk", password: "wk-secret", permissions: natsPermissions(prefix, "worker", { name: "sim", models: [MODEL] }) },
+    // A user with no JetStream grants at all.
+    { user: "nojs", password: "nojs-secret", permissions: { publish: { allow: [`${prefix}.>`] }, subscribe: { allow: [`${inboxPrefix.gateway("nojs")}.>`] } } },
     // A worker under a prefix no gateway has provisioned yet.
     { user: "early", password: "early-secret", permissions: natsPermissions(`${prefix}e`, "worker", { name: "sim", models: [MODEL] }) },
   ];
@@ -188,6 +190,13 @@ describe("least-privilege NATS roles", () => {
     const early = spawnWorker({ ...cfg, nats: { ...cfg.nats, prefix: `${prefix}e`, ...as("early") } }, "sim");
     assert.equal(await early.exited, 1);
     assert.match(early.output(), /broker: the jobs stream \S+ does not exist and this NATS user may not create it: start a gateway first/);
+  });
+
+  test("a gateway whose NATS user may not use JetStream stops with one line naming what to check", async () => {
+    const gwNoJs = spawnGateway({ ...cfg, gateway: { ...cfg.gateway, id: "nojs", port: 0 }, nats: { ...cfg.nats, ...as("nojs") } });
+    assert.equal(await gwNoJs.exited, 1, gwNoJs.output());
+    assert.match(gwNoJs.output(), /^broker: JetStream did not answer \$JS\.API\.INFO \(.*\): is JetStream on \(nats-server -js\), is nats\.jsDomain right, and may this NATS user use its API/m);
+    assert.doesNotMatch(gwNoJs.output(), /\n\s+at /, "a line, not a stack");
   });
 
   test("the admin commands (broker keys, broker usage) run as the gateway user (its fixed id's)", async () => {
