@@ -5,6 +5,7 @@ import { BrokerError } from "../../contract/mod.js";
 import type { Logger, GatewayMetrics } from "../../ops/mod.js";
 import { jsonTooDeep, requestIdFrom, tooDeep, type AdminViews, type InferenceService, type ModelCatalog } from "../../core/mod.js";
 import type { WorkerRegistry } from "../../jobs/mod.js";
+import { registerMessagesRoutes } from "../anthropic/messages.js";
 import { registerCors } from "./cors.js";
 import { errorHandler, sendError } from "./errors.js";
 import { registerAdminRoutes } from "./routes/admin.js";
@@ -80,5 +81,7 @@ export function buildServer(cfg: Config, deps: ServerDeps): FastifyInstance {
   registerChatRoutes(app, routeDeps);
   registerCompletionRoutes(app, routeDeps);
   registerEmbeddingRoutes(app, routeDeps);
+  // Anthropic's Messages API: a second dialect over the same core, with its own error shape.
+  registerMessagesRoutes(app, { ...routeDeps, countRejection });
   return app;
 }
