@@ -21,7 +21,7 @@ const NOT_YET: Readonly<Record<string, string>> = {
 };
 
 // cache_control is a caching hint with nothing to cache here; accepted and ignored.
-const textBlock = z.object({ type: z.literal("text"), text: z.string({ error: "a string" }), cache_control: z.unknown() });
+const textBlock = z.object({ type: z.literal("text"), text: z.string({ error: "a string" }), cache_control: z.unknown().optional() });
 // Any other block (image, document, tool_use, tool_result, thinking…): refused by type below.
 const otherBlock = z.looseObject({ type: z.string().refine((t) => t !== "text") });
 const blocks = z.array(z.union([textBlock, otherBlock], { error: "a content block object with a 'type'" }));
