@@ -135,6 +135,8 @@ export function anthropicParam(path: Path, hasSystem: boolean): string {
   if (kind !== "chat") return dotted(path);
   const name = (k: PropertyKey): string => (typeof k === "string" ? (RENAMED[k] ?? k) : String(k));
   if (field !== "messages" || typeof index !== "number") return [field, index, ...rest].filter((k) => k !== undefined).map(name).join(".");
-  const head = hasSystem ? (index === 0 ? ["system"] : ["messages", index - 1]) : ["messages", index];
-  return [...head, ...rest].map(name).join(".");
+  if (!hasSystem) return ["messages", index, ...rest].map(name).join(".");
+  if (index > 0) return ["messages", index - 1, ...rest].map(name).join(".");
+  // The system prompt's content is the body's `system` itself.
+  return ["system", ...rest.slice(rest[0] === "content" || rest[0] === "parts" ? 1 : 0)].map(name).join(".");
 }

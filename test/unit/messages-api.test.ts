@@ -76,7 +76,8 @@ describe("Messages request → canonical chat job", () => {
     // A system prompt is the job's first message: the core's paths shift back to the body's.
     rejects({ ...base, system: "s", stop_sequences: ["a", "b", "c", "d", "e"] }, "stop_sequences", /at most 4/);
     assert.equal(anthropicParam(["chat", "messages", 2, "parts", 0, "text"], true), "messages.1.content.0.text");
-    assert.equal(anthropicParam(["chat", "messages", 0, "content"], true), "system.content");
+    assert.equal(anthropicParam(["chat", "messages", 0, "content"], true), "system");
+    assert.equal(anthropicParam(["chat", "messages", 0, "parts", 1, "text"], true), "system.1.text");
     assert.equal(anthropicParam(["chat", "messages", 0, "content"], false), "messages.0.content");
     assert.equal(anthropicParam(["chat", "maxTokens"], false), "max_tokens");
   });
