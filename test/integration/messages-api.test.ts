@@ -31,7 +31,7 @@ describe("POST /v1/messages (Anthropic's Messages API)", () => {
     const keysFile = join(mkdtempSync(join(tmpdir(), "msg-keys-")), "keys.yaml");
     writeFileSync(keysFile, `keys:\n  - name: messages\n    key: ${KEY}\n    models: ["sim-*"]\n`);
     const cfg = h.config({
-      gateway: { auth: { enabled: true, keysFile } },
+      gateway: { auth: { enabled: true, keysFile }, bodyLimitBytes: 64 * 1024 },
       workers: [{ name: "sim", slots: 4, models: [{ id: MODEL, engine: "sim", options: { outputTokens: 12, itlMs: 1 } }] }],
     });
     h.worker(cfg, "sim");
@@ -113,6 +113,7 @@ describe("POST /v1/messages (Anthropic's Messages API)", () => {
       { body: ask(), headers: { "x-api-key": "sk-brk-not-a-real-key-000000000000000000000000" }, status: 401, type: "authentication_error", message: /./ },
       { body: ask(), headers: {}, status: 401, type: "authentication_error", message: /./ },
       { body: "{not json", status: 400, type: "invalid_request_error", message: /not valid JSON/ },
+      { body: ask({ system: "x".repeat(100 * 1024) }), status: 413, type: "request_too_large", message: /limit/ },
       { body: ask(), path: "/v1/messages/count_tokens", status: 400, type: "invalid_request_error", message: /not supported by this gateway yet/ },
     ];
     for (const c of cases) {
