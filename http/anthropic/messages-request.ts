@@ -12,12 +12,12 @@ const { maxTokens, modelName, number } = fields;
 // Fields of Anthropic's request this gateway cannot honour yet: named, so a
 // client learns why rather than getting an answer that ignored them.
 const NOT_YET: Readonly<Record<string, string>> = {
-  tools: "Tools",
-  tool_choice: "Tools",
-  thinking: "Extended thinking",
+  tools: "tool use",
+  tool_choice: "tool use",
+  thinking: "extended thinking",
   mcp_servers: "MCP servers",
-  container: "Containers",
-  context_management: "Context management",
+  container: "containers",
+  context_management: "context management",
 };
 
 // cache_control is a caching hint with nothing to cache here; accepted and ignored.
@@ -66,7 +66,7 @@ export function parseMessagesRequest(body: unknown, limits: InputLimits): Valid<
   }
   const raw = body as Record<string, unknown>;
   for (const key of Object.keys(NOT_YET)) {
-    if (raw[key] != null) throw notYet(key, `${NOT_YET[key]} ('${key}') are not supported by this gateway yet.`);
+    if (raw[key] != null) throw notYet(key, `'${key}' is not supported by this gateway yet (${NOT_YET[key]}).`);
   }
   // Anthropic's own words for a missing required field.
   for (const key of ["model", "max_tokens", "messages"]) {
