@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { BrokerError } from "../../contract/mod.js";
-import { isTooLarge, tooLarge } from "./body-limit.js";
+import { discardUpload, isTooLarge, tooLarge } from "./body-limit.js";
 
 /**
  * The one mapping from any error to OpenAI's error JSON. Anything that is not
@@ -28,4 +28,20 @@ export function toBrokerError(err: unknown, req: FastifyRequest): BrokerError {
 export function sendError(reply: FastifyReply, e: BrokerError): FastifyReply {
   if (e.retryAfterS > 0) reply.header("retry-after", String(e.retryAfterS));
   return reply.code(e.status).type("application/json").send(e.toJSON());
+}
+
+/**
+ * A Fastify error handler: any error becomes a BrokerError, is counted, and
+ * goes out through `send`, the dialect's error shape. An over-large body is
+ * answered only once the upload is read (or past the bound), so the client is
+ * not reset mid-write.
+ */
+export function errorHandler(count: (e: BrokerError) => void, send: (reply: FastifyReply, e: BrokerError) => FastifyReply) {
+  return (err: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply | undefined => {
+    const e = toBrokerError(err, req);
+    count(e);
+    if (!isTooLarge(err)) return send(reply, e);
+    void discardUpload(req.raw, req.routeOptions.bodyLimit).then(() => send(reply.header("connection", "close"), e));
+    return undefined;
+  };
 }

@@ -5,9 +5,9 @@ import { BrokerError } from "../../contract/mod.js";
 import type { Logger, GatewayMetrics } from "../../ops/mod.js";
 import { jsonTooDeep, requestIdFrom, tooDeep, type AdminViews, type InferenceService, type ModelCatalog } from "../../core/mod.js";
 import type { WorkerRegistry } from "../../jobs/mod.js";
-import { discardUpload, isTooLarge } from "./body-limit.js";
+import { registerMessagesRoutes } from "../anthropic/messages.js";
 import { registerCors } from "./cors.js";
-import { sendError, toBrokerError } from "./errors.js";
+import { errorHandler, sendError } from "./errors.js";
 import { registerAdminRoutes } from "./routes/admin.js";
 import { registerChatRoutes } from "./routes/chat-completions.js";
 import { registerCompletionRoutes } from "./routes/completions.js";
@@ -66,14 +66,8 @@ export function buildServer(cfg: Config, deps: ServerDeps): FastifyInstance {
   app.addHook("onSend", async (req, reply) => {
     reply.header("x-request-id", req.id);
   });
-  app.setErrorHandler((err, req, reply) => {
-    const e = toBrokerError(err, req);
-    deps.metrics.rejections.labels(e.code).inc();
-    if (!isTooLarge(err)) return sendError(reply, e);
-    // Answered only once the upload is read (or past the bound), so the client is not reset mid-write.
-    void discardUpload(req.raw, req.routeOptions.bodyLimit).then(() => sendError(reply.header("connection", "close"), e));
-    return undefined;
-  });
+  const countRejection = (e: BrokerError): void => void deps.metrics.rejections.labels(e.code).inc();
+  app.setErrorHandler(errorHandler(countRejection, sendError));
   app.setNotFoundHandler((req, reply) =>
     sendError(reply, new BrokerError("not_found", `Invalid URL (${req.method} ${req.url.split("?")[0]})`)));
 
@@ -87,5 +81,7 @@ export function buildServer(cfg: Config, deps: ServerDeps): FastifyInstance {
   registerChatRoutes(app, routeDeps);
   registerCompletionRoutes(app, routeDeps);
   registerEmbeddingRoutes(app, routeDeps);
+  // Anthropic's Messages API: a second dialect over the same core, with its own error shape.
+  registerMessagesRoutes(app, { ...routeDeps, countRejection });
   return app;
 }

@@ -1,0 +1,48 @@
+// POST /v1/messages: Anthropic's Messages API as a front over the same core
+// as the OpenAI chat route (one InferenceService.chat call, so routes, lanes,
+// keys, limits and engines apply alike). Its own Fastify scope, so every
+// error on these paths, a bad JSON body included, leaves in Anthropic's shape.
+import type { FastifyInstance } from "fastify";
+import type { BrokerError } from "../../contract/mod.js";
+import { bearerOf, estimatePromptTokens, invalid } from "../../core/mod.js";
+import { errorHandler } from "../openai/errors.js";
+import { collect, contextOf, idsOf, stream, type RouteDeps } from "../openai/respond.js";
+import { sendAnthropicError } from "./errors.js";
+import { MessageAggregator } from "./message-format.js";
+import { parseMessagesRequest } from "./messages-request.js";
+import { MessagesStream } from "./sse.js";
+
+export interface MessagesDeps extends RouteDeps {
+  /** Counts a refused request (broker_rejections_total), as the gateway's own handler does. */
+  countRejection: (e: BrokerError) => void;
+}
+
+/** The client's key: Anthropic's `x-api-key`, else `Authorization: Bearer` (the SDK's authToken). */
+function keyOf(headers: Readonly<Record<string, string | string[] | undefined>>): string | undefined {
+  const key = headers["x-api-key"];
+  return typeof key === "string" && key !== "" ? key : bearerOf(headers.authorization);
+}
+
+export function registerMessagesRoutes(app: FastifyInstance, deps: MessagesDeps): void {
+  app.register(async (scope) => {
+    scope.setErrorHandler(errorHandler(deps.countRejection, sendAnthropicError));
+    // Anthropic's SDKs read the request id from `request-id`; set before any hijack so a stream carries it too.
+    scope.addHook("onRequest", async (req, reply) => {
+      reply.header("request-id", req.id);
+    });
+
+    // Any `anthropic-version` is accepted: this slice's shapes are the same in every version.
+    scope.post("/v1/messages", async (req, reply) => {
+      const call = parseMessagesRequest(req.body, deps.limits);
+      const a = await deps.service.chat(call, { ...contextOf(deps, req, reply), bearer: keyOf(req.headers) });
+      const ids = idsOf(a, reply, "msg_");
+      if (!call.stream) return collect(a, ids, new MessageAggregator(), reply);
+      const inputEstimate = estimatePromptTokens({ chat: call.chat });
+      return stream(a, req, reply, new MessagesStream({ id: ids.id, model: a.target.publicId, inputEstimate }));
+    });
+
+    scope.post("/v1/messages/count_tokens", async () => {
+      throw invalid(null, "Token counting (/v1/messages/count_tokens) is not supported by this gateway yet.");
+    });
+  });
+}

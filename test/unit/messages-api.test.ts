@@ -1,0 +1,129 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { parseConfig } from "../../config/config.js";
+import { BrokerError, ErrorCodes, type ErrorCode } from "../../contract/errors.js";
+import { anthropicError, anthropicStatus } from "../../http/anthropic/errors.js";
+import { MessageAggregator } from "../../http/anthropic/message-format.js";
+import { anthropicParam, parseMessagesRequest } from "../../http/anthropic/messages-request.js";
+import { MessagesStream } from "../../http/anthropic/sse.js";
+
+const limits = parseConfig({}).gateway.inputLimits;
+const parse = (body: unknown) => parseMessagesRequest(body, limits);
+const base = { model: "m", max_tokens: 32, messages: [{ role: "user", content: "Hi" }] };
+
+function rejects(body: unknown, param: string | null, message: RegExp): void {
+  assert.throws(() => parse(body), (e: unknown) => {
+    assert.ok(e instanceof BrokerError, `not a BrokerError: ${String(e)}`);
+    assert.equal(e.status, 400);
+    assert.equal(e.param, param);
+    assert.match(e.message, message);
+    return true;
+  });
+}
+
+/** `event:` names and parsed `data:` of an Anthropic SSE text. */
+function events(raw: string): { event: string; data: Record<string, unknown> }[] {
+  return raw.split("\n\n").filter(Boolean).map((block) => {
+    const m = /^event: (\S+)\ndata: (.*)$/s.exec(block);
+    assert.ok(m, `an event block: ${JSON.stringify(block)}`);
+    const data = JSON.parse(m[2] as string) as Record<string, unknown>;
+    assert.equal(data.type, m[1], "the data's type is the event's name");
+    return { event: m[1] as string, data };
+  });
+}
+
+describe("Messages request → canonical chat job", () => {
+  test("system, text blocks, stop sequences and sampling map onto the job; top_k and metadata are accepted", () => {
+    const call = parse({
+      ...base,
+      system: [{ type: "text", text: "Be brief.", cache_control: { type: "ephemeral" } }],
+      messages: [{ role: "user", content: [{ type: "text", text: "Hi" }] }, { role: "assistant", content: "Hello" }, { role: "user", content: "Again" }],
+      stop_sequences: ["END"], temperature: 0.5, top_p: 0.9, top_k: 40, metadata: { user_id: "u-1" }, stream: true,
+    });
+    assert.equal(call.model, "m");
+    assert.equal(call.stream, true);
+    assert.equal(call.chat.maxTokens, 32);
+    assert.deepEqual(call.chat.stop, ["END"]);
+    assert.equal(call.chat.temperature, 0.5);
+    assert.equal(call.chat.topP, 0.9);
+    assert.equal(call.chat.user, "u-1");
+    assert.deepEqual(call.chat.messages?.map((m) => m.role), ["system", "user", "assistant", "user"]);
+    assert.deepEqual(call.chat.messages?.[0]?.parts, [{ type: "text", text: "Be brief." }]);
+    assert.equal(call.chat.messages?.[2]?.content, "Hello");
+  });
+
+  test("missing required fields read as Anthropic says them", () => {
+    const { max_tokens: _, ...noMax } = base;
+    rejects(noMax, "max_tokens", /^max_tokens: Field required$/);
+    rejects({ ...base, model: undefined }, "model", /^model: Field required$/);
+    rejects({ ...base, messages: undefined }, "messages", /^messages: Field required$/);
+  });
+
+  test("tools, tool_choice, thinking and non-text blocks are refused as not supported yet, never dropped", () => {
+    rejects({ ...base, tools: [{ name: "t", input_schema: { type: "object" } }] }, "tools", /not supported by this gateway yet/);
+    rejects({ ...base, tool_choice: { type: "auto" } }, "tool_choice", /not supported by this gateway yet/);
+    rejects({ ...base, thinking: { type: "enabled", budget_tokens: 1024 } }, "thinking", /not supported by this gateway yet/);
+    const image = { type: "image", source: { type: "base64", media_type: "image/png", data: "AAAA" } };
+    rejects({ ...base, messages: [{ role: "user", content: [{ type: "text", text: "see" }, image] }] }, "messages.0.content.1.type", /'image' are not supported/);
+    rejects({ ...base, messages: [{ role: "user", content: [{ type: "tool_result", tool_use_id: "x", content: "1" }] }] }, "messages.0.content.0.type", /'tool_result' are not supported/);
+  });
+
+  test("bad values name the field the way the Messages body does", () => {
+    rejects({ ...base, messages: [{ role: "system", content: "x" }] }, "messages.0.role", /'user' or 'assistant'/);
+    rejects({ ...base, temperature: 1.5 }, "temperature", /between 0 and 1/);
+    rejects({ ...base, max_tokens: 0 }, "max_tokens", /positive integer/);
+    rejects({ ...base, frequency_penalty: 1 }, "frequency_penalty", /^frequency_penalty: Extra inputs are not permitted$/);
+    // A system prompt is the job's first message: the core's paths shift back to the body's.
+    rejects({ ...base, system: "s", stop_sequences: ["a", "b", "c", "d", "e"] }, "stop_sequences", /at most 4/);
+    assert.equal(anthropicParam(["chat", "messages", 2, "parts", 0, "text"], true), "messages.1.content.0.text");
+    assert.equal(anthropicParam(["chat", "messages", 0, "content"], true), "system");
+    assert.equal(anthropicParam(["chat", "messages", 0, "parts", 1, "text"], true), "system.1.text");
+    assert.equal(anthropicParam(["chat", "messages", 0, "content"], false), "messages.0.content");
+    assert.equal(anthropicParam(["chat", "maxTokens"], false), "max_tokens");
+  });
+});
+
+describe("Messages output", () => {
+  test("a stream: message_start, content_block_start, ping, deltas, content_block_stop, message_delta, message_stop", () => {
+    const s = new MessagesStream({ id: "msg_1", model: "m", inputEstimate: 3 });
+    const raw = s.deltas([{ content: "Hel" }]) + s.deltas([{ content: "lo", finishReason: "length" }]) + s.final({ usage: { promptTokens: 5, completionTokens: 2 } });
+    const ev = events(raw);
+    assert.deepEqual(ev.map((e) => e.event), [
+      "message_start", "content_block_start", "ping", "content_block_delta", "content_block_delta", "content_block_stop", "message_delta", "message_stop",
+    ]);
+    assert.deepEqual(ev[0]?.data.message, {
+      id: "msg_1", type: "message", role: "assistant", model: "m", content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 3, output_tokens: 0 },
+    });
+    assert.deepEqual(ev[1]?.data, { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } });
+    assert.deepEqual(ev[3]?.data, { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "Hel" } });
+    assert.deepEqual(ev[6]?.data, { type: "message_delta", delta: { stop_reason: "max_tokens", stop_sequence: null }, usage: { input_tokens: 5, output_tokens: 2 } });
+  });
+
+  test("an empty answer still opens and closes its block; an error after the start is one error event", () => {
+    const s = new MessagesStream({ id: "msg_2", model: "m", inputEstimate: 1 });
+    assert.deepEqual(events(s.final({})).map((e) => e.event), ["message_start", "content_block_start", "ping", "content_block_stop", "message_delta", "message_stop"]);
+    const err = events(new MessagesStream({ id: "x", model: "m", inputEstimate: 1 }).error(new BrokerError("worker_lost", "gone")));
+    assert.deepEqual(err, [{ event: "error", data: { type: "error", error: { type: "api_error", message: "gone" } } }]);
+  });
+
+  test("a whole message: text, stop reason and usage", () => {
+    const a = new MessageAggregator();
+    a.add([{ content: "Hi " }, { content: "there", finishReason: "stop" }]);
+    assert.deepEqual(a.result({ id: "msg_3", model: "m", final: { usage: { promptTokens: 4, completionTokens: 2 } } }), {
+      id: "msg_3", type: "message", role: "assistant", model: "m", content: [{ type: "text", text: "Hi there" }],
+      stop_reason: "end_turn", stop_sequence: null, usage: { input_tokens: 4, output_tokens: 2 },
+    });
+  });
+
+  test("every broker code has an Anthropic type; capacity 503s are 529 overloaded_error", () => {
+    const types = new Set(["invalid_request_error", "authentication_error", "permission_error", "not_found_error", "request_too_large", "rate_limit_error", "api_error", "overloaded_error"]);
+    for (const code of Object.keys(ErrorCodes) as ErrorCode[]) {
+      const body = anthropicError(new BrokerError(code, "m"), "req_1");
+      assert.ok(types.has(body.error.type), `${code}: ${body.error.type}`);
+      assert.equal(body.type, "error");
+    }
+    const status = (code: ErrorCode): number => anthropicStatus(new BrokerError(code, "m"));
+    assert.deepEqual(["queue_timeout", "model_unavailable", "nats_unavailable", "queue_full", "timeout", "model_not_found"].map((c) => status(c as ErrorCode)), [529, 529, 503, 429, 504, 404]);
+    assert.equal(anthropicError(new BrokerError("request_too_large", "big"), "r").error.type, "request_too_large");
+  });
+});
