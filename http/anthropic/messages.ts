@@ -4,10 +4,11 @@
 // error on these paths, a bad JSON body included, leaves in Anthropic's shape.
 import type { FastifyInstance } from "fastify";
 import type { BrokerError } from "../../contract/mod.js";
-import { bearerOf, estimatePromptTokens, invalid } from "../../core/mod.js";
+import { estimatePromptTokens, invalid } from "../../core/mod.js";
 import { errorHandler } from "../openai/errors.js";
 import { collect, contextOf, idsOf, stream, type RouteDeps } from "../openai/respond.js";
 import { sendAnthropicError } from "./errors.js";
+import { keyOf } from "./key.js";
 import { MessageAggregator } from "./message-format.js";
 import { parseMessagesRequest } from "./messages-request.js";
 import { MessagesStream } from "./sse.js";
@@ -15,12 +16,6 @@ import { MessagesStream } from "./sse.js";
 export interface MessagesDeps extends RouteDeps {
   /** Counts a refused request (broker_rejections_total), as the gateway's own handler does. */
   countRejection: (e: BrokerError) => void;
-}
-
-/** The client's key: Anthropic's `x-api-key`, else `Authorization: Bearer` (the SDK's authToken). */
-function keyOf(headers: Readonly<Record<string, string | string[] | undefined>>): string | undefined {
-  const key = headers["x-api-key"];
-  return typeof key === "string" && key !== "" ? key : bearerOf(headers.authorization);
 }
 
 export function registerMessagesRoutes(app: FastifyInstance, deps: MessagesDeps): void {

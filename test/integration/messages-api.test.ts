@@ -128,4 +128,33 @@ describe("POST /v1/messages (Anthropic's Messages API)", () => {
       assert.ok(!JSON.stringify(body).includes("sk-brk-not-a-real"), "the key is never echoed");
     }
   });
+
+  test("sdk: models.list and models.retrieve answer in Anthropic's shape, only the key's models; an unknown one is NotFoundError", async () => {
+    const ids: string[] = [];
+    for await (const m of client.models.list()) {
+      assert.equal(m.type, "model");
+      assert.ok(!Number.isNaN(Date.parse(m.created_at)), m.created_at);
+      ids.push(m.id);
+    }
+    assert.deepEqual(ids, [MODEL]);
+    const one = await client.models.retrieve(MODEL);
+    assert.deepEqual([one.type, one.id, one.display_name], ["model", MODEL, MODEL]);
+    await assert.rejects(client.models.retrieve("no-such-model"), Anthropic.NotFoundError);
+  });
+
+  test("raw: the model list pages with limit and after_id; errors in Anthropic's shape; no anthropic-version keeps OpenAI's list", async () => {
+    const get = (path: string, headers: Record<string, string> = { "x-api-key": KEY, "anthropic-version": "2023-06-01" }) => fetch(`${gw.url}${path}`, { headers });
+    const page = (await (await get("/v1/models?limit=1")).json()) as { data: { id: string }[]; has_more: boolean; first_id: string | null; last_id: string | null };
+    assert.deepEqual(page, { data: [{ type: "model", id: MODEL, display_name: MODEL, created_at: (page.data[0] as { created_at?: string } | undefined)?.created_at }], has_more: false, first_id: MODEL, last_id: MODEL });
+    const after = (await (await get(`/v1/models?after_id=${MODEL}`)).json()) as { data: unknown[]; has_more: boolean; first_id: string | null };
+    assert.deepEqual([after.data, after.has_more, after.first_id], [[], false, null]);
+    const bad = await get("/v1/models?limit=0");
+    assert.equal(bad.status, 400);
+    assert.equal(((await bad.json()) as ErrorBody).error.type, "invalid_request_error");
+    const noKey = await get("/v1/models", { "anthropic-version": "2023-06-01" });
+    assert.equal(noKey.status, 401);
+    assert.equal(((await noKey.json()) as ErrorBody).error.type, "authentication_error");
+    const openai = (await (await get("/v1/models", { authorization: `Bearer ${KEY}` })).json()) as { object: string };
+    assert.equal(openai.object, "list");
+  });
 });

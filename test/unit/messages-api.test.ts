@@ -4,6 +4,7 @@ import { parseConfig } from "../../config/config.js";
 import { BrokerError, ErrorCodes, type ErrorCode } from "../../contract/errors.js";
 import { anthropicError, anthropicStatus } from "../../http/anthropic/errors.js";
 import { MessageAggregator } from "../../http/anthropic/message-format.js";
+import { anthropicModelPage } from "../../http/anthropic/models.js";
 import { anthropicParam, parseMessagesRequest } from "../../http/anthropic/messages-request.js";
 import { MessagesStream } from "../../http/anthropic/sse.js";
 
@@ -126,4 +127,21 @@ describe("Messages output", () => {
     assert.deepEqual(["queue_timeout", "model_unavailable", "nats_unavailable", "queue_full", "timeout", "model_not_found"].map((c) => status(c as ErrorCode)), [529, 529, 503, 429, 504, 404]);
     assert.equal(anthropicError(new BrokerError("request_too_large", "big"), "r").error.type, "request_too_large");
   });
+});
+
+test("the Anthropic model list pages forward with after_id and back with before_id", () => {
+  const models = ["a", "b", "c", "d", "e"].map((id) => ({ id, created: 1_700_000_000 }));
+  const ids = (q: Record<string, unknown>) => {
+    const p = anthropicModelPage(models, q);
+    return [p.data.map((m) => m.id).join(""), p.has_more, p.first_id, p.last_id];
+  };
+  assert.deepEqual(ids({ limit: "2" }), ["ab", true, "a", "b"]);
+  assert.deepEqual(ids({ limit: "2", after_id: "b" }), ["cd", true, "c", "d"]);
+  assert.deepEqual(ids({ limit: "2", after_id: "d" }), ["e", false, "e", "e"]);
+  assert.deepEqual(ids({ limit: "2", before_id: "e" }), ["cd", true, "c", "d"]);
+  assert.deepEqual(ids({ limit: "2", before_id: "c" }), ["ab", false, "a", "b"]);
+  assert.deepEqual(ids({}), ["abcde", false, "a", "e"]);
+  assert.equal(anthropicModelPage(models, {}).data[0]?.created_at, "2023-11-14T22:13:20.000Z");
+  assert.throws(() => anthropicModelPage(models, { limit: "1001" }), /limit/);
+  assert.throws(() => anthropicModelPage(models, { after_id: "zz" }), /after_id: no model 'zz'/);
 });
