@@ -1,6 +1,7 @@
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "../ops/mod.js";
 import { pb, type WorkerHeartbeat, type Subjects } from "../contract/mod.js";
+import { type Connected, trackConnected } from "../nats/mod.js";
 
 export interface WorkerInfo {
   id: string;
@@ -41,14 +42,16 @@ export class WorkerRegistry {
   private sub: Subscription | undefined;
   private sweep: NodeJS.Timeout | undefined;
   private readonly lostListeners: ((workerId: string) => void)[] = [];
-  /** This gateway's own connection is down: silence means nothing then. */
-  private offline = false;
+  /** This gateway's own connection: while it is down, silence means nothing. */
+  private readonly connection: Connected;
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly subj: Subjects,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.connection = trackConnected(nc);
+  }
 
   async start(settleMs = 150): Promise<void> {
     this.sub = this.nc.subscribe(this.subj.heartbeatAll, {
@@ -69,7 +72,7 @@ export class WorkerRegistry {
     });
     this.sweep = setInterval(() => this.expire(Date.now()), 250);
     this.sweep.unref();
-    void this.followConnection();
+    this.connection.onReconnect(() => this.back(Date.now()));
     this.nc.publish(this.subj.heartbeatAsk);
     await this.nc.flush();
     await new Promise((r) => setTimeout(r, settleMs));
@@ -114,20 +117,13 @@ export class WorkerRegistry {
    * gateway that moves to another server of the cluster would end the streams
    * of every worker whose beats fell into its own gap.
    */
-  private async followConnection(): Promise<void> {
-    for await (const s of this.nc.status()) {
-      if (s.type === "disconnect") this.offline = true;
-      else if (s.type === "reconnect") {
-        this.offline = false;
-        const now = Date.now();
-        for (const w of this.workers.values()) w.expiresMs = Math.max(w.expiresMs, now + (w.expiresMs - w.lastSeenMs));
-        this.nc.publish(this.subj.heartbeatAsk);
-      }
-    }
+  private back(now: number): void {
+    for (const w of this.workers.values()) w.expiresMs = Math.max(w.expiresMs, now + (w.expiresMs - w.lastSeenMs));
+    this.nc.publish(this.subj.heartbeatAsk);
   }
 
   private expire(now: number): void {
-    if (this.offline) return;
+    if (!this.connection.up) return;
     for (const [id, w] of this.workers) {
       if (w.expiresMs > now) continue;
       this.workers.delete(id);

@@ -47,7 +47,6 @@ export async function connectNats(nats: NatsConfig, name: string, log: Logger, o
     } catch (e) {
       const refused = refusal(e, nats.url, auth);
       if (refused) throw refused;
-
       const why = e instanceof Error ? e.message : String(e);
       if (opts.once) throw new ConfigError(`cannot reach NATS at ${redactUrl(nats.url)} (${why}); set NATS_URL or nats.url`);
       if (!waiting) log.warn({ nats: redactUrl(nats.url), err: why }, "waiting for NATS");
@@ -71,12 +70,15 @@ export interface Connected {
   readonly up: boolean;
   /** Resolves true once the connection is up (at once when it is), false after `ms`. */
   whenUp(ms: number): Promise<boolean>;
+  /** Calls `fn` each time the connection comes back. */
+  onReconnect(fn: () => void): void;
 }
 
 /** Tracks whether the connection is up, so callers can fail fast with 503, or wait a bounded time for a reconnect. */
 export function trackConnected(nc: NatsConnection): Connected {
   let up = true;
   const waiters = new Set<() => void>();
+  const reconnected: (() => void)[] = [];
   void (async () => {
     for await (const s of nc.status()) {
       if (s.type === "disconnect") up = false;
@@ -84,6 +86,7 @@ export function trackConnected(nc: NatsConnection): Connected {
         up = true;
         for (const w of waiters) w();
         waiters.clear();
+        for (const fn of reconnected) fn();
       }
     }
   })();
@@ -106,5 +109,6 @@ export function trackConnected(nc: NatsConnection): Connected {
         waiters.add(done);
       });
     },
+    onReconnect: (fn) => void reconnected.push(fn),
   };
 }

@@ -123,7 +123,6 @@ export async function ensureJobConsumer(jsm: JetStreamManager, cfg: Config, mode
   return name;
 }
 
-/** nats.js fails a request the server refused with the violation itself or as its cause. */
 /**
  * The JetStream API of the jobs' domain. No answer at start is one line for a person, not a stack:
  * nats-server drops a request its user may not publish (a permissions violation, which connectNats
@@ -139,6 +138,7 @@ async function openJetStream(nc: NatsConnection, cfg: Config): Promise<JetStream
   }
 }
 
+/** nats.js fails a request the server refused with the violation itself or as its cause. */
 function isPermissionViolation(e: unknown): boolean {
   return e instanceof PermissionViolationError || (e instanceof Error && e.cause instanceof PermissionViolationError);
 }
