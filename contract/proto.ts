@@ -10,6 +10,7 @@ export type JobInit = inference.v1.InferenceJob.$Properties;
 export type ChatRequest = inference.v1.ChatRequest.$Properties;
 export type CompletionRequest = inference.v1.CompletionRequest.$Properties;
 export type EmbeddingRequest = inference.v1.EmbeddingRequest.$Properties;
+export type TokenCountRequest = inference.v1.TokenCountRequest.$Properties;
 export type ChatMessage = inference.v1.ChatMessage.$Properties;
 export type ContentPart = inference.v1.ContentPart.$Properties;
 export type ToolCall = inference.v1.ToolCall.$Properties;

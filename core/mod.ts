@@ -9,7 +9,7 @@ export { ModelCatalog, type ModelCard, type ModelDirectory, type RoutePlan, type
 export { InferenceService, type CallContext } from "./service.js";
 export { type Caller, Guard, type GuardOptions, type LimitGate, type Ticket, type UsageSink } from "./guard.js";
 export type { RateLimitView } from "../access/mod.js";
-export { estimatePromptTokens } from "./estimate.js";
+export { estimatePromptTokens } from "../contract/mod.js";
 export { rateLimitHeaders, resetDuration } from "./rate-limit-headers.js";
 export { validateChat, type ChatCall } from "./validate/chat.js";
 export { validateCompletion, type CompletionCall } from "./validate/completion.js";

@@ -3,9 +3,8 @@
 // the route, and opens the job on the first target that produces output
 // (route.ts: fallbacks happen before anything reaches the client).
 import type { JobRequest } from "../jobs/mod.js";
-import { BrokerError, type Lane } from "../contract/mod.js";
+import { BrokerError, estimatePromptTokens, type Lane, type Usage } from "../contract/mod.js";
 import { Answer } from "./answer.js";
-import { estimatePromptTokens } from "./estimate.js";
 import type { RateLimitView } from "../access/mod.js";
 import type { Caller, Guard, Ticket } from "./guard.js";
 import type { JobOwner } from "./jobs.js";
@@ -33,6 +32,13 @@ export interface CallContext {
 }
 
 const noTimeout = (): undefined => undefined;
+const noTokens = (): number => 0;
+const NO_USAGE: Usage = { promptTokens: 0, completionTokens: 0 };
+
+/** A ticket whose final settles with zero usage: the limits and the usage ledger see a request that used no tokens. */
+function settledFree(t: Ticket): Ticket {
+  return { caller: t.caller, view: t.view, end: (final, error) => t.end(final && { ...final, usage: NO_USAGE }, error) };
+}
 
 /** The core's one entry for inference; stateless over a job owner and a routing table. */
 export class InferenceService {
@@ -65,19 +71,31 @@ export class InferenceService {
     return this.open(call.model, { embedding: call.embedding }, ctx);
   }
 
-  private async open(model: string, request: JobRequest, ctx: CallContext): Promise<Answer> {
+  /**
+   * Counts the prompt tokens the chat call would give its model, on a worker
+   * of that model: the final's usage.promptTokens. Free, as Anthropic's
+   * count_tokens is: it needs a key that may use the model and counts as a
+   * request (rpm, concurrency), but charges no tokens to any budget or tpm.
+   */
+  countTokens(call: Valid<ChatCall>, ctx: CallContext): Promise<Answer> {
+    return this.open(call.model, { countTokens: { chat: call.chat } }, ctx, true);
+  }
+
+  /** `free`: admitted with no token estimate and settled with no tokens, whatever the final reports. */
+  private async open(model: string, request: JobRequest, ctx: CallContext, free = false): Promise<Answer> {
     const caller = this.guard.caller(ctx.bearer);
     // A model the key may not use is refused exactly as an unknown one, so keys cannot probe for names.
     const plan = this.guard.allows(caller, model) ? this.planOrRefuse(caller, model) : this.guard.refused(caller, model, notFound(model));
     let ticket: Ticket;
     try {
-      ticket = await this.guard.enter(caller, model, ctx.lane, () => estimatePromptTokens(request));
+      ticket = await this.guard.enter(caller, model, ctx.lane, free ? noTokens : () => estimatePromptTokens(request));
     } catch (e) {
       const view = e instanceof BrokerError && e.status === 429 ? this.guard.peek(caller, model) : undefined;
       if (view) ctx.onLimits?.(view);
       throw e;
     }
     if (ticket.view) ctx.onLimits?.(ticket.view);
+    if (free) ticket = settledFree(ticket);
     try {
       const opened = await openRoute(this.jobs, plan, request, {
         ...ctx,

@@ -1,7 +1,7 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
 import { headers, nuid, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import type { Config } from "../config/mod.js";
-import { BrokerError, decodeChunk, encodeJob, pb, REASSIGNED, Verdict, type Chunk, type ChatRequest, type CompletionRequest, type EmbeddingRequest, Lane, Lanes, subjects, type Subjects } from "../contract/mod.js";
+import { BrokerError, decodeChunk, encodeJob, pb, REASSIGNED, Verdict, type Chunk, type ChatRequest, type CompletionRequest, type EmbeddingRequest, type TokenCountRequest, Lane, Lanes, subjects, type Subjects } from "../contract/mod.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Connected, MoreJetStreamApiCodes, trackConnected, NoResponders, Requester } from "../nats/mod.js";
 import { JobStream } from "./job-stream.js";
@@ -9,7 +9,7 @@ import type { Logger, GatewayMetrics, ModelMetrics } from "../ops/mod.js";
 import type { WorkerRegistry } from "./registry.js";
 
 /** What a job asks for: exactly one kind of request. */
-export type JobRequest = { chat: ChatRequest } | { completion: CompletionRequest } | { embedding: EmbeddingRequest };
+export type JobRequest = { chat: ChatRequest } | { completion: CompletionRequest } | { embedding: EmbeddingRequest } | { countTokens: TokenCountRequest };
 
 export interface SubmitOptions {
   requestId?: string;

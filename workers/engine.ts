@@ -39,13 +39,17 @@ export interface EmbedResult {
  * `complete` serves `job.completion` (legacy completions: raw prompt, no chat
  * template; choice index = prompt index * n + i, deltas carry no role) and
  * `embed` serves `job.embedding`; an engine without them refuses such jobs
- * with a 400 naming the model.
+ * with a 400 naming the model. `countTokens` serves `job.countTokens`: exactly
+ * the prompt tokens `run` would report for that chat request; an engine that
+ * cannot count exactly leaves it out, and the runtime answers with the
+ * characters / 4 estimate admission uses.
  */
 export interface EngineAdapter {
   readonly name: string;
   run(job: InferenceJob, sink: DeltaSink, ctx: RunContext): Promise<RunResult>;
   complete?(job: InferenceJob, sink: DeltaSink, ctx: RunContext): Promise<RunResult>;
   embed?(job: InferenceJob, ctx: RunContext): Promise<EmbedResult>;
+  countTokens?(job: InferenceJob, ctx: RunContext): Promise<number>;
   close(): Promise<void>;
 }
 

@@ -3,7 +3,7 @@ import { hostname } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { nuid, type NatsConnection } from "@nats-io/transport-node";
 import type { Config, WorkerConfig } from "../config/mod.js";
-import { BrokerError, ConfigError, decodeJob, encodeChunk, pb, REASSIGNED, Verdict, type Final, type InferenceJob, Lanes, subjects, type Lane, type Subjects } from "../contract/mod.js";
+import { BrokerError, ConfigError, decodeJob, estimatePromptTokens, encodeChunk, pb, REASSIGNED, Verdict, type Final, type InferenceJob, Lanes, subjects, type Lane, type Subjects } from "../contract/mod.js";
 import { ensureJobConsumer, ensureJobStream, inboxPrefix, NoResponders, Requester, connectNats } from "../nats/mod.js";
 import { type Logger, WorkerMetrics } from "../ops/mod.js";
 import { lostAfterMs } from "../jobs/mod.js";
@@ -82,6 +82,10 @@ async function serve(s: Served, job: InferenceJob, emitter: ChunkEmitter, ctx: R
     if (!e.embed) throw unsupported(job.model, "embeddings");
     const r = await e.embed(job, ctx);
     return { usage: r.usage, model: r.model ?? job.model, embeddings: r.vectors.map((values, index) => ({ index, values: Array.from(values) })) };
+  }
+  if (job.countTokens) {
+    const tokens = e.countTokens ? await e.countTokens(job, ctx) : estimatePromptTokens(job);
+    return { usage: { promptTokens: tokens, completionTokens: 0 }, model: job.model };
   }
   let r;
   if (job.completion) {

@@ -1,12 +1,13 @@
-// POST /v1/messages: Anthropic's Messages API as a front over the same core
-// as the OpenAI chat route (one InferenceService.chat call, so routes, lanes,
-// keys, limits and engines apply alike). Its own Fastify scope, so every
+// POST /v1/messages and /v1/messages/count_tokens: Anthropic's Messages API
+// as a front over the same core as the OpenAI chat route (InferenceService
+// chat and countTokens, so routes, lanes, keys, limits and engines apply alike). Its own Fastify scope, so every
 // error on these paths, a bad JSON body included, leaves in Anthropic's shape.
 import type { FastifyInstance } from "fastify";
 import type { BrokerError } from "../../contract/mod.js";
-import { estimatePromptTokens, invalid } from "../../core/mod.js";
+import { estimatePromptTokens } from "../../core/mod.js";
 import { errorHandler } from "../openai/errors.js";
-import { collect, contextOf, idsOf, stream, type RouteDeps } from "../openai/respond.js";
+import { collect, contextOf, idsOf, routeHeader, stream, upstreamHeader, type RouteDeps } from "../openai/respond.js";
+import { parseCountTokensRequest } from "./count-tokens-request.js";
 import { sendAnthropicError } from "./errors.js";
 import { keyOf } from "./key.js";
 import { MessageAggregator } from "./message-format.js";
@@ -36,8 +37,14 @@ export function registerMessagesRoutes(app: FastifyInstance, deps: MessagesDeps)
       return stream(a, req, reply, new MessagesStream({ id: ids.id, model: a.target.publicId, inputEstimate }));
     });
 
-    scope.post("/v1/messages/count_tokens", async () => {
-      throw invalid(null, "Token counting (/v1/messages/count_tokens) is not supported by this gateway yet.");
+    // Counted by a worker of the model: exact where its engine has a tokenizer or its upstream counts (README).
+    scope.post("/v1/messages/count_tokens", async (req, reply) => {
+      const call = parseCountTokensRequest(req.body, deps.limits);
+      const a = await deps.service.countTokens(call, { ...contextOf(deps, req, reply), bearer: keyOf(req.headers) });
+      routeHeader(a, reply);
+      const final = await a.final();
+      upstreamHeader(reply, a, final);
+      return { input_tokens: final.usage?.promptTokens ?? 0 };
     });
   });
 }

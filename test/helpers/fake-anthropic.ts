@@ -1,4 +1,5 @@
-// A local stand-in for Anthropic's Messages API (POST /v1/messages), speaking
+// A local stand-in for Anthropic's Messages API (POST /v1/messages and
+// /v1/messages/count_tokens), speaking
 // its wire format: the `message` object, the SSE event sequence of
 // https://docs.anthropic.com/en/docs/build-with-claude/streaming (message_start,
 // content_block_start, ping, content_block_delta, content_block_stop,
@@ -68,6 +69,8 @@ const DEFAULT_ERRORS: Record<number, [string, string]> = {
 
 const FIELDS = new Set(["model", "messages", "max_tokens", "system", "stop_sequences", "temperature", "top_p", "top_k", "metadata",
   "tools", "tool_choice", "stream", "thinking", "service_tier", "container", "mcp_servers"]);
+// What POST /v1/messages/count_tokens accepts: the prompt's fields, nothing about sampling.
+const COUNT_FIELDS = new Set(["model", "messages", "system", "tools", "tool_choice", "thinking", "mcp_servers"]);
 const BLOCKS = new Set(["text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking"]);
 
 type Json = Record<string, unknown>;
@@ -110,7 +113,8 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
         return sendJson(res, 400, anthropicError("invalid_request_error", "There was an issue with the JSON body of your request."));
       }
       requests.push({ method: req.method ?? "", path, headers: req.headers, body });
-      if (req.method !== "POST" || path !== "/v1/messages") return sendJson(res, 404, anthropicError("not_found_error", "Not Found"));
+      const counting = path === "/v1/messages/count_tokens";
+      if (req.method !== "POST" || (path !== "/v1/messages" && !counting)) return sendJson(res, 404, anthropicError("not_found_error", "Not Found"));
       if (fail) {
         const f = fail;
         fail = undefined;
@@ -126,8 +130,10 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
       }
       if (!req.headers["x-api-key"]) return sendJson(res, 401, anthropicError("authentication_error", "x-api-key header is required"));
       if (!req.headers["anthropic-version"]) return sendJson(res, 400, anthropicError("invalid_request_error", "anthropic-version: header is required"));
-      const problem = check(body);
+      const problem = check(body, counting);
       if (problem) return sendJson(res, 400, anthropicError("invalid_request_error", problem));
+      // The count a call with this body reports as usage.input_tokens.
+      if (counting) return sendJson(res, 200, { input_tokens: promptTokens(body as Body) });
       const run = next;
       next = {};
       void answer(res, body as Body, pace, cache, run);
@@ -154,11 +160,12 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
 }
 
 /** The first thing the real API would refuse, in its own words; undefined when the body is fine. */
-function check(v: unknown): string | undefined {
+function check(v: unknown, counting: boolean): string | undefined {
   const body = (typeof v === "object" && v !== null ? v : {}) as Json;
-  for (const field of Object.keys(body)) if (!FIELDS.has(field)) return `${field}: Extra inputs are not permitted`;
+  const known = counting ? COUNT_FIELDS : FIELDS;
+  for (const field of Object.keys(body)) if (!known.has(field)) return `${field}: Extra inputs are not permitted`;
   if (typeof body.model !== "string") return "model: Field required";
-  if (typeof body.max_tokens !== "number") return "max_tokens: Field required";
+  if (!counting && typeof body.max_tokens !== "number") return "max_tokens: Field required";
   if (!Array.isArray(body.messages) || body.messages.length === 0) return "messages: at least one message is required";
   let toolUses = new Set<string>();
   for (const [i, m] of (body.messages as Json[]).entries()) {

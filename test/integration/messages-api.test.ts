@@ -114,7 +114,7 @@ describe("POST /v1/messages (Anthropic's Messages API)", () => {
       { body: ask(), headers: {}, status: 401, type: "authentication_error", message: /./ },
       { body: "{not json", status: 400, type: "invalid_request_error", message: /not valid JSON/ },
       { body: ask({ system: "x".repeat(100 * 1024) }), status: 413, type: "request_too_large", message: /limit/ },
-      { body: ask(), path: "/v1/messages/count_tokens", status: 400, type: "invalid_request_error", message: /not supported by this gateway yet/ },
+      { body: ask(), path: "/v1/messages/count_tokens", status: 400, type: "invalid_request_error", message: /^max_tokens: Extra inputs are not permitted$/ },
     ];
     for (const c of cases) {
       const res = await postJson(`${gw.url}${c.path ?? "/v1/messages"}`, c.body, c.headers ?? auth);

@@ -83,12 +83,7 @@ class LlamaCppEngine implements EngineAdapter {
 
   async run(job: InferenceJob, sink: DeltaSink, ctx: RunContext): Promise<RunResult> {
     const chat = job.chat ?? {};
-    const mode = await this.structured.modeFor(chat);
-    const history = toHistory(chat.messages ?? [], mode);
-    const functions = mode.kind === "functions" ? mode.functions : undefined;
-    // The templated chat with tool documentation, as the wrapper renders it: an
-    // upper bound (a BOS the model does not use is counted) to size max_tokens.
-    const promptTokens = this.wrapper.generateContextState({ chatHistory: history, availableFunctions: functions }).contextText.tokenize(this.model.tokenizer).length;
+    const { mode, history, promptTokens } = await this.prompt(chat);
     const sampling = this.sampling(chat, promptTokens, chat.maxTokens, "messages");
     // Bounded by the request's own max_tokens, so a grammar answer ends within it (json-budget.ts).
     const grammar = mode.kind === "json" || mode.kind === "call" ? await this.structured.grammarFor(mode, sampling.maxTokens) : undefined;
@@ -102,6 +97,23 @@ class LlamaCppEngine implements EngineAdapter {
       }
       return { usage, model: job.model };
     });
+  }
+
+  /** The prompt `run` would build for the same request, tokenized by the model's own tokenizer: no slot needed. */
+  async countTokens(job: InferenceJob, ctx: RunContext): Promise<number> {
+    ctx.signal.throwIfAborted();
+    return (await this.prompt(job.countTokens?.chat ?? {})).promptTokens;
+  }
+
+  /** The chat request as the model reads it: its mode, its history, and its prompt's token count. */
+  private async prompt(chat: ChatRequest): Promise<{ mode: Mode; history: ChatHistoryItem[]; promptTokens: number }> {
+    const mode = await this.structured.modeFor(chat);
+    const history = toHistory(chat.messages ?? [], mode);
+    const functions = mode.kind === "functions" ? mode.functions : undefined;
+    // The templated chat with tool documentation, as the wrapper renders it: an
+    // upper bound (a BOS the model does not use is counted) to size max_tokens.
+    const promptTokens = this.wrapper.generateContextState({ chatHistory: history, availableFunctions: functions }).contextText.tokenize(this.model.tokenizer).length;
+    return { mode, history, promptTokens };
   }
 
   async complete(job: InferenceJob, sink: DeltaSink, ctx: RunContext): Promise<RunResult> {

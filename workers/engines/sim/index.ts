@@ -80,6 +80,12 @@ class SimEngine implements EngineAdapter {
     return { vectors, usage: { promptTokens: inputs.reduce((s, t) => s + wordCount(t), 0), completionTokens: 0 }, model: job.model };
   }
 
+  /** The prompt tokens `run` reports for the same messages. */
+  async countTokens(job: InferenceJob, ctx: RunContext): Promise<number> {
+    ctx.signal.throwIfAborted();
+    return promptTokens(job.countTokens?.chat?.messages ?? []);
+  }
+
   /** Streams every choice token by token; returns the number of tokens generated. */
   private async generate(g: Generation, sink: DeltaSink, signal: AbortSignal): Promise<number> {
     const { ttftMs, itlMs, outputTokens } = this.opts;
