@@ -154,6 +154,14 @@ describe("llama-cpp engine through the broker", () => {
     assert.ok(completed > 0 && completed <= 5);
   });
 
+  test("count_tokens is exact: the count equals the prompt tokens a real completion of the same messages reports", async () => {
+    const prompt = { model: "demo", system: "You are terse.", messages: [{ role: "user", content: "Hi there" }, { role: "assistant", content: "Hello." }, { role: "user", content: "Tell me more" }] };
+    const counted = await readJson<{ input_tokens: number }>(postJson(`${gw.url}/v1/messages/count_tokens`, prompt));
+    const called = await readJson<{ usage: { input_tokens: number } }>(postJson(`${gw.url}/v1/messages`, { ...prompt, max_tokens: 3, temperature: 0 }));
+    assert.ok(counted.input_tokens > 0);
+    assert.equal(counted.input_tokens, called.usage.input_tokens);
+  });
+
   test("a cancelled generation frees its sequence; 4 concurrent requests share 2 sequences", async () => {
     const ac = new AbortController();
     const res = await postJson(chat, ask("Long", { stream: true, max_tokens: 800 }), {}, ac.signal);

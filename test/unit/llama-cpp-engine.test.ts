@@ -145,6 +145,16 @@ describe("llama-cpp engine", () => {
     assert.equal(out.texts[1], (await runJob(engine, makeJob("demo", chat({ seed: 8 })))).texts[0]);
   });
 
+  test("countTokens: the prompt tokens run reports, for a plain, a tool-documenting and a forced-call prompt", async () => {
+    const toolsJson = JSON.stringify([{ type: "function", function: { name: "f", description: "Does f.", parameters: { type: "object", properties: { x: { type: "string" } } } } }]);
+    const messages = [{ role: "system", content: "Be brief." }, { role: "user", content: PROMPT }];
+    for (const c of [chat({ messages }), chat({ messages, toolsJson, toolChoiceJson: '"auto"' }), chat({ messages, toolsJson, toolChoiceJson: '"required"' })]) {
+      const ran = await runJob(engine, makeJob("demo", c));
+      const counted = await engine.countTokens?.(job({ countTokens: { chat: c } }), { signal: new AbortController().signal });
+      assert.equal(counted, ran.result.usage.promptTokens, c.toolChoiceJson ?? "no tools");
+    }
+  });
+
   test("embeddings: one vector of n_embd floats per input, deterministic", async () => {
     const res = await engine.embed!(job({ embedding: { inputs: ["hello world", "the sea", "hello world"] } }), { signal: new AbortController().signal });
     assert.equal(res.vectors.length, 3);

@@ -92,7 +92,7 @@ class LlamaCppEngine implements EngineAdapter {
       for (let i = 0; i < Math.max(1, chat.n ?? 0); i++) {
         const out = new ChoiceOutput(sink, i, true);
         const used = await this.chatChoice(slot, history, mode, grammar, out, { ...sampling, seed: (sampling.seed + i) >>> 0 }, ctx.signal);
-        if (i === 0) usage.promptTokens = used.usedInputTokens;
+        if (i === 0) usage.promptTokens = promptEvaluated(used);
         usage.completionTokens += used.usedOutputTokens;
       }
       return { usage, model: job.model };
@@ -110,8 +110,8 @@ class LlamaCppEngine implements EngineAdapter {
     const mode = await this.structured.modeFor(chat);
     const history = toHistory(chat.messages ?? [], mode);
     const functions = mode.kind === "functions" ? mode.functions : undefined;
-    // The templated chat with tool documentation, as the wrapper renders it: an
-    // upper bound (a BOS the model does not use is counted) to size max_tokens.
+    // The templated chat with tool documentation, as the wrapper renders it and
+    // LlamaChat tokenizes and evaluates it (the same call): sizes max_tokens, and is the count.
     const promptTokens = this.wrapper.generateContextState({ chatHistory: history, availableFunctions: functions }).contextText.tokenize(this.model.tokenizer).length;
     return { mode, history, promptTokens };
   }
@@ -132,7 +132,7 @@ class LlamaCppEngine implements EngineAdapter {
         for (let i = 0; i < n; i++) {
           const out = new ChoiceOutput(sink, p * n + i, false, req.echo ? prompt : "");
           const used = await this.completeChoice(slot, prompt, out, { ...sampling, seed: (sampling.seed + i) >>> 0 }, ctx.signal);
-          if (i === 0) usage.promptTokens += used.usedInputTokens;
+          if (i === 0) usage.promptTokens += promptEvaluated(used);
           usage.completionTokens += used.usedOutputTokens;
         }
       }
@@ -244,6 +244,14 @@ class LlamaCppEngine implements EngineAdapter {
     return slot.sequence.tokenMeter.diff(before);
   }
 }
+
+/**
+ * The prompt tokens a choice evaluated. node-llama-cpp meters the prompt's
+ * last token as output, since its logits give the first answer token (and
+ * the last answer token is never evaluated, so output stays exact): input is
+ * one short. With this, a chat's count equals its tokenized prompt (countTokens).
+ */
+const promptEvaluated = (used: TokenMeterState): number => used.usedInputTokens + 1;
 
 /**
  * The 400 for a prompt longer than the context, said before generating, with
