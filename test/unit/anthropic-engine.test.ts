@@ -338,6 +338,29 @@ describe("anthropic engine", () => {
     assert.equal(fake.requests.at(-1)!.headers["x-api-key"], "sk-ant-from-file");
   });
 
+  test("countTokens: the upstream's count_tokens with the run's body less max_tokens, stream and sampling; the client's key", async () => {
+    const e = await engine({ upstreamModel: "claude-opt" });
+    const tools = JSON.stringify([{ type: "function", function: { name: "f", parameters: { type: "object", properties: {} } } }]);
+    const chat: ChatRequest = {
+      messages: [{ role: "system", content: "Be brief." }, { role: "user", content: "one two three" }],
+      maxTokens: 9, stream: true, stop: ["x"], temperature: 0.5, topP: 0.9, user: "u1", toolsJson: tools, toolChoiceJson: '"required"',
+    };
+    const count = decodeJob(encodeJob({ id: "j-count", model: "broker-model", countTokens: { chat } }));
+    const tokens = await e.countTokens?.(count, { signal: new AbortController().signal, upstreamKey: "sk-ant-client" });
+    await e.close();
+    const req = fake.requests.at(-1)!;
+    assert.equal(req.path, "/v1/messages/count_tokens");
+    assert.equal(req.headers["x-api-key"], "sk-ant-client");
+    assert.deepEqual(Object.keys(lastBody()).sort(), ["messages", "model", "system", "tool_choice", "tools"]);
+    assert.equal(lastBody().model, "claude-opt");
+    // The fake counts words + 3 per message, as its calls report input_tokens.
+    assert.equal(tokens, 2 + 3 + 3);
+    fake.failNext({ status: 200, body: { tokens: 1 } });
+    const bad = await engine();
+    assert.equal((await brokerError(bad.countTokens!(count, { signal: new AbortController().signal }))).code, "upstream_error");
+    await bad.close();
+  });
+
   test("fanOutN: one failed choice fails the run", async () => {
     fake.failNext({ status: 529 });
     const err = await brokerError(run({ messages: user("hi"), n: 2, stream: true }, { fanOutN: true }));
