@@ -3,4 +3,4 @@
 export { BrokerError, ConfigError, type ErrorCode } from "./errors.js";
 export { Lane, Lanes, modelToken, subjects, type Subjects } from "./subjects.js";
 export { type ChatMessage, type ChatRequest, type Chunk, type ChunkInit, type CompletionRequest, type ContentPart, decodeChunk, decodeJob, type Delta, type EmbeddingRequest, encodeChunk, encodeJob, type Final, type InferenceJob, pb, REASSIGNED, type TokenCountRequest, type ToolCall, type ToolCallDelta, type Usage, Verdict, type WorkerHeartbeat } from "./proto.js";
-export { estimatePromptTokens, type JobKinds } from "./estimate.js";
+export { estimatePromptTokens } from "./estimate.js";

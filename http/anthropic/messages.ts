@@ -1,7 +1,8 @@
 // POST /v1/messages and /v1/messages/count_tokens: Anthropic's Messages API
 // as a front over the same core as the OpenAI chat route (InferenceService
-// chat and countTokens, so routes, lanes, keys, limits and engines apply alike). Its own Fastify scope, so every
-// error on these paths, a bad JSON body included, leaves in Anthropic's shape.
+// chat and countTokens, so routes, lanes, keys, limits and engines apply
+// alike). Its own Fastify scope, so every error on these paths, a bad JSON
+// body included, leaves in Anthropic's shape.
 import type { FastifyInstance } from "fastify";
 import type { BrokerError } from "../../contract/mod.js";
 import { estimatePromptTokens } from "../../core/mod.js";
