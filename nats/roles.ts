@@ -133,8 +133,10 @@ function gatewayPermissions(prefix: string, api: string, gatewayId: string | und
           `$JS.FC.${st}.>`,
         ]),
         ...buckets.map((b) => `$KV.${b}.>`),
-        // Bookkeeping records (opened, a run's claim, an ending) in detached jobs' logs.
+        // Bookkeeping records (opened, a run's claim, an ending) in detached jobs' logs, and reading
+        // them through ordered pull consumers.
         s.eventsAll,
+        `${api}.CONSUMER.MSG.NEXT.${s.eventsStream}.>`,
       ],
     },
     subscribe: {
