@@ -220,6 +220,13 @@ const Schema = z.strictObject({
     maxDeliver: z.number().int().min(1).default(5),
     replicas: z.number().int().min(1).max(5).default(1),
   }).prefault({}),
+  /** Detached jobs: background responses, which run on with no client connected and outlive their gateway. */
+  background: z.strictObject({
+    /** A background job's whole life, queue included (far longer than gateway.requestTimeoutMs). */
+    timeoutMs: z.number().int().min(1000).default(3_600_000),
+    /** How long a background job's events stay replayable (its JetStream log's max age). */
+    eventRetentionMs: z.number().int().min(60_000).default(86_400_000),
+  }).prefault({}),
   workers: z.array(Worker).default([]),
 });
 

@@ -81,6 +81,14 @@ export function subjects(prefix: string) {
     /** Core NATS nudge after a job is queued, so idle workers pull at once instead of polling. */
     wake: (model: string, lane: Lane) => `${prefix}.wake.${modelToken(model)}.${lane}`,
     wakeAll: (model: string) => `${prefix}.wake.${modelToken(model)}.*`,
+    /** Detached jobs (background responses): their event logs' stream, kept apart from the work queue. */
+    eventsStream: `${prefix.toUpperCase().replace(/-/g, "_")}_EVENTS`,
+    /** A detached job's event log (one subject per job, keyed by the front's id, e.g. a response id). */
+    events: (key: string) => `${prefix}.detached.events.${key}`,
+    eventsAll: `${prefix}.detached.events.*`,
+    /** Where a worker claims a detached job: any gateway answers (a queue group), not the one that queued it. */
+    detachedClaim: (key: string) => `${prefix}.detached.claim.${key}`,
+    detachedClaimAll: `${prefix}.detached.claim.*`,
   };
 }
 export type Subjects = ReturnType<typeof subjects>;

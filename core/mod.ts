@@ -3,7 +3,8 @@
 // and the job-ownership seam. Fronts import only this file.
 export { AdminViews, type AdminDeps, type WorkerView } from "./admin.js";
 export { Answer, type Collector, type OutputSink } from "./answer.js";
-export type { JobOwner } from "./jobs.js";
+export type { DetachedOwner, JobOwner } from "./jobs.js";
+export type { Background } from "./background.js";
 export { bearerOf, UPSTREAM_MODEL_HEADER } from "./route.js";
 export { ModelCatalog, type ModelCard, type ModelDirectory, type RoutePlan, type RouteTarget } from "./routes.js";
 export { InferenceService, type CallContext } from "./service.js";

@@ -7,7 +7,8 @@ import { BrokerError, estimatePromptTokens, type Lane, type Usage } from "../con
 import { Answer } from "./answer.js";
 import type { RateLimitView } from "../access/mod.js";
 import type { Caller, Guard, Ticket } from "./guard.js";
-import type { JobOwner } from "./jobs.js";
+import { Background } from "./background.js";
+import type { DetachedOwner, JobOwner } from "./jobs.js";
 import { openRoute } from "./route.js";
 import { notFound, type ModelDirectory } from "./routes.js";
 import type { ChatCall } from "./validate/chat.js";
@@ -42,11 +43,17 @@ function settledFree(t: Ticket): Ticket {
 
 /** The core's one entry for inference; stateless over a job owner and a routing table. */
 export class InferenceService {
+  /** Background (detached) jobs; undefined when this process has no detached owner. */
+  readonly background: Background | undefined;
+
   constructor(
     private readonly jobs: JobOwner,
     readonly routes: ModelDirectory,
     readonly guard: Guard,
-  ) {}
+    detached?: DetachedOwner,
+  ) {
+    this.background = detached && new Background(detached, routes, guard);
+  }
 
   /** The models this caller may use. @throws BrokerError 401 for a bad key. */
   models(apiKey: string | undefined): { id: string; owned_by: string; created: number }[] {

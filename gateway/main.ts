@@ -5,7 +5,7 @@ import type { FastifyInstance } from "fastify";
 import { nuid } from "@nats-io/transport-node";
 import { bucketName, connectNats, ensureJobStream, inboxPrefix, openBucket } from "../nats/mod.js";
 import { GatewayMetrics, type Logger } from "../ops/mod.js";
-import { JobClient, WorkerRegistry } from "../jobs/mod.js";
+import { DetachedJobs, EventLog, JobClient, WorkerRegistry } from "../jobs/mod.js";
 import { subjects } from "../contract/mod.js";
 import { authEnabled, type Config } from "../config/mod.js";
 import { KeyStore, LIMITS_TTL_MS, Limiter, USAGE_TTL_MS, UsageLedger } from "../access/mod.js";
@@ -40,6 +40,8 @@ export async function startGateway(cfg: Config, log: Logger): Promise<GatewayHan
   const usage = new UsageLedger(usageKv, { flushMs: cfg.gateway.auth.usageFlushMs, log, onRecord: (e) => metrics.countKeyUsage(e) });
   const jobs = new JobClient(nc, jsm, cfg, registry, log, metrics);
   jobs.start();
+  const detached = new DetachedJobs(nc, await EventLog.open(nc, jsm, cfg, log), jobs, registry, cfg, log);
+  detached.start();
   const catalog = new ModelCatalog(cfg, registry);
   const keys = authEnabled(cfg) ? await KeyStore.open(nc, cfg, log) : undefined;
   const limiter = keys && new Limiter(
@@ -51,7 +53,7 @@ export async function startGateway(cfg: Config, log: Logger): Promise<GatewayHan
   const guard = new Guard({
     upstreamKeyHeader: cfg.gateway.auth.upstreamKeyHeader, usage, ...(keys ? { keys } : {}), ...(limiter ? { limits: limiter } : {}), ...(adminKey ? { adminKey } : {}),
   });
-  const service = new InferenceService(jobs, catalog, guard);
+  const service = new InferenceService(jobs, catalog, guard, detached);
   const admin = new AdminViews({ registry, routes: catalog, jsm, prefix: cfg.nats.prefix, jobs });
   let draining = false;
   const views = { admin, registry, inFlight: () => jobs.inFlight, metrics };
@@ -77,6 +79,9 @@ export async function startGateway(cfg: Config, log: Logger): Promise<GatewayHan
     const metricsClosed = metricsApp?.close();
     await jobs.drain(cfg.gateway.drainTimeoutMs);
     await grpcClosed;
+    // Background jobs run on without this process; it only stops answering their claims and following them.
+    detached.stop();
+    service.background?.close();
     jobs.stop();
     // Keep-alive sockets that went idle after their last response would hold close() for the keep-alive timeout.
     app.server.closeIdleConnections();

@@ -135,10 +135,7 @@ export class JobClient {
       requestId: opts.requestId ?? "",
       upstreamModel: opts.upstreamModel ?? "",
     });
-    const max = this.nc.info?.max_payload ?? 1024 * 1024;
-    if (data.length > max - 1024) {
-      throw new BrokerError("request_too_large", `The request is ${data.length} bytes once encoded; this broker's NATS carries at most ${max - 1024}. Shorten the prompt or raise the server's max_payload.`);
-    }
+    this.checkSize(data);
     const stream = new JobStream(id, (jobId, reason) => this.cancel(jobId, reason));
     const queueDeadline = opts.maxQueueWaitMs ? now + opts.maxQueueWaitMs : Infinity;
     const state: JobState = {
@@ -147,15 +144,37 @@ export class JobClient {
     };
     // Registered before publishing: a fast worker may claim before the ack returns.
     this.jobs.set(id, state);
-    const lane = opts.lane ?? Lane.normal;
     try {
-      state.streamSeq = await this.publish(this.subj.job(model, lane), id, data, Math.min(now + this.cfg.gateway.natsWaitMs, deadline, queueDeadline));
+      state.streamSeq = await this.enqueue(model, opts.lane ?? Lane.normal, id, data, Math.min(now + this.cfg.gateway.natsWaitMs, deadline, queueDeadline));
     } catch (e) {
       this.jobs.delete(id);
+      throw e;
+    }
+    return stream;
+  }
+
+  /** @throws BrokerError 413 when the encoded job is more than this NATS carries. */
+  checkSize(data: Uint8Array): void {
+    const max = this.nc.info?.max_payload ?? 1024 * 1024;
+    if (data.length > max - 1024) {
+      throw new BrokerError("request_too_large", `The request is ${data.length} bytes once encoded; this broker's NATS carries at most ${max - 1024}. Shorten the prompt or raise the server's max_payload.`);
+    }
+  }
+
+  /**
+   * Queues an encoded job on its model's lane (waiting for NATS until `until`)
+   * and wakes idle workers. Resolves with its stream sequence.
+   * @throws BrokerError 429 queue_full, 503 nats_unavailable.
+   */
+  async enqueue(model: string, lane: Lane, id: string, data: Uint8Array, until: number): Promise<number> {
+    let seq: number;
+    try {
+      seq = await this.publish(this.subj.job(model, lane), id, data, until);
+    } catch (e) {
       throw this.publishError(e, model);
     }
     this.requester.publish(this.subj.wake(model, lane));
-    return stream;
+    return seq;
   }
 
   /**

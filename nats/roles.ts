@@ -101,7 +101,8 @@ function gatewayPermissions(prefix: string, api: string, gatewayId: string | und
   if (gatewayId !== undefined && !/^[A-Za-z0-9_-]+$/.test(gatewayId)) throw new Error(`a gateway id is letters, digits, _ and - (got '${gatewayId}')`);
   const s = subjects(prefix);
   const buckets = (["keys", "limits", "usage"] as const).map((w) => bucketName(prefix, w));
-  const kvStreams = buckets.map((b) => `KV_${b}`);
+  // The KV buckets' streams and the detached jobs' events stream: gateways read and write them whole.
+  const kvStreams = [...buckets.map((b) => `KV_${b}`), s.eventsStream];
   return {
     publish: {
       allow: [
@@ -132,10 +133,14 @@ function gatewayPermissions(prefix: string, api: string, gatewayId: string | und
           `$JS.FC.${st}.>`,
         ]),
         ...buckets.map((b) => `$KV.${b}.>`),
+        // Bookkeeping records (opened, a run's claim, an ending) in detached jobs' logs, and reading
+        // them through ordered pull consumers.
+        s.eventsAll,
+        `${api}.CONSUMER.MSG.NEXT.${s.eventsStream}.>`,
       ],
     },
     subscribe: {
-      allow: [s.replyAll(gatewayId ?? "*"), s.heartbeatAll, `${inboxPrefix.gateway(gatewayId ?? "*")}.>`],
+      allow: [s.replyAll(gatewayId ?? "*"), s.heartbeatAll, `${inboxPrefix.gateway(gatewayId ?? "*")}.>`, s.detachedClaimAll],
     },
     allow_responses: true,
   };
@@ -151,6 +156,9 @@ function workerPermissions(prefix: string, api: string, opts: RoleOptions): Nats
       allow: [
         // Chunks and claim requests both go to a gateway's reply subject.
         `${prefix}.out.>`,
+        // A detached job's claim goes to every gateway, its chunks into its event log.
+        s.detachedClaimAll,
+        s.eventsAll,
         // Its own name's heartbeats only (gateways check that a beat's worker id matches its subject).
         s.heartbeatOf(opts.name),
         `${api}.INFO`,

@@ -311,7 +311,8 @@ class Worker implements WorkerHandle {
       this.metrics.jobs.labels(job.model, "dropped_at_claim").inc();
       this.log.debug({ job: job.id, verdict: ans.verdict }, "job dropped at claim");
     } catch (e) {
-      if (!(e instanceof NoResponders)) {
+      // A detached job belongs to its log, not to one gateway: with none answering now, it waits for one.
+      if (!(e instanceof NoResponders) || job.eventsSubject) {
         // No answer in time: never run blind; put it back for a later try.
         this.metrics.jobs.labels(job.model, "claim_timeout").inc();
         msg.nak(1000);
@@ -325,7 +326,8 @@ class Worker implements WorkerHandle {
   private async run(s: Served, job: InferenceJob, msg: JobMsg, upstreamKey: string): Promise<void> {
     const abort = new AbortController();
     const delivery = msg.deliveryCount;
-    const emitter = new ChunkEmitter(this.nc, job.replySubject, job.id, delivery, this.wcfg.coalesceMs, () => !this.checkWrittenOff());
+    // A detached job's chunks go into its event log (JetStream), where any gateway reads them.
+    const emitter = new ChunkEmitter(this.nc, job.eventsSubject || job.replySubject, job.id, delivery, this.wcfg.coalesceMs, () => !this.checkWrittenOff());
     const r: Running = { abort, emitter, stopped: "", lastWorking: Date.now(), started: Date.now() };
     const key = runKey(job.id, delivery);
     this.running.set(key, r);
