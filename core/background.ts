@@ -2,9 +2,8 @@
 // (key, model access, limits), routed to one target, then handed to the
 // detached owner, which keeps everything about the job in NATS. The call
 // returns once the job is queued; the job runs with no client connected.
-import { BrokerError } from "../contract/mod.js";
+import { BrokerError, estimatePromptTokens } from "../contract/mod.js";
 import { DetachedFold, type JobRequest } from "../jobs/mod.js";
-import { estimatePromptTokens } from "./estimate.js";
 import type { Guard, Ticket } from "./guard.js";
 import type { DetachedOwner } from "./jobs.js";
 import { unavailable } from "./route.js";
