@@ -94,13 +94,17 @@ class LlamaCppEngine implements EngineAdapter {
     const grammar = mode.kind === "json" || mode.kind === "call" ? await this.structured.grammarFor(mode, sampling.maxTokens) : undefined;
     return this.withSlot(ctx.signal, async (slot) => {
       const usage = { promptTokens: 0, completionTokens: 0 };
+      let stopSequence = "";
       for (let i = 0; i < Math.max(1, chat.n ?? 0); i++) {
         const out = new ChoiceOutput(sink, i, true);
         const used = await this.chatChoice(slot, history, mode, grammar, out, { ...sampling, seed: (sampling.seed + i) >>> 0 }, ctx.signal);
-        if (i === 0) usage.promptTokens = used.usedInputTokens;
+        if (i === 0) {
+          usage.promptTokens = used.usedInputTokens;
+          stopSequence = used.stopSequence;
+        }
         usage.completionTokens += used.usedOutputTokens;
       }
-      return { usage, model: job.model };
+      return { usage, model: job.model, ...(stopSequence ? { stopSequence } : {}) };
     });
   }
 
@@ -200,7 +204,7 @@ class LlamaCppEngine implements EngineAdapter {
     out: ChoiceOutput,
     s: Sampling,
     signal: AbortSignal,
-  ): Promise<TokenMeterState> {
+  ): Promise<TokenMeterState & { stopSequence: string }> {
     // Each choice starts from an empty sequence: the same seed then gives the same text whatever ran before.
     await slot.sequence.clearHistory();
     const before = slot.sequence.tokenMeter.getState();
@@ -220,7 +224,7 @@ class LlamaCppEngine implements EngineAdapter {
     const cut = res.metadata.stopReason === "maxTokens";
     call?.end(!cut);
     out.finish(cut ? "length" : out.called ? "tool_calls" : "stop");
-    return slot.sequence.tokenMeter.diff(before);
+    return { ...slot.sequence.tokenMeter.diff(before), stopSequence: matchedStop(res.metadata) };
   }
 
   /** Generates one legacy completion choice from the raw prompt; returns the tokens it read and generated. */
@@ -245,6 +249,15 @@ function contextExceeded(contextSize: number, tokens: number, param: "messages" 
     `This model's maximum context length is ${contextSize} tokens. However, ${what} resulted in ${tokens} tokens. Please reduce the length of the ${param}.`,
     { param },
   );
+}
+
+/**
+ * Which of the request's stop strings ended the answer: node-llama-cpp names
+ * the custom stop trigger that fired (given as a string, it comes back as one).
+ */
+function matchedStop(meta: { stopReason: string; customStopTrigger?: readonly unknown[] }): string {
+  if (meta.stopReason !== "customStopTrigger") return "";
+  return (meta.customStopTrigger ?? []).filter((t): t is string => typeof t === "string").join("");
 }
 
 /** The node-llama-cpp generation options both generators share. */
