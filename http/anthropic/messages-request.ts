@@ -20,8 +20,10 @@ const REFUSED: Readonly<Record<string, string>> = {
 // Documented fields no engine here can honour whose absence leaves the answer
 // correct, accepted and ignored so that Claude Code and the SDKs keep working:
 // extended thinking (no engine returns thinking blocks), automatic context
-// editing (the context is only larger) and top-level prompt caching.
-const IGNORED = ["thinking", "context_management", "cache_control"] as const;
+// editing (the context is only larger), top-level prompt caching and its
+// diagnostics, and where and how fast Anthropic runs inference (here the
+// operator's workers decide).
+const IGNORED = ["thinking", "context_management", "cache_control", "diagnostics", "inference_geo", "speed"] as const;
 
 const block = z.looseObject({ type: z.string({ error: "a string" }) }, { error: "a content block object with a 'type'" });
 const content = z.union([z.string(), z.array(block)], { error: "a string or an array of content blocks" });
@@ -48,6 +50,13 @@ const schema = z.object({
   stream: z.boolean({ error: "a boolean" }).nullish(),
   tools: z.array(toolSchema, { error: "an array of tools" }).nullish(),
   tool_choice: toolChoiceSchema.nullish(),
+  output_config: z.object({
+    // Structured outputs: the job's response_format json_schema, which engines enforce (llama.cpp by grammar).
+    format: z.object({ type: z.literal("json_schema"), schema: z.record(z.string(), z.unknown(), { error: "a JSON schema object" }) }).nullish(),
+    // How hard a reasoning model thinks: nothing here reasons on request, so accepted and ignored.
+    effort: z.string({ error: "a string" }).nullish(),
+    task_budget: z.unknown().optional(),
+  }, { error: "an object" }).nullish(),
 });
 // Anthropic refuses fields it does not know; so does this front, rather than ignore them.
 const KNOWN: ReadonlySet<string> = new Set([...Object.keys(schema.shape), ...IGNORED]);
@@ -98,7 +107,7 @@ export function parseMessagesRequest(body: unknown, limits: InputLimits): Valid<
     user: b.metadata?.user_id ?? "",
     toolsJson: tools.toolsJson,
     toolChoiceJson: tools.toolChoiceJson,
-    responseFormatJson: "",
+    responseFormatJson: responseFormat(b.output_config?.format),
     extraJson: Object.keys(extra).length > 0 ? JSON.stringify(extra) : "",
     maxTokens: b.max_tokens,
   };
@@ -106,6 +115,11 @@ export function parseMessagesRequest(body: unknown, limits: InputLimits): Valid<
   if (b.top_p != null) chat.topP = b.top_p;
   const origins = mapped.map((m) => m.origin);
   return { ...validateChat({ model: b.model, chat }, (path) => anthropicParam(path, origins), limits), stream };
+}
+
+// Anthropic's structured outputs as OpenAI's strict json_schema response format, the job's form.
+function responseFormat(format: { schema: Record<string, unknown> } | null | undefined): string {
+  return format ? JSON.stringify({ type: "json_schema", json_schema: { name: "output", schema: format.schema, strict: true } }) : "";
 }
 
 // The job's field names as the Messages body names them.
@@ -120,6 +134,7 @@ const RENAMED: Readonly<Record<string, string>> = {
   toolCallId: "tool_use_id",
   toolsJson: "tools",
   toolChoiceJson: "tool_choice",
+  responseFormatJson: "output_config.format",
 };
 
 /**

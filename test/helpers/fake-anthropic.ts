@@ -67,7 +67,7 @@ const DEFAULT_ERRORS: Record<number, [string, string]> = {
 };
 
 const FIELDS = new Set(["model", "messages", "max_tokens", "system", "stop_sequences", "temperature", "top_p", "top_k", "metadata",
-  "tools", "tool_choice", "stream", "thinking", "service_tier", "container", "mcp_servers"]);
+  "tools", "tool_choice", "stream", "thinking", "service_tier", "container", "mcp_servers", "output_config"]);
 const BLOCKS = new Set(["text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking"]);
 
 type Json = Record<string, unknown>;

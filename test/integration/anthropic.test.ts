@@ -16,6 +16,7 @@ const KEY = "sk-ant-test-secret-0123456789";
 interface MessagesRequest {
   messages: { role: string; content: string | object[] }[];
   tool_choice?: unknown;
+  output_config?: unknown;
 }
 
 /** Tool-call fragments of chat.completion.chunk events, joined per call index. */
@@ -178,6 +179,10 @@ describe("relay through the anthropic engine", () => {
     }), "application/json");
     const paused = await client.messages.create({ ...base, messages: [{ role: "user", content: "look it up" }] });
     assert.deepEqual([paused.stop_reason, paused.usage.output_tokens], ["pause_turn", 2]);
+
+    const schema = { type: "object", properties: { a: { type: "string" } }, required: ["a"], additionalProperties: false };
+    await client.messages.create({ ...base, output_config: { format: { type: "json_schema", schema } }, messages: [{ role: "user", content: "json" }] });
+    assert.deepEqual(lastUpstream().body.output_config, { format: { type: "json_schema", schema } }, "structured outputs reach the upstream");
 
     const tool: Anthropic.Tool = { name: "echo", input_schema: { type: "object", properties: { echo: { type: "string" } } } };
     const question: Anthropic.MessageParam = { role: "user", content: "one two" };

@@ -113,6 +113,13 @@ describe("anthropic engine", () => {
     assert.equal(choice(""), undefined);
   });
 
+  test("response_format json_schema → output_config.format (structured outputs); text → nothing", () => {
+    const schema = { type: "object", properties: { a: { type: "string" } }, required: ["a"], additionalProperties: false };
+    const body = (responseFormatJson: string) => buildBody({ messages: user("x"), responseFormatJson }, "m", 10);
+    assert.deepEqual(body(JSON.stringify({ type: "json_schema", json_schema: { name: "out", schema, strict: true } })).output_config, { format: { type: "json_schema", schema } });
+    assert.equal(body('{"type":"text"}').output_config, undefined);
+  });
+
   test("max_tokens: the request's, else maxTokensDefault (4096); model: the route's, the option, the served id", async () => {
     await run({ messages: user("hi") });
     assert.deepEqual([lastBody().max_tokens, lastBody().model, lastBody().stream], [4096, "broker-model", undefined]);

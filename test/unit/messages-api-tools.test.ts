@@ -52,6 +52,13 @@ describe("Messages tools → canonical job", () => {
     assert.deepEqual(JSON.parse(call.chat.extraJson ?? ""), { top_k: 5, parallel_tool_calls: false });
   });
 
+  test("output_config.format (structured outputs) becomes a strict json_schema response format", () => {
+    const schema = { type: "object", properties: { a: { type: "string" } }, required: ["a"], additionalProperties: false };
+    const call = parse({ ...base, output_config: { format: { type: "json_schema", schema }, effort: "high" } });
+    assert.deepEqual(JSON.parse(call.chat.responseFormatJson ?? ""), { type: "json_schema", json_schema: { name: "output", schema, strict: true } });
+    rejects({ ...base, output_config: { format: { type: "json_object" } } }, "output_config.format.type", /json_schema/);
+  });
+
   test("a tool_choice that cannot be honoured, and bad tools, are 400s naming the field", () => {
     rejects({ ...base, tool_choice: { type: "any" } }, "tool_choice", /needs tools/);
     rejects({ ...base, tools: [weather], tool_choice: { type: "tool", name: "nope" } }, "tool_choice.name", /'nope', which is not in tools/);

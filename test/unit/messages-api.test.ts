@@ -71,10 +71,11 @@ describe("Messages request → canonical chat job", () => {
     rejects({ ...base, system: [{ type: "image", source: { type: "url", url: "https://x/y.png" } }] }, "system.0.type", /text blocks only/);
   });
 
-  test("thinking, context_management and cache_control are accepted and ignored; thinking blocks in history are dropped", () => {
+  test("thinking, context_management, cache_control, diagnostics, inference_geo, speed and effort are accepted and ignored; thinking blocks in history are dropped", () => {
     const call = parse({
       ...base,
       thinking: { type: "enabled", budget_tokens: 1024 }, context_management: { edits: [] }, cache_control: { type: "ephemeral" },
+      diagnostics: { previous_message_id: "msg_1" }, inference_geo: "us", speed: "fast", output_config: { effort: "low" },
       messages: [
         { role: "user", content: "Hi" },
         { role: "assistant", content: [{ type: "thinking", thinking: "hm", signature: "sig" }, { type: "redacted_thinking", data: "x" }, { type: "text", text: "Hello" }] },
@@ -82,6 +83,7 @@ describe("Messages request → canonical chat job", () => {
       ],
     });
     assert.equal(call.chat.extraJson, "", "nothing of them reaches the engine");
+    assert.equal(call.chat.responseFormatJson, "");
     assert.deepEqual(call.chat.messages?.[1], { role: "assistant", parts: [{ type: "text", text: "Hello" }] });
   });
 
