@@ -14,6 +14,10 @@ export interface RunResult {
   /** The model that served the job, as the engine names it (defaults to the job's model). */
   model?: string;
   systemFingerprint?: string;
+  /** The stop sequence that ended choice 0, when the engine knows which (Final.stop_sequence). */
+  stopSequence?: string;
+  /** Anthropic's own stop_reason, from an engine whose upstream speaks it (Final.stop_reason). */
+  stopReason?: string;
 }
 
 /** Per-job context the runtime hands an engine. */

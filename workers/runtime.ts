@@ -94,7 +94,7 @@ async function serve(s: Served, job: InferenceJob, emitter: ChunkEmitter, ctx: R
   } else {
     r = await e.run(job, emitter, ctx);
   }
-  return { usage: r.usage, model: r.model ?? job.model, systemFingerprint: r.systemFingerprint ?? "" };
+  return { usage: r.usage, model: r.model ?? job.model, systemFingerprint: r.systemFingerprint ?? "", stopSequence: r.stopSequence ?? "", stopReason: r.stopReason ?? "" };
 }
 
 function unsupported(model: string, what: string): BrokerError {

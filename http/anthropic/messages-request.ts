@@ -1,31 +1,32 @@
 // POST /v1/messages: Anthropic's Messages request, mapped onto the same
 // canonical ChatRequest the OpenAI chat route submits, which the core then
-// validates. This slice speaks text only: tools, images and the other block
-// types are refused with a 400 rather than dropped.
+// validates. Content blocks map in content-blocks.ts, tools in tools.ts.
 // https://docs.anthropic.com/en/api/messages
 import { z } from "zod";
-import type { ChatMessage, ChatRequest, ContentPart } from "../../contract/mod.js";
+import type { ChatRequest } from "../../contract/mod.js";
 import { check, fields, invalid, validateChat, type ChatCall, type InputLimits, type Path, type Valid } from "../../core/mod.js";
+import { assistantMessage, systemMessage, userMessages, type Mapped } from "./content-blocks.js";
+import { jobTools, refuseServerTools, toolChoiceSchema, toolSchema } from "./tools.js";
 
 const { maxTokens, modelName, number } = fields;
 
-// Fields of Anthropic's request this gateway cannot honour yet: named, so a
-// client learns why rather than getting an answer that ignored them.
-const NOT_YET: Readonly<Record<string, string>> = {
-  tools: "tool use",
-  tool_choice: "tool use",
-  thinking: "extended thinking",
-  mcp_servers: "MCP servers",
-  container: "containers",
-  context_management: "context management",
+// Fields that would change the answer in ways no engine here can honour:
+// refused by name rather than answered as if they were not there.
+const REFUSED: Readonly<Record<string, string>> = {
+  mcp_servers: "MCP servers run on Anthropic's side",
+  container: "containers (code execution, skills) run on Anthropic's side",
 };
 
-// cache_control is a caching hint with nothing to cache here; accepted and ignored.
-const textBlock = z.object({ type: z.literal("text"), text: z.string({ error: "a string" }), cache_control: z.unknown().optional() });
-// Any other block (image, document, tool_use, tool_result, thinking…): refused by type below.
-const otherBlock = z.looseObject({ type: z.string().refine((t) => t !== "text") });
-const blocks = z.array(z.union([textBlock, otherBlock], { error: "a content block object with a 'type'" }));
-const content = z.union([z.string(), blocks], { error: "a string or an array of content blocks" });
+// Documented fields no engine here can honour whose absence leaves the answer
+// correct, accepted and ignored so that Claude Code and the SDKs keep working:
+// extended thinking (no engine returns thinking blocks), automatic context
+// editing (the context is only larger), top-level prompt caching and its
+// diagnostics, and where and how fast Anthropic runs inference (here the
+// operator's workers decide).
+const IGNORED = ["thinking", "context_management", "cache_control", "diagnostics", "inference_geo", "speed"] as const;
+
+const block = z.looseObject({ type: z.string({ error: "a string" }) }, { error: "a content block object with a 'type'" });
+const content = z.union([z.string(), z.array(block)], { error: "a string or an array of content blocks" });
 
 const message = z.object(
   { role: z.enum(["user", "assistant"], { error: "'user' or 'assistant'" }), content },
@@ -41,16 +42,24 @@ const schema = z.object({
   // Anthropic's ranges, narrower than OpenAI's (temperature 0–1).
   temperature: number(0, 1),
   top_p: number(0, 1),
-  // The canonical job has no top_k (OpenAI has none), so it is checked and then ignored.
+  // The job has no top_k (OpenAI has none): it travels among the extra fields, to engines that take it.
   top_k: z.int({ error: "a non-negative integer" }).min(0, { error: "a non-negative integer" }).nullish(),
   metadata: z.object({ user_id: z.string({ error: "a string" }).nullish() }, { error: "an object" }).nullish(),
   // A routing hint for Anthropic's own capacity tiers; nothing to choose between here.
   service_tier: z.string().nullish(),
   stream: z.boolean({ error: "a boolean" }).nullish(),
+  tools: z.array(toolSchema, { error: "an array of tools" }).nullish(),
+  tool_choice: toolChoiceSchema.nullish(),
+  output_config: z.object({
+    // Structured outputs: the job's response_format json_schema, which engines enforce (llama.cpp by grammar).
+    format: z.object({ type: z.literal("json_schema"), schema: z.record(z.string(), z.unknown(), { error: "a JSON schema object" }) }).nullish(),
+    // How hard a reasoning model thinks: nothing here reasons on request, so accepted and ignored.
+    effort: z.string({ error: "a string" }).nullish(),
+    task_budget: z.unknown().optional(),
+  }, { error: "an object" }).nullish(),
 });
 // Anthropic refuses fields it does not know; so does this front, rather than ignore them.
-const KNOWN: ReadonlySet<string> = new Set(Object.keys(schema.shape));
-type Content = z.infer<typeof content>;
+const KNOWN: ReadonlySet<string> = new Set([...Object.keys(schema.shape), ...IGNORED]);
 
 /** A path as Anthropic names a field in its errors: `messages.0.content`. */
 const dotted = (path: Path): string => path.map(String).join(".");
@@ -65,8 +74,8 @@ export function parseMessagesRequest(body: unknown, limits: InputLimits): Valid<
     throw invalid(null, "The request body must be a JSON object.");
   }
   const raw = body as Record<string, unknown>;
-  for (const key of Object.keys(NOT_YET)) {
-    if (raw[key] != null) throw notYet(key, `'${key}' is not supported by this gateway yet (${NOT_YET[key]}).`);
+  for (const key of Object.keys(REFUSED)) {
+    if (raw[key] != null) throw invalid(key, `'${key}' is not supported by this gateway: ${REFUSED[key]}.`);
   }
   // Anthropic's own words for a missing required field.
   for (const key of ["model", "max_tokens", "messages"]) {
@@ -75,45 +84,42 @@ export function parseMessagesRequest(body: unknown, limits: InputLimits): Valid<
   for (const key of Object.keys(raw)) {
     if (!KNOWN.has(key)) throw invalid(key, `${key}: Extra inputs are not permitted`);
   }
+  refuseServerTools(raw.tools);
   const b = check(schema, body, dotted);
-  const hasSystem = b.system != null;
-  const messages: ChatMessage[] = [];
-  if (b.system != null) messages.push({ role: "system", ...toContent(b.system, "system") });
-  b.messages.forEach((m, i) => messages.push({ role: m.role, ...toContent(m.content, `messages.${i}.content`) }));
+  const mapped: Mapped[] = [];
+  if (b.system != null) mapped.push({ message: systemMessage(b.system), origin: "system" });
+  b.messages.forEach((m, i) => {
+    if (m.role === "user") mapped.push(...userMessages(m.content, `messages.${i}.content`));
+    else mapped.push({ message: assistantMessage(m.content, `messages.${i}.content`), origin: `messages.${i}` });
+  });
+  const tools = jobTools(b.tools, b.tool_choice);
+  const extra: Record<string, unknown> = {};
+  if (b.top_k != null) extra.top_k = b.top_k;
+  if (tools.parallelToolCalls === false) extra.parallel_tool_calls = false;
 
   const stream = b.stream ?? false;
   const chat: ChatRequest = {
-    messages,
+    messages: mapped.map((m) => m.message),
     n: 1,
     stop: fields.toStop(b.stop_sequences),
     stream,
     includeUsage: false,
     user: b.metadata?.user_id ?? "",
-    toolsJson: "",
-    toolChoiceJson: "",
-    responseFormatJson: "",
-    extraJson: "",
+    toolsJson: tools.toolsJson,
+    toolChoiceJson: tools.toolChoiceJson,
+    responseFormatJson: responseFormat(b.output_config?.format),
+    extraJson: Object.keys(extra).length > 0 ? JSON.stringify(extra) : "",
     maxTokens: b.max_tokens,
   };
   if (b.temperature != null) chat.temperature = b.temperature;
   if (b.top_p != null) chat.topP = b.top_p;
-  return { ...validateChat({ model: b.model, chat }, (path) => anthropicParam(path, hasSystem), limits), stream };
+  const origins = mapped.map((m) => m.origin);
+  return { ...validateChat({ model: b.model, chat }, (path) => anthropicParam(path, origins), limits), stream };
 }
 
-function notYet(param: string, message: string): ReturnType<typeof invalid> {
-  return invalid(param, `${message} This slice of the Messages API accepts text only.`);
-}
-
-// Text blocks become the job's text parts; any other block type is refused by name.
-function toContent(c: Content, param: string): Partial<Pick<ChatMessage, "content" | "parts">> {
-  if (typeof c === "string") return { content: c };
-  const parts: ContentPart[] = c.map((block, j) => {
-    if (block.type !== "text" || typeof block.text !== "string") {
-      throw notYet(`${param}.${j}.type`, `Content blocks of type '${block.type}' are not supported by this gateway yet.`);
-    }
-    return { type: "text", text: block.text };
-  });
-  return { parts };
+// Anthropic's structured outputs as OpenAI's strict json_schema response format, the job's form.
+function responseFormat(format: { schema: Record<string, unknown> } | null | undefined): string {
+  return format ? JSON.stringify({ type: "json_schema", json_schema: { name: "output", schema: format.schema, strict: true } }) : "";
 }
 
 // The job's field names as the Messages body names them.
@@ -124,19 +130,25 @@ const RENAMED: Readonly<Record<string, string>> = {
   parts: "content",
   content: "content",
   user: "metadata.user_id",
+  toolCalls: "content",
+  toolCallId: "tool_use_id",
+  toolsJson: "tools",
+  toolChoiceJson: "tool_choice",
+  responseFormatJson: "output_config.format",
 };
 
 /**
- * A canonical path as the Messages body names it. A system prompt is the
- * job's first message, so the job's `messages[i]` is the body's `messages.(i-1)`.
+ * A canonical path as the Messages body names it. `origins[i]` is where the
+ * job's `messages[i]` came from (the system prompt is the job's first
+ * message; a tool result is a message of its own).
  */
-export function anthropicParam(path: Path, hasSystem: boolean): string {
+export function anthropicParam(path: Path, origins: readonly string[]): string {
   const [kind, field, index, ...rest] = path;
   if (kind !== "chat") return dotted(path);
   const name = (k: PropertyKey): string => (typeof k === "string" ? (RENAMED[k] ?? k) : String(k));
   if (field !== "messages" || typeof index !== "number") return [field, index, ...rest].filter((k) => k !== undefined).map(name).join(".");
-  if (!hasSystem) return ["messages", index, ...rest].map(name).join(".");
-  if (index > 0) return ["messages", index - 1, ...rest].map(name).join(".");
+  const origin = origins[index] ?? `messages.${index}`;
   // The system prompt's content is the body's `system` itself.
-  return ["system", ...rest.slice(rest[0] === "content" || rest[0] === "parts" ? 1 : 0)].map(name).join(".");
+  const tail = origin === "system" && (rest[0] === "content" || rest[0] === "parts") ? rest.slice(1) : rest;
+  return [origin, ...tail.map(name)].join(".");
 }

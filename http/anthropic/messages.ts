@@ -7,12 +7,13 @@ import type { FastifyInstance } from "fastify";
 import type { BrokerError } from "../../contract/mod.js";
 import { estimatePromptTokens } from "../../core/mod.js";
 import { errorHandler } from "../openai/errors.js";
-import { collect, contextOf, idsOf, routeHeader, stream, upstreamHeader, type RouteDeps } from "../openai/respond.js";
+import { collect, contextOf, idsOf, routeHeader, setRateLimitHeaders, stream, upstreamHeader, type RouteDeps } from "../openai/respond.js";
 import { parseCountTokensRequest } from "./count-tokens-request.js";
 import { sendAnthropicError } from "./errors.js";
 import { keyOf } from "./key.js";
 import { MessageAggregator } from "./message-format.js";
 import { parseMessagesRequest } from "./messages-request.js";
+import { anthropicRateLimitHeaders } from "./rate-limit.js";
 import { MessagesStream } from "./sse.js";
 
 export interface MessagesDeps extends RouteDeps {
@@ -28,10 +29,18 @@ export function registerMessagesRoutes(app: FastifyInstance, deps: MessagesDeps)
       reply.header("request-id", req.id);
     });
 
-    // Any `anthropic-version` is accepted: this slice's shapes are the same in every version.
+    // Any `anthropic-version` is accepted: the shapes served here are the same in every version.
     scope.post("/v1/messages", async (req, reply) => {
       const call = parseMessagesRequest(req.body, deps.limits);
-      const a = await deps.service.chat(call, { ...contextOf(deps, req, reply), bearer: keyOf(req.headers) });
+      // Anthropic's SDKs read their own header names; OpenAI's go too, as on every route.
+      const a = await deps.service.chat(call, {
+        ...contextOf(deps, req, reply),
+        bearer: keyOf(req.headers),
+        onLimits: (view) => {
+          setRateLimitHeaders(reply, view);
+          for (const [k, v] of anthropicRateLimitHeaders(view)) reply.raw.setHeader(k, v);
+        },
+      });
       const ids = idsOf(a, reply, "msg_");
       if (!call.stream) return collect(a, ids, new MessageAggregator(), reply);
       const inputEstimate = estimatePromptTokens({ chat: call.chat });

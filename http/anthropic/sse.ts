@@ -1,27 +1,36 @@
 // Anthropic's streaming events, each `event: <type>\ndata: <json>\n\n`:
-// message_start, content_block_start, ping, content_block_delta…,
-// content_block_stop, message_delta, message_stop; or `error` once started.
+// message_start, then per content block content_block_start, its
+// content_block_delta events (text_delta, or input_json_delta for tool_use)
+// and content_block_stop, at increasing indexes in the order the engine
+// produced them; then message_delta (stop reason, usage) and message_stop;
+// or `error` once started.
 // https://docs.anthropic.com/en/docs/build-with-claude/streaming
-import type { BrokerError, Delta, Final } from "../../contract/mod.js";
+import type { BrokerError, Delta, Final, ToolCallDelta } from "../../contract/mod.js";
 import { anthropicError } from "./errors.js";
-import { stopReason, usageOf } from "./message-format.js";
+import { stopOf, toolUseId, usageOf } from "./message-format.js";
 
 const event = (type: string, data: string): string => `event: ${type}\ndata: ${data}\n\n`;
 
-const BLOCK_START = event("content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`);
 const PING = event("ping", `{"type":"ping"}`);
-const BLOCK_STOP = event("content_block_stop", `{"type":"content_block_stop","index":0}`);
 const MESSAGE_STOP = event("message_stop", `{"type":"message_stop"}`);
-const DELTA_HEAD = `event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":`;
+const blockStop = (index: number): string => event("content_block_stop", `{"type":"content_block_stop","index":${index}}`);
+const deltaHead = (index: number): string => `event: content_block_delta\ndata: {"type":"content_block_delta","index":${index},"delta":`;
 
 /**
- * Turns a job's output into Anthropic's event stream: one text block at
- * index 0. The opening events go out with the first batch (or the final,
- * for an empty answer), since the response headers wait for it.
+ * Turns a job's output into Anthropic's event stream. The opening events go
+ * out with the first batch (or the final, for an empty answer), since the
+ * response headers wait for it.
  */
 export class MessagesStream {
   private opening: string;
   private finishReason = "";
+  /** The next block's index; the open block is the one before it. */
+  private next = 0;
+  /** The open block: a text block, or a tool_use block's call index. */
+  private open: "text" | number | undefined;
+  /** Each tool call's block index, by the call's index. */
+  private readonly tools = new Map<number, number>();
+  private readonly id: string;
 
   /**
    * @param inputEstimate the prompt's tokens as admission estimated them:
@@ -29,28 +38,39 @@ export class MessagesStream {
    * message_delta carries the engine's count, which the SDKs take as final.
    */
   constructor(opts: { id: string; model: string; inputEstimate: number }) {
+    this.id = opts.id;
     const message = {
       id: opts.id, type: "message", role: "assistant", model: opts.model, content: [],
       stop_reason: null, stop_sequence: null, usage: { input_tokens: opts.inputEstimate, output_tokens: 0 },
     };
-    this.opening = event("message_start", JSON.stringify({ type: "message_start", message })) + BLOCK_START + PING;
+    this.opening = event("message_start", JSON.stringify({ type: "message_start", message }));
   }
 
-  /** content_block_delta events for a batch of deltas (choice 0; Anthropic has no `n`). */
+  /** Block events for a batch of deltas (choice 0; Anthropic has no `n`). */
   deltas(items: Delta[]): string {
-    let out = this.open();
+    let out = this.takeOpening();
     for (const d of items) {
       if ((d.index ?? 0) !== 0) continue;
-      if (d.content) out += `${DELTA_HEAD}${JSON.stringify(d.content)}}}\n\n`;
+      // An upstream's refusal text is what the model said; Anthropic has no separate field for it.
+      const text = (d.content ?? "") + (d.refusal ?? "");
+      if (text) {
+        if (this.open !== "text") out += this.start("text", `{"type":"text","text":""}`);
+        out += `${deltaHead(this.next - 1)}{"type":"text_delta","text":${JSON.stringify(text)}}}\n\n`;
+      }
+      for (const c of d.toolCalls ?? []) out += this.toolCall(c);
       if (d.finishReason) this.finishReason = d.finishReason;
     }
     return out;
   }
 
-  /** content_block_stop, message_delta (stop reason, usage) and message_stop. */
+  /** Closes the open block, then message_delta (stop reason, usage) and message_stop. */
   final(f: Final): string {
-    const delta = { type: "message_delta", delta: { stop_reason: stopReason(this.finishReason), stop_sequence: null }, usage: usageOf(f) };
-    return `${this.open()}${BLOCK_STOP}${event("message_delta", JSON.stringify(delta))}${MESSAGE_STOP}`;
+    let out = this.takeOpening();
+    // An empty answer is one empty text block, as the whole message has it.
+    if (this.next === 0) out += this.start("text", `{"type":"text","text":""}`);
+    out += blockStop(this.next - 1);
+    const delta = { type: "message_delta", delta: stopOf(this.finishReason, f), usage: usageOf(f) };
+    return `${out}${event("message_delta", JSON.stringify(delta))}${MESSAGE_STOP}`;
   }
 
   /** One `error` event; the caller ends the stream after it. */
@@ -59,7 +79,32 @@ export class MessagesStream {
     return event("error", JSON.stringify({ type, error }));
   }
 
-  private open(): string {
+  // A call's first fragment opens its tool_use block (input {} as Anthropic starts it); later ones add input_json_delta.
+  private toolCall(c: ToolCallDelta): string {
+    const call = c.index ?? 0;
+    let out = "";
+    let at = this.tools.get(call);
+    if (at === undefined) {
+      const id = toolUseId(c.id ?? "", `${this.id.replace(/^msg_/, "")}_${this.tools.size}`);
+      out += this.start(call, JSON.stringify({ type: "tool_use", id, name: c.name ?? "", input: {} }));
+      at = this.next - 1;
+      this.tools.set(call, at);
+    }
+    if (c.arguments) out += `${deltaHead(at)}{"type":"input_json_delta","partial_json":${JSON.stringify(c.arguments)}}}\n\n`;
+    return out;
+  }
+
+  /** Closes the open block and starts the next; the first block is followed by a ping, as Anthropic sends it. */
+  private start(open: "text" | number, block: string): string {
+    let out = this.next > 0 ? blockStop(this.next - 1) : "";
+    out += event("content_block_start", `{"type":"content_block_start","index":${this.next},"content_block":${block}}`);
+    if (this.next === 0) out += PING;
+    this.open = open;
+    this.next++;
+    return out;
+  }
+
+  private takeOpening(): string {
     const out = this.opening;
     this.opening = "";
     return out;

@@ -25,6 +25,8 @@ export function cutTests(opts: EngineSuiteOptions, withEngine: WithEngine, answe
       const out = await answer(e, { stop: [stop] });
       assert.equal(out.finish[0], "stop");
       assert.ok(!out.texts[0]!.includes(stop), `"${out.texts[0]}" contains "${stop}"`);
+      // An engine that says which stop sequence matched (Final.stop_sequence) says the right one.
+      if (out.result.stopSequence !== undefined) assert.equal(out.result.stopSequence, stop);
       if (opts.exact) assert.equal(out.texts[0], full.slice(0, full.indexOf(stop)));
     }));
 }

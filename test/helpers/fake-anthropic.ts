@@ -68,7 +68,7 @@ const DEFAULT_ERRORS: Record<number, [string, string]> = {
 };
 
 const FIELDS = new Set(["model", "messages", "max_tokens", "system", "stop_sequences", "temperature", "top_p", "top_k", "metadata",
-  "tools", "tool_choice", "stream", "thinking", "service_tier", "container", "mcp_servers"]);
+  "tools", "tool_choice", "stream", "thinking", "service_tier", "container", "mcp_servers", "output_config"]);
 // What POST /v1/messages/count_tokens accepts: the prompt's fields, nothing about sampling.
 const COUNT_FIELDS = new Set(["model", "messages", "system", "tools", "tool_choice", "thinking", "mcp_servers"]);
 const BLOCKS = new Set(["text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking"]);

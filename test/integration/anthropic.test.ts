@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import Anthropic from "@anthropic-ai/sdk";
 import type OpenAI from "openai";
 import type { Config } from "../../config/config.js";
 import type { GatewayHandle } from "../../gateway/main.js";
@@ -15,6 +16,7 @@ const KEY = "sk-ant-test-secret-0123456789";
 interface MessagesRequest {
   messages: { role: string; content: string | object[] }[];
   tool_choice?: unknown;
+  output_config?: unknown;
 }
 
 /** Tool-call fragments of chat.completion.chunk events, joined per call index. */
@@ -161,5 +163,40 @@ describe("relay through the anthropic engine", () => {
     assert.equal(res.status, 400);
     assert.equal((await readJson<ErrorBody>(res)).error.param, "n");
     assert.equal(fake.requests.length, before, "nothing was sent upstream");
+  });
+
+  // Anthropic in, Anthropic out: what the Messages front and the engine carry between them loses nothing.
+  test("through /v1/messages with the official SDK: stop_sequence, pause_turn, tool_use and tool_result survive the round trip", async () => {
+    const client = new Anthropic({ baseURL: gw.url, apiKey: KEY, maxRetries: 0 });
+    const base = { model: "anthropic/claude", max_tokens: 64 };
+    const stopped = { ...base, stop_sequences: ["gamma"], messages: [{ role: "user" as const, content: "alpha beta gamma" }] };
+    for (const m of [await client.messages.create(stopped), await client.messages.stream(stopped).finalMessage()]) {
+      assert.deepEqual([m.content, m.stop_reason, m.stop_sequence], [[{ type: "text", text: "alpha beta " }], "stop_sequence", "gamma"]);
+    }
+    fake.replayNext(JSON.stringify({
+      id: "msg_up", type: "message", role: "assistant", model: "claude-up", stop_reason: "pause_turn", stop_sequence: null,
+      content: [{ type: "text", text: "Searching…" }], usage: { input_tokens: 5, output_tokens: 2 },
+    }), "application/json");
+    const paused = await client.messages.create({ ...base, messages: [{ role: "user", content: "look it up" }] });
+    assert.deepEqual([paused.stop_reason, paused.usage.output_tokens], ["pause_turn", 2]);
+
+    const schema = { type: "object", properties: { a: { type: "string" } }, required: ["a"], additionalProperties: false };
+    await client.messages.create({ ...base, output_config: { format: { type: "json_schema", schema } }, messages: [{ role: "user", content: "json" }] });
+    assert.deepEqual(lastUpstream().body.output_config, { format: { type: "json_schema", schema } }, "structured outputs reach the upstream");
+
+    const tool: Anthropic.Tool = { name: "echo", input_schema: { type: "object", properties: { echo: { type: "string" } } } };
+    const question: Anthropic.MessageParam = { role: "user", content: "one two" };
+    const called = await client.messages.create({ ...base, tools: [tool], tool_choice: { type: "tool", name: "echo", disable_parallel_tool_use: true }, messages: [question] });
+    assert.deepEqual(called.content, [{ type: "tool_use", id: "toolu_fake01", name: "echo", input: { echo: "one two one two one two one two" } }]);
+    assert.equal(called.stop_reason, "tool_use");
+    assert.deepEqual(lastUpstream().body.tool_choice, { type: "tool", name: "echo", disable_parallel_tool_use: true });
+    await client.messages.create({ ...base, tools: [tool], messages: [
+      question, { role: "assistant", content: called.content }, { role: "user", content: [{ type: "tool_result", tool_use_id: "toolu_fake01", content: "done" }] },
+    ] });
+    const msgs = lastUpstream().body.messages;
+    assert.deepEqual(msgs.slice(1), [
+      { role: "assistant", content: [{ type: "tool_use", id: "toolu_fake01", name: "echo", input: { echo: "one two one two one two one two" } }] },
+      { role: "user", content: [{ type: "tool_result", tool_use_id: "toolu_fake01", content: "done" }] },
+    ]);
   });
 });

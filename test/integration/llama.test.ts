@@ -3,6 +3,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import Anthropic from "@anthropic-ai/sdk";
 import type OpenAI from "openai";
 import type { GatewayHandle } from "../../gateway/main.js";
 import { writeDemoModel } from "../../workers/engines/llama-cpp/demo-model.js";
@@ -99,6 +100,34 @@ describe("llama-cpp engine through the broker", () => {
     assert.equal(name, "get_weather");
     assert.equal(finish, "tool_calls");
     assert.equal(typeof (JSON.parse(args) as { city?: unknown }).city, "string");
+  });
+
+  test("through /v1/messages with the official SDK: a grammar-forced tool_use, structured output, a stop sequence", async () => {
+    const client = new Anthropic({ baseURL: gw.url, apiKey: "unused-auth-is-off", maxRetries: 0 });
+    const textOf = (m: Anthropic.Message): string => m.content.map((b) => (b.type === "text" ? b.text : "")).join("");
+    const tool: Anthropic.Tool = { name: "get_weather", input_schema: { type: "object", properties: { city: { type: "string", maxLength: 10 } }, required: ["city"] } };
+    const forced: Anthropic.MessageCreateParamsNonStreaming = {
+      model: "demo", max_tokens: 120, tools: [tool], tool_choice: { type: "tool", name: "get_weather" }, messages: [{ role: "user", content: "Weather?" }],
+    };
+    for (const m of [await client.messages.create(forced), await client.messages.stream(forced).finalMessage()]) {
+      const use = m.content.find((b) => b.type === "tool_use");
+      assert.ok(use?.type === "tool_use", JSON.stringify(m.content));
+      assert.equal(use.name, "get_weather");
+      assert.equal(typeof (use.input as { city?: unknown }).city, "string");
+      assert.equal(m.stop_reason, "tool_use");
+    }
+    const schema = { type: "object", properties: { city: { type: "string", maxLength: 12 } }, required: ["city"], additionalProperties: false };
+    const structured = await client.messages.create({ model: "demo", max_tokens: 200, output_config: { format: { type: "json_schema", schema } }, messages: [{ role: "user", content: "Give JSON" }] });
+    assert.equal(typeof (JSON.parse(textOf(structured)) as { city?: unknown }).city, "string");
+
+    // Greedy, so both calls say the same. The SDK's types no longer list temperature; the API (and this gateway) take it.
+    const plain = { model: "demo", max_tokens: 30, temperature: 0, messages: [{ role: "user" as const, content: "Go on" }] };
+    const full = textOf(await client.messages.create(plain));
+    const words = full.trim().split(/\s+/);
+    assert.ok(words.length >= 3, `a long enough answer to cut: ${full}`);
+    const stop = ` ${words[2]}`;
+    const cut = await client.messages.create({ ...plain, stop_sequences: [stop] });
+    assert.deepEqual([textOf(cut), cut.stop_reason, cut.stop_sequence], [full.slice(0, full.indexOf(stop)), "stop_sequence", stop]);
   });
 
   test("with no maxLength, a forced call and json_object still end as whole JSON within max_tokens", async () => {

@@ -109,7 +109,7 @@ describe("POST /v1/messages (Anthropic's Messages API)", () => {
     const cases: { body: unknown; headers?: Record<string, string>; status: number; type: string; message: RegExp; path?: string }[] = [
       { body: { model: MODEL, messages: [{ role: "user", content: "Hi" }] }, status: 400, type: "invalid_request_error", message: /^max_tokens: Field required$/ },
       { body: ask({ model: "sim-unknown" }), status: 404, type: "not_found_error", message: /sim-unknown/ },
-      { body: ask({ tools: [{ name: "get_weather", input_schema: { type: "object" } }] }), status: 400, type: "invalid_request_error", message: /'tools' is not supported by this gateway yet \(tool use\)/ },
+      { body: ask({ mcp_servers: [{ type: "url", url: "https://mcp.example.com", name: "x" }] }), status: 400, type: "invalid_request_error", message: /'mcp_servers' is not supported by this gateway/ },
       { body: ask(), headers: { "x-api-key": "sk-brk-not-a-real-key-000000000000000000000000" }, status: 401, type: "authentication_error", message: /./ },
       { body: ask(), headers: {}, status: 401, type: "authentication_error", message: /./ },
       { body: "{not json", status: 400, type: "invalid_request_error", message: /not valid JSON/ },

@@ -113,6 +113,13 @@ describe("anthropic engine", () => {
     assert.equal(choice(""), undefined);
   });
 
+  test("response_format json_schema → output_config.format (structured outputs); text → nothing", () => {
+    const schema = { type: "object", properties: { a: { type: "string" } }, required: ["a"], additionalProperties: false };
+    const body = (responseFormatJson: string) => buildBody({ messages: user("x"), responseFormatJson }, "m", 10);
+    assert.deepEqual(body(JSON.stringify({ type: "json_schema", json_schema: { name: "out", schema, strict: true } })).output_config, { format: { type: "json_schema", schema } });
+    assert.equal(body('{"type":"text"}').output_config, undefined);
+  });
+
   test("max_tokens: the request's, else maxTokensDefault (4096); model: the route's, the option, the served id", async () => {
     await run({ messages: user("hi") });
     assert.deepEqual([lastBody().max_tokens, lastBody().model, lastBody().stream], [4096, "broker-model", undefined]);
@@ -214,16 +221,40 @@ describe("anthropic engine", () => {
     ]));
     out = await run({ messages: user("x"), stream: true });
     assert.deepEqual([out.texts[0], out.finish[0]], ["I", "content_filter"]);
+    assert.equal(out.result.stopReason, "refusal", "Anthropic's own reason rides beside OpenAI's");
+  });
+
+  test("pause_turn and refusal travel as Anthropic's own stop reason, streamed and not", async () => {
+    for (const stop of ["pause_turn", "refusal"]) {
+      fake.replayNext(JSON.stringify({
+        id: "msg_01", type: "message", role: "assistant", model: "c", stop_reason: stop, stop_sequence: null,
+        content: [{ type: "text", text: "Hm." }], usage: { input_tokens: 2, output_tokens: 1 },
+      }), "application/json");
+      const whole = await run({ messages: user("x") });
+      assert.deepEqual([whole.finish[0], whole.result.stopReason, whole.result.stopSequence], [finishReason(stop), stop, undefined]);
+      fake.replayNext(sse([
+        ["message_start", { type: "message_start", message: { id: "m", type: "message", role: "assistant", content: [], model: "c", usage: { input_tokens: 2, output_tokens: 1 } } }],
+        ["content_block_start", { type: "content_block_start", index: 0, content_block: { type: "text", text: "Hm." } }],
+        ["content_block_stop", { type: "content_block_stop", index: 0 }],
+        ["message_delta", { type: "message_delta", delta: { stop_reason: stop, stop_sequence: null }, usage: { output_tokens: 1 } }],
+        ["message_stop", { type: "message_stop" }],
+      ]));
+      const streamed = await run({ messages: user("x"), stream: true });
+      assert.deepEqual([streamed.texts[0], streamed.finish[0], streamed.result.stopReason], ["Hm.", finishReason(stop), stop]);
+    }
   });
 
   test("stop reasons", async () => {
     assert.deepEqual(["end_turn", "stop_sequence", "max_tokens", "tool_use", "refusal", "pause_turn", "model_context_window_exceeded"].map(finishReason),
       ["stop", "stop", "length", "tool_calls", "content_filter", "stop", "length"]);
     for (const stream of [true, false]) {
-      const cut = await run({ messages: user("one two three four"), stop: ["three"], stream });
+      const cut = await run({ messages: user("one two three four"), stop: ["four", "three"], stream });
       assert.deepEqual([cut.texts[0], cut.finish[0]], ["one two ", "stop"]);
+      // Which sequence matched, and Anthropic's own reason, reach the job's final.
+      assert.deepEqual([cut.result.stopSequence, cut.result.stopReason], ["three", "stop_sequence"]);
       const short = await run({ messages: user("one two three"), maxTokens: 2, stream });
       assert.deepEqual([short.texts[0], short.finish[0]], ["one two", "length"]);
+      assert.deepEqual([short.result.stopSequence, short.result.stopReason], [undefined, "max_tokens"]);
     }
   });
 

@@ -81,6 +81,7 @@ describe("llama-cpp engine", () => {
     const out = await runJob(engine, makeJob("demo", chat({ temperature: 0, stop: ["zzzz", stop] })));
     assert.equal(out.texts[0], full.slice(0, full.indexOf(stop)));
     assert.equal(out.finish[0], "stop");
+    assert.equal(out.result.stopSequence, stop, "node-llama-cpp's customStopTrigger names the one that matched");
   });
 
   test("response_format json_schema: the answer parses and has the schema's shape", async () => {

@@ -60,13 +60,31 @@ describe("Messages request → canonical chat job", () => {
     rejects({ ...base, messages: undefined }, "messages", /^messages: Field required$/);
   });
 
-  test("tools, tool_choice, thinking and non-text blocks are refused as not supported yet, never dropped", () => {
-    rejects({ ...base, tools: [{ name: "t", input_schema: { type: "object" } }] }, "tools", /not supported by this gateway yet/);
-    rejects({ ...base, tool_choice: { type: "auto" } }, "tool_choice", /not supported by this gateway yet/);
-    rejects({ ...base, thinking: { type: "enabled", budget_tokens: 1024 } }, "thinking", /not supported by this gateway yet/);
-    const image = { type: "image", source: { type: "base64", media_type: "image/png", data: "AAAA" } };
-    rejects({ ...base, messages: [{ role: "user", content: [{ type: "text", text: "see" }, image] }] }, "messages.0.content.1.type", /'image' are not supported/);
-    rejects({ ...base, messages: [{ role: "user", content: [{ type: "tool_result", tool_use_id: "x", content: "1" }] }] }, "messages.0.content.0.type", /'tool_result' are not supported/);
+  test("server tools, MCP servers, containers and documents are refused by name, never dropped", () => {
+    rejects({ ...base, tools: [{ type: "web_search_20250305", name: "web_search" }] }, "tools.0.type", /Server tools \('web_search_20250305'\) are not supported/);
+    rejects({ ...base, tools: [{ type: "bash_20250124", name: "bash" }] }, "tools.0.type", /'bash_20250124'/);
+    rejects({ ...base, mcp_servers: [{ type: "url", url: "https://x", name: "x" }] }, "mcp_servers", /MCP servers run on Anthropic's side/);
+    rejects({ ...base, container: "c_1" }, "container", /not supported by this gateway/);
+    const doc = { type: "document", source: { type: "text", media_type: "text/plain", data: "x" } };
+    rejects({ ...base, messages: [{ role: "user", content: [{ type: "text", text: "see" }, doc] }] }, "messages.0.content.1.type", /'document' are not supported by this gateway yet/);
+    rejects({ ...base, messages: [{ role: "user", content: [{ type: "tool_use", id: "t", name: "n", input: {} }] }] }, "messages.0.content.0.type", /'tool_use' are not supported here/);
+    rejects({ ...base, system: [{ type: "image", source: { type: "url", url: "https://x/y.png" } }] }, "system.0.type", /text blocks only/);
+  });
+
+  test("thinking, context_management, cache_control, diagnostics, inference_geo, speed and effort are accepted and ignored; thinking blocks in history are dropped", () => {
+    const call = parse({
+      ...base,
+      thinking: { type: "enabled", budget_tokens: 1024 }, context_management: { edits: [] }, cache_control: { type: "ephemeral" },
+      diagnostics: { previous_message_id: "msg_1" }, inference_geo: "us", speed: "fast", output_config: { effort: "low" },
+      messages: [
+        { role: "user", content: "Hi" },
+        { role: "assistant", content: [{ type: "thinking", thinking: "hm", signature: "sig" }, { type: "redacted_thinking", data: "x" }, { type: "text", text: "Hello" }] },
+        { role: "user", content: "Again" },
+      ],
+    });
+    assert.equal(call.chat.extraJson, "", "nothing of them reaches the engine");
+    assert.equal(call.chat.responseFormatJson, "");
+    assert.deepEqual(call.chat.messages?.[1], { role: "assistant", parts: [{ type: "text", text: "Hello" }] });
   });
 
   test("bad values name the field the way the Messages body does", () => {
@@ -76,11 +94,14 @@ describe("Messages request → canonical chat job", () => {
     rejects({ ...base, frequency_penalty: 1 }, "frequency_penalty", /^frequency_penalty: Extra inputs are not permitted$/);
     // A system prompt is the job's first message: the core's paths shift back to the body's.
     rejects({ ...base, system: "s", stop_sequences: ["a", "b", "c", "d", "e"] }, "stop_sequences", /at most 4/);
-    assert.equal(anthropicParam(["chat", "messages", 2, "parts", 0, "text"], true), "messages.1.content.0.text");
-    assert.equal(anthropicParam(["chat", "messages", 0, "content"], true), "system");
-    assert.equal(anthropicParam(["chat", "messages", 0, "parts", 1, "text"], true), "system.1.text");
-    assert.equal(anthropicParam(["chat", "messages", 0, "content"], false), "messages.0.content");
-    assert.equal(anthropicParam(["chat", "maxTokens"], false), "max_tokens");
+    const origins = ["system", "messages.0", "messages.1.content.0", "messages.1"];
+    assert.equal(anthropicParam(["chat", "messages", 3, "parts", 0, "text"], origins), "messages.1.content.0.text");
+    assert.equal(anthropicParam(["chat", "messages", 0, "content"], origins), "system");
+    assert.equal(anthropicParam(["chat", "messages", 0, "parts", 1, "text"], origins), "system.1.text");
+    assert.equal(anthropicParam(["chat", "messages", 1, "content"], origins), "messages.0.content");
+    assert.equal(anthropicParam(["chat", "messages", 2, "content"], origins), "messages.1.content.0.content", "a tool result's own content");
+    assert.equal(anthropicParam(["chat", "maxTokens"], origins), "max_tokens");
+    assert.equal(anthropicParam(["chat", "toolsJson"], origins), "tools");
   });
 });
 

@@ -6,6 +6,8 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { ChatRequest } from "../../contract/proto.js";
 import { createOpenAIHttpEngine } from "../../workers/engines/openai-http/index.js";
+import { completionToDeltas } from "../../workers/engines/openai-http/response.js";
+import { StreamMapper } from "../../workers/engines/openai-http/stream.js";
 import { retryAfterSeconds } from "../../workers/engines/relay/errors.js";
 import { brokerError, configError, makeJob, runEngineSuite, runOnce } from "../helpers/engine-suite.js";
 import { startFakeOpenAI, type FakeOpenAI } from "../helpers/fake-openai.js";
@@ -119,6 +121,21 @@ describe("openai-http engine", () => {
       assert.equal(calls[0]!.name, "echo");
       assert.deepEqual(JSON.parse(calls.map((c) => c.arguments).join("")), { echo: "a b a b a b a b" });
     }
+  });
+
+  test("vLLM's stop_reason names the stop string that matched; a stop token id, or OpenAI's answer without it, names none", () => {
+    const caller = { host: "vllm", key: "", clientKey: false };
+    const sink = { delta: () => {} };
+    const choice = (stop_reason: unknown) => ({ index: 0, message: { role: "assistant", content: "a" }, finish_reason: "stop", stop_reason });
+    assert.equal(completionToDeltas({ choices: [choice("END")] }, sink, caller).stopSequence, "END");
+    assert.equal(completionToDeltas({ choices: [choice(128001)] }, sink, caller).stopSequence, undefined);
+    assert.equal(completionToDeltas({ choices: [{ index: 0, message: { content: "a" }, finish_reason: "stop" }] }, sink, caller).stopSequence, undefined);
+    const stream = new StreamMapper(sink, caller);
+    stream.accept({ event: "message", data: JSON.stringify({ choices: [{ index: 0, delta: { role: "assistant", content: "a" }, finish_reason: null, stop_reason: null }] }) });
+    stream.accept({ event: "message", data: JSON.stringify({ choices: [{ index: 0, delta: {}, finish_reason: "stop", stop_reason: "##" }] }) });
+    assert.equal(stream.accept({ event: "message", data: "[DONE]" }), true);
+    stream.end(true);
+    assert.equal(stream.served().stopSequence, "##");
   });
 
   test("a stream split into 3-byte writes, through multi-byte characters", async () => {

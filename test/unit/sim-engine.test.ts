@@ -64,6 +64,7 @@ describe("sim engine", () => {
     const out = await runJob(engine, makeJob("sim", { messages: user("hello there"), seed: 3, stop: ["zzz", stop] }));
     assert.equal(out.texts[0], full.slice(0, full.indexOf(stop)));
     assert.equal(out.finish[0], "stop");
+    assert.equal(out.result.stopSequence, stop, "the final names the sequence that matched");
   });
 
   test("a stop string that never completes is flushed at the end", async () => {
@@ -72,6 +73,42 @@ describe("sim engine", () => {
     const r = await text({ seed: 4, stop: [`${last}!!`] });
     assert.equal(r.text, full);
     assert.equal(r.finish, "stop");
+    const engine = await createSimEngine({ model: "sim", options: {} });
+    const out = await runJob(engine, makeJob("sim", { messages: user("hello there"), seed: 4, stop: [`${last}!!`] }));
+    assert.equal(out.result.stopSequence, undefined, "no sequence matched");
+  });
+
+  const weather = JSON.stringify([
+    { type: "function", function: { name: "get_time", parameters: { type: "object", properties: {} } } },
+    { type: "function", function: { name: "get_weather", parameters: {
+      type: "object",
+      properties: { city: { type: "string" }, days: { type: "integer" }, unit: { enum: ["c", "f"] }, tags: { type: "array", items: { type: "string" } } },
+    } } },
+  ]);
+
+  test("a forced tool is called with arguments shaped by its schema, the same for the same seed", async () => {
+    const engine = await createSimEngine({ model: "sim", options: {} });
+    const named = JSON.stringify({ type: "function", function: { name: "get_weather" } });
+    const call = async (toolChoiceJson: string, seed: number) =>
+      runJob(engine, makeJob("sim", { messages: user("weather?"), seed, toolsJson: weather, toolChoiceJson }));
+    const out = await call(named, 9);
+    assert.equal(out.finish[0], "tool_calls");
+    assert.equal(out.texts[0] ?? "", "");
+    const calls = out.deltas.flatMap((d) => d.toolCalls ?? []);
+    assert.ok(calls.length > 2, "the arguments come in several fragments");
+    assert.deepEqual([calls[0]!.id, calls[0]!.type, calls[0]!.name], [`call_sim${(9).toString(16)}`, "function", "get_weather"]);
+    const args = JSON.parse(calls.map((c) => c.arguments ?? "").join("")) as Record<string, unknown>;
+    assert.equal(typeof args.city, "string");
+    assert.ok(Number.isInteger(args.days));
+    assert.ok(["c", "f"].includes(String(args.unit)));
+    assert.ok(Array.isArray(args.tags));
+    assert.equal(out.result.usage.completionTokens, calls.length - 1);
+    assert.deepEqual((await call(named, 9)).deltas, out.deltas);
+    // "required" calls the first tool; "auto" answers text.
+    assert.equal((await call(JSON.stringify("required"), 9)).deltas[0]!.toolCalls?.[0]?.name, "get_time");
+    const auto = await call(JSON.stringify("auto"), 9);
+    assert.equal(auto.finish[0], "stop");
+    assert.ok(auto.texts[0]);
   });
 
   test("usage counts prompt words plus 3 per message", async () => {

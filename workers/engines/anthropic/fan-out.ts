@@ -27,7 +27,14 @@ export async function fanOut(n: number, job: InferenceJob, sink: DeltaSink, ctx:
       results.push(r.value);
     }
     const sum = (f: "promptTokens" | "completionTokens"): number => results.reduce((s, r) => s + (r.usage[f] ?? 0), 0);
-    return { usage: { promptTokens: sum("promptTokens"), completionTokens: sum("completionTokens") }, model: results[0]?.model ?? job.model };
+    // The job's final names one stop sequence and stop reason: choice 0's.
+    const { stopSequence, stopReason } = results[0] ?? {};
+    return {
+      usage: { promptTokens: sum("promptTokens"), completionTokens: sum("completionTokens") },
+      model: results[0]?.model ?? job.model,
+      ...(stopSequence ? { stopSequence } : {}),
+      ...(stopReason ? { stopReason } : {}),
+    };
   } finally {
     ctx.signal.removeEventListener("abort", onAbort);
   }

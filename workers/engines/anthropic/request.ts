@@ -29,7 +29,8 @@ export function buildBody(chat: ChatRequest, model: string, maxTokensDefault: nu
   if (chat.toolsJson) body.tools = toTools(jobJson(chat.toolsJson, "tools"));
   const choice = toToolChoice(chat.toolChoiceJson ? jobJson(chat.toolChoiceJson, "tool_choice") : undefined, extra.parallel_tool_calls === false);
   if (choice && body.tools) body.tool_choice = choice; // without tools there is nothing to choose
-  checkResponseFormat(chat.responseFormatJson);
+  const output = outputConfig(chat.responseFormatJson);
+  if (output) body.output_config = output;
   if (chat.stream) body.stream = true;
   return body;
 }
@@ -145,11 +146,17 @@ function toToolChoice(v: unknown, noParallel: boolean): Json | undefined {
   return choice;
 }
 
-// Anthropic's Messages API has no JSON mode: refusing is honest, ignoring it would not be.
-function checkResponseFormat(json: string | null | undefined): void {
-  if (!json) return;
-  const type = obj(jobJson(json, "response_format"))?.type;
-  if (type !== "text") throw invalid("response_format", `response_format '${String(type)}' is not supported by the anthropic engine`);
+/**
+ * A JSON schema format as Anthropic's structured outputs (output_config.format).
+ * Anthropic has no schema-less JSON mode: refusing json_object is honest, ignoring it would not be.
+ */
+function outputConfig(json: string | null | undefined): Json | undefined {
+  if (!json) return undefined;
+  const format = obj(jobJson(json, "response_format"));
+  if (format?.type === "text") return undefined;
+  const schema = obj(obj(format?.json_schema)?.schema);
+  if (format?.type === "json_schema" && schema) return { format: { type: "json_schema", schema } };
+  throw invalid("response_format", `response_format '${String(format?.type)}' is not supported by the anthropic engine`);
 }
 
 function invalid(param: string, message: string): BrokerError {

@@ -7,7 +7,8 @@ import { streamError } from "./errors.js";
 
 /**
  * Anthropic's stop_reason as an OpenAI finish_reason. pause_turn (a server
- * tool paused a long turn) ends the answer as far as this client can tell.
+ * tool paused a long turn) ends the answer as far as an OpenAI client can
+ * tell; the exact reason travels beside it (stopOf) for the Messages front.
  */
 export function finishReason(stop: string | undefined): string {
   switch (stop) {
@@ -21,6 +22,12 @@ export function finishReason(stop: string | undefined): string {
     default: // end_turn, stop_sequence, pause_turn
       return "stop";
   }
+}
+
+/** What the job's final says of how the answer stopped, in Anthropic's own words. */
+export function stopOf(stopReason: string | undefined, stopSequence: unknown): Pick<Served, "stopReason" | "stopSequence"> {
+  const sequence = str(stopSequence);
+  return { ...(stopReason ? { stopReason } : {}), ...(sequence ? { stopSequence: sequence } : {}) };
 }
 
 /**
@@ -70,12 +77,13 @@ export function messageToDeltas(payload: unknown, sink: DeltaSink, caller: Calle
       toolCalls.push({ index: toolCalls.length, id: str(block.id) ?? "", type: "function", name: str(block.name) ?? "", arguments: JSON.stringify(block.input ?? {}) });
     }
   }
-  const d: Delta = { index: 0, role: "assistant", finishReason: finishReason(str(msg.stop_reason)) };
+  const stop = str(msg.stop_reason);
+  const d: Delta = { index: 0, role: "assistant", finishReason: finishReason(stop) };
   if (content) d.content = content;
   if (toolCalls.length) d.toolCalls = toolCalls;
   sink.delta(d);
   const usage = new UsageCounter();
   usage.read(msg.usage);
   const model = str(msg.model);
-  return { usage: usage.usage, ...(model ? { model } : {}) };
+  return { usage: usage.usage, ...(model ? { model } : {}), ...stopOf(stop, msg.stop_sequence) };
 }

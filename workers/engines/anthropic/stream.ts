@@ -6,7 +6,7 @@ import type { Delta } from "../../../contract/mod.js";
 import type { DeltaSink } from "../../engine.js";
 import { cutOff, eventObject, jsonOrUndefined, obj, str, type Caller, type Json, type Served, type SseEvent, type StreamMapping } from "../relay/index.js";
 import { streamError } from "./errors.js";
-import { finishReason, UsageCounter } from "./response.js";
+import { finishReason, stopOf, UsageCounter } from "./response.js";
 
 interface ToolBlock {
   /** The tool call's index among this message's tool calls. */
@@ -25,6 +25,7 @@ export class StreamMapper implements StreamMapping {
   private contentDeltas = 0;
   private finished = false;
   private readonly tools = new Map<number, ToolBlock>();
+  private stop: Pick<Served, "stopReason" | "stopSequence"> = {};
 
   constructor(
     private readonly sink: DeltaSink,
@@ -54,8 +55,12 @@ export class StreamMapper implements StreamMapping {
       case "message_delta": {
         this.tokens = true;
         this.usage.read(p.usage);
-        const stop = str(obj(p.delta)?.stop_reason);
-        if (stop) this.emit({ index: 0, finishReason: finishReason(stop) });
+        const delta = obj(p.delta);
+        const stop = str(delta?.stop_reason);
+        if (stop) {
+          this.stop = stopOf(stop, delta?.stop_sequence);
+          this.emit({ index: 0, finishReason: finishReason(stop) });
+        }
         break;
       }
       case "message_stop":
@@ -76,7 +81,7 @@ export class StreamMapper implements StreamMapping {
 
   served(): Served {
     const usage = this.usage.seen ? this.usage.usage : { ...this.usage.usage, completionTokens: this.contentDeltas };
-    return { usage, ...(this.model ? { model: this.model } : {}) };
+    return { usage, ...(this.model ? { model: this.model } : {}), ...this.stop };
   }
 
   private blockStart(at: number, block: Json): void {

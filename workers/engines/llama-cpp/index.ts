@@ -89,13 +89,17 @@ class LlamaCppEngine implements EngineAdapter {
     const grammar = mode.kind === "json" || mode.kind === "call" ? await this.structured.grammarFor(mode, sampling.maxTokens) : undefined;
     return this.withSlot(ctx.signal, async (slot) => {
       const usage = { promptTokens: 0, completionTokens: 0 };
+      let stopSequence = "";
       for (let i = 0; i < Math.max(1, chat.n ?? 0); i++) {
         const out = new ChoiceOutput(sink, i, true);
         const used = await this.chatChoice(slot, history, mode, grammar, out, { ...sampling, seed: (sampling.seed + i) >>> 0 }, ctx.signal);
-        if (i === 0) usage.promptTokens = promptEvaluated(used);
+        if (i === 0) {
+          usage.promptTokens = promptEvaluated(used);
+          stopSequence = used.stopSequence;
+        }
         usage.completionTokens += used.usedOutputTokens;
       }
-      return { usage, model: job.model };
+      return { usage, model: job.model, ...(stopSequence ? { stopSequence } : {}) };
     });
   }
 
@@ -212,7 +216,7 @@ class LlamaCppEngine implements EngineAdapter {
     out: ChoiceOutput,
     s: Sampling,
     signal: AbortSignal,
-  ): Promise<TokenMeterState> {
+  ): Promise<TokenMeterState & { stopSequence: string }> {
     // Each choice starts from an empty sequence: the same seed then gives the same text whatever ran before.
     await slot.sequence.clearHistory();
     const before = slot.sequence.tokenMeter.getState();
@@ -232,7 +236,7 @@ class LlamaCppEngine implements EngineAdapter {
     const cut = res.metadata.stopReason === "maxTokens";
     call?.end(!cut);
     out.finish(cut ? "length" : out.called ? "tool_calls" : "stop");
-    return slot.sequence.tokenMeter.diff(before);
+    return { ...slot.sequence.tokenMeter.diff(before), stopSequence: matchedStop(res.metadata) };
   }
 
   /** Generates one legacy completion choice from the raw prompt; returns the tokens it read and generated. */
@@ -265,6 +269,15 @@ function contextExceeded(contextSize: number, tokens: number, param: "messages" 
     `This model's maximum context length is ${contextSize} tokens. However, ${what} resulted in ${tokens} tokens. Please reduce the length of the ${param}.`,
     { param },
   );
+}
+
+/**
+ * Which of the request's stop strings ended the answer: node-llama-cpp names
+ * the custom stop trigger that fired (given as a string, it comes back as one).
+ */
+function matchedStop(meta: { stopReason: string; customStopTrigger?: readonly unknown[] }): string {
+  if (meta.stopReason !== "customStopTrigger") return "";
+  return (meta.customStopTrigger ?? []).filter((t): t is string => typeof t === "string").join("");
 }
 
 /** The node-llama-cpp generation options both generators share. */

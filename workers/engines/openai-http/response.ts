@@ -23,6 +23,7 @@ export function completionToDeltas(payload: unknown, sink: DeltaSink, caller: Ca
   });
   const served: Partial<Served> = {};
   readServed(body, served);
+  for (const c of choices) readStopSequence(obj(c) ?? {}, served);
   return { ...served, usage: served.usage ?? { promptTokens: 0, completionTokens: 0 } };
 }
 
@@ -52,6 +53,16 @@ function toToolCall(v: unknown, pos: number): ToolCallDelta {
     name: str(fn.name) ?? "",
     arguments: str(fn.arguments) ?? "",
   };
+}
+
+/**
+ * vLLM (not OpenAI) names the stop string that ended a choice in its
+ * `stop_reason` (a number there is a stop token id, not a sequence); the
+ * job's final carries choice 0's.
+ */
+export function readStopSequence(choice: Json, served: Partial<Served>): void {
+  const stop = str(choice.stop_reason);
+  if (stop && (num(choice.index) ?? 0) === 0) served.stopSequence = stop;
 }
 
 /** Model, system fingerprint and usage, from any chunk or answer that carries them. */

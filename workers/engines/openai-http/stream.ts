@@ -4,7 +4,7 @@
 import type { DeltaSink } from "../../engine.js";
 import { cutOff, eventObject, jsonOrUndefined, num, obj, type Caller, type Json, type Served, type SseEvent, type StreamMapping } from "../relay/index.js";
 import { streamError } from "./errors.js";
-import { readServed, toDelta } from "./response.js";
+import { readServed, readStopSequence, toDelta } from "./response.js";
 
 /**
  * Maps `chat.completion.chunk` events to deltas, or with `text` set the
@@ -56,6 +56,7 @@ export class StreamMapper implements StreamMapping {
   private choice(c: Json): void {
     const index = num(c.index) ?? 0;
     if (this.finished.has(index)) return;
+    readStopSequence(c, this.info);
     const d = toDelta(index, this.text ? { content: c.text } : (obj(c.delta) ?? {}), c.finish_reason);
     if (this.started.has(index)) delete d.role; // only a choice's first delta carries it
     if (!d.role && !d.content && !d.toolCalls && !d.refusal && !d.finishReason) return;

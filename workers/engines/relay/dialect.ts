@@ -24,6 +24,10 @@ export interface Served {
   usage: Usage;
   model?: string;
   systemFingerprint?: string;
+  /** The stop sequence that ended the answer, where the upstream says which. */
+  stopSequence?: string;
+  /** Anthropic's own stop_reason, where the upstream speaks Anthropic's API. */
+  stopReason?: string;
 }
 
 /** One streamed answer's events turned into deltas. */

@@ -37,6 +37,8 @@ export class Relay {
       usage: served.usage,
       model: served.model ?? job.model,
       ...(served.systemFingerprint ? { systemFingerprint: served.systemFingerprint } : {}),
+      ...(served.stopSequence ? { stopSequence: served.stopSequence } : {}),
+      ...(served.stopReason ? { stopReason: served.stopReason } : {}),
     };
   }
 

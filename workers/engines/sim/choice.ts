@@ -5,6 +5,8 @@ import { WORDS } from "./words.js";
 /** One choice's generator, with the look-behind buffer that stop strings need. */
 export class Choice {
   done = false;
+  /** The stop string that ended the choice; "" when none did. */
+  stopSequence = "";
   private started = false;
   private readonly random: () => number;
   private readonly maxStop: number;
@@ -39,7 +41,10 @@ export class Choice {
     let at = -1;
     for (const stop of this.stops) {
       const i = this.text.indexOf(stop, this.sent);
-      if (i >= 0 && (at < 0 || i < at)) at = i;
+      if (i >= 0 && (at < 0 || i < at)) {
+        at = i;
+        this.stopSequence = stop;
+      }
     }
     if (at >= 0) {
       this.emit(this.text.slice(this.sent, at), "stop");

@@ -1,11 +1,13 @@
 // A simulated engine for demos and load tests (in the spirit of llm-d's
 // inference simulator): deterministic lorem-ipsum words at a configurable pace,
-// with OpenAI's max_tokens, n and stop semantics so clients see real behaviour.
+// with OpenAI's max_tokens, n and stop semantics so clients see real behaviour,
+// and a call with schema-shaped arguments when the request forces a tool.
 import { z } from "zod";
 import type { ChatMessage, InferenceJob } from "../../../contract/mod.js";
 import type { DeltaSink, EmbedResult, EngineAdapter, EngineFactory, RunContext, RunResult } from "../../engine.js";
 import { parseEngineOptions } from "../options.js";
 import { Choice, mulberry32 } from "./choice.js";
+import { emitCall, forcedTool, type ForcedTool } from "./tools.js";
 
 const optionsSchema = z.strictObject({
   /** Delay before the first token. */
@@ -47,17 +49,24 @@ class SimEngine implements EngineAdapter {
   async run(job: InferenceJob, sink: DeltaSink, ctx: RunContext): Promise<RunResult> {
     const chat = job.chat ?? {};
     const messages = chat.messages ?? [];
-    const completionTokens = await this.generate({
-      maxTokens: chat.maxTokens, stop: chat.stop ?? [], n: chat.n ?? 0, seed: chat.seed ?? promptHash(messages.map(messageLine)),
-      prompts: [""], chat: true, echo: false,
+    const seed = chat.seed ?? promptHash(messages.map(messageLine));
+    const tool = forcedTool(chat);
+    const usage = { promptTokens: promptTokens(messages), completionTokens: 0 };
+    if (tool) {
+      usage.completionTokens = await this.call(tool, Math.max(1, chat.n ?? 0), seed, sink, ctx.signal);
+      return { usage, model: job.model };
+    }
+    const out = await this.generate({
+      maxTokens: chat.maxTokens, stop: chat.stop ?? [], n: chat.n ?? 0, seed, prompts: [""], chat: true, echo: false,
     }, sink, ctx.signal);
-    return { usage: { promptTokens: promptTokens(messages), completionTokens }, model: job.model };
+    usage.completionTokens = out.completionTokens;
+    return { usage, model: job.model, ...(out.stopSequence ? { stopSequence: out.stopSequence } : {}) };
   }
 
   async complete(job: InferenceJob, sink: DeltaSink, ctx: RunContext): Promise<RunResult> {
     const c = job.completion ?? {};
     const prompts = c.prompts?.length ? c.prompts : [""];
-    const completionTokens = await this.generate({
+    const { completionTokens } = await this.generate({
       // OpenAI's legacy default is 16 tokens.
       maxTokens: c.maxTokens ?? 16, stop: c.stop ?? [], n: c.n ?? 0, seed: c.seed ?? promptHash(prompts),
       prompts, chat: false, echo: c.echo === true,
@@ -86,8 +95,23 @@ class SimEngine implements EngineAdapter {
     return promptTokens(job.countTokens?.chat?.messages ?? []);
   }
 
-  /** Streams every choice token by token; returns the number of tokens generated. */
-  private async generate(g: Generation, sink: DeltaSink, signal: AbortSignal): Promise<number> {
+  /** Each choice calls `tool` after the first-token delay; returns the completion tokens (argument fragments). */
+  private async call(tool: ForcedTool, n: number, seed: number, sink: DeltaSink, signal: AbortSignal): Promise<number> {
+    signal.throwIfAborted();
+    if (this.opts.ttftMs > 0) await sleep(this.opts.ttftMs, signal);
+    let tokens = 0;
+    for (let i = 0; i < n; i++) {
+      const choiceSeed = (seed + i) >>> 0;
+      tokens += emitCall(sink, i, `call_sim${choiceSeed.toString(16)}`, tool, mulberry32(choiceSeed), true);
+    }
+    return tokens;
+  }
+
+  /**
+   * Streams every choice token by token; returns the number of tokens
+   * generated and the stop string that ended choice 0, if one did.
+   */
+  private async generate(g: Generation, sink: DeltaSink, signal: AbortSignal): Promise<{ completionTokens: number; stopSequence: string }> {
     const { ttftMs, itlMs, outputTokens } = this.opts;
     const limit = g.maxTokens != null ? Math.min(g.maxTokens, outputTokens) : outputTokens;
     const cutReason = g.maxTokens != null && g.maxTokens < outputTokens ? "length" : "stop";
@@ -116,7 +140,7 @@ class SimEngine implements EngineAdapter {
       }
     }
     for (const choice of choices) if (!choice.done) choice.finish(cutReason);
-    return completionTokens;
+    return { completionTokens, stopSequence: choices[0]?.stopSequence ?? "" };
   }
 
   async close(): Promise<void> {}
