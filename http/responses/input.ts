@@ -20,8 +20,10 @@ const inputImage = z.object({
   detail: detail.nullish(),
 });
 const KNOWN_PARTS = new Set(["input_text", "output_text", "input_image"]);
-// input_file, input_audio and parts yet to come: refused by type below.
-const otherPart = z.looseObject({ type: z.string().refine((t) => !KNOWN_PARTS.has(t)) });
+// input_file, input_audio and parts yet to come: refused by type below. The refinement aborts, so a
+// union whose other options failed too reports every option (and the error names the one meant),
+// rather than only this one's, which zod would take as the only near miss.
+const otherPart = z.looseObject({ type: z.string().refine((t) => !KNOWN_PARTS.has(t), { abort: true }) });
 const contentPart = z.union([inputText, outputText, inputImage, otherPart], { error: "a content part object with a 'type'" });
 const content = z.union([z.string(), z.array(contentPart)], { error: "a string or an array of content parts" });
 
@@ -48,7 +50,7 @@ const functionCallOutput = z.looseObject({
 const reasoning = z.looseObject({ type: z.literal("reasoning") });
 const KNOWN_ITEMS = new Set(["message", "function_call", "function_call_output", "reasoning"]);
 // item_reference, computer calls, hosted tools' items…: refused by type below.
-const otherItem = z.looseObject({ type: z.string().refine((t) => !KNOWN_ITEMS.has(t)) });
+const otherItem = z.looseObject({ type: z.string().refine((t) => !KNOWN_ITEMS.has(t), { abort: true }) });
 const item = z.union([messageItem, functionCall, functionCallOutput, reasoning, otherItem], { error: "an input item object" });
 
 /** `input` as the Responses body gives it. */

@@ -28,12 +28,12 @@ const functionTool = z.object({
   strict: z.boolean().nullish(),
 });
 // web_search, file_search, mcp, custom…: hosted tools, refused by type below.
-const otherTool = z.looseObject({ type: z.string().refine((t) => t !== "function") });
+const otherTool = z.looseObject({ type: z.string().refine((t) => t !== "function", { abort: true }) });
 
 const toolChoice = z.union([
   fields.oneOf(["none", "auto", "required"]),
   z.object({ type: z.literal("function"), name: z.string() }),
-  z.looseObject({ type: z.string().refine((t) => t !== "function") }),
+  z.looseObject({ type: z.string().refine((t) => t !== "function", { abort: true }) }),
 ], { error: `'none', 'auto', 'required' or {"type": "function", "name": ...}` });
 
 const format = z.union([
