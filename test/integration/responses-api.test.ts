@@ -144,6 +144,21 @@ describe("/v1/responses (OpenAI's Responses API)", () => {
     assert.equal(stored.status, "completed");
   });
 
+  test("raw: a failure after the first event is OpenAI's error event, then response.failed; the failed response is stored", async () => {
+    fake.errorMidStreamNext(2);
+    const res = await postJson(`${gw.url}/v1/responses`, { model: RELAY, input: "alpha beta gamma", stream: true }, { authorization: `Bearer ${KEY_A}` });
+    assert.equal(res.status, 200);
+    const events = (await res.text()).split("\n\n").filter(Boolean).map((b) => JSON.parse(b.slice(b.indexOf("data: ") + 6)) as { type: string; sequence_number: number; code?: string; response?: { id: string; status: string; error: unknown } });
+    assert.deepEqual(events.map((e) => e.sequence_number), events.map((_, i) => i));
+    assert.deepEqual(events.slice(-2).map((e) => e.type), ["error", "response.failed"]);
+    assert.equal(events[events.length - 2]?.code, "upstream_error");
+    const failed = events[events.length - 1]?.response;
+    assert.equal(failed?.status, "failed");
+    const stored = await client.responses.retrieve(failed?.id ?? "");
+    assert.equal(stored.status, "failed");
+    assert.equal(stored.error?.code, "server_error");
+  });
+
   test("sdk: function tools give a function_call item; its output continues the conversation by previous_response_id", async () => {
     const tools: OpenAI.Responses.FunctionTool[] = [{ type: "function", name: "lookup", description: "Looks up", parameters: { type: "object", properties: {} }, strict: false }];
     const r1 = await client.responses.create({ model: RELAY, input: "alpha beta", tools, tool_choice: { type: "function", name: "lookup" } });
