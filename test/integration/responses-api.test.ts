@@ -3,6 +3,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
+import { createOpenAI } from "@ai-sdk/openai";
+import { generateText, jsonSchema, streamText, tool } from "ai";
 import OpenAI from "openai";
 import type { GatewayHandle } from "../../gateway/main.js";
 import { waitForModel } from "../helpers/broker.js";
@@ -230,6 +232,24 @@ describe("/v1/responses (OpenAI's Responses API)", () => {
     const body = await readJson<ErrorBody>(raw);
     assert.equal(raw.status, 404);
     assert.deepEqual(body.error, { message: `Response with id '${r.id}' not found.`, type: "invalid_request_error", param: null, code: "response_not_found" });
+  });
+
+  test("Vercel AI SDK: the default provider (the Responses API) generates, streams and calls a named tool", async () => {
+    const provider = createOpenAI({ baseURL: `${gw.url}/v1`, apiKey: KEY_A });
+    const g = await generateText({ model: provider(SIM), prompt: "hi", maxRetries: 0 });
+    assert.ok(g.text.length > 0);
+    assert.equal(g.finishReason, "stop");
+    assert.equal(g.usage.outputTokens, SIM_TOKENS);
+    const s = streamText({ model: provider(SIM), prompt: "hi", maxRetries: 0 });
+    let streamed = "";
+    for await (const t of s.textStream) streamed += t;
+    assert.equal(streamed, await s.text);
+    assert.equal((await s.usage).outputTokens, SIM_TOKENS);
+    const tools = { lookup: tool({ description: "Looks up", inputSchema: jsonSchema<{ echo: string }>({ type: "object", properties: { echo: { type: "string" } } }) }) };
+    const t = await generateText({ model: provider(RELAY), prompt: "alpha", tools, toolChoice: { type: "tool", toolName: "lookup" }, maxRetries: 0 });
+    assert.equal(t.finishReason, "tool-calls");
+    // The SDK sends input_text parts, which the fake upstream does not echo: it answers "fake".
+    assert.deepEqual(t.toolCalls.map((c) => [c.toolName, c.input]), [["lookup", { echo: "fake fake fake fake fake fake fake fake" }]]);
   });
 
   test("raw: DELETE answers {id, object, deleted}", async () => {
