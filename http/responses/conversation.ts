@@ -9,7 +9,8 @@ export function assistantTurn(r: ResponseObject): ChatMessage[] {
   let text = "";
   const calls: ToolCall[] = [];
   for (const item of r.output) {
-    if (item.type === "message") for (const p of item.content) text += p.text;
+    // A refusal is the model's words too: the next turn sees what it said.
+    if (item.type === "message") for (const p of item.content) text += p.type === "refusal" ? p.refusal : p.text;
     else calls.push({ id: item.call_id, type: "function", name: item.name, arguments: item.arguments });
   }
   if (!text && calls.length === 0) return [];

@@ -6,7 +6,7 @@
 // https://platform.openai.com/docs/api-reference/responses-streaming
 import type { BrokerError, Delta, Final } from "../../contract/mod.js";
 import {
-  ids, usageOf, type FunctionCallItem, type ItemStatus, type MessageItem, type OutputItem, type OutputText,
+  ids, usageOf, type ContentPart, type FunctionCallItem, type ItemStatus, type MessageItem, type OutputItem,
   type ResponseError, type ResponseObject, type ResponseStatus, type ResponseUsage, type Skeleton,
 } from "./response-object.js";
 
@@ -18,28 +18,35 @@ interface ItemRef {
   output_index: number;
 }
 
+interface PartRef extends ItemRef {
+  content_index: number;
+}
+
 /** One event of a Responses stream, as OpenAI sends it in `data:` (its `type` is also the SSE `event:`). */
 export type ResponseEvent =
   | { type: Lifecycle; sequence_number: number; response: ResponseObject }
   | { type: "response.output_item.added" | "response.output_item.done"; sequence_number: number; output_index: number; item: OutputItem }
-  | (ItemRef & { type: "response.content_part.added" | "response.content_part.done"; content_index: number; part: OutputText })
-  | (ItemRef & { type: "response.output_text.delta"; content_index: number; delta: string; logprobs: never[] })
-  | (ItemRef & { type: "response.output_text.done"; content_index: number; text: string; logprobs: never[] })
+  | (PartRef & { type: "response.content_part.added" | "response.content_part.done"; part: ContentPart })
+  | (PartRef & { type: "response.output_text.delta"; delta: string; logprobs: never[] })
+  | (PartRef & { type: "response.output_text.done"; text: string; logprobs: never[] })
+  | (PartRef & { type: "response.refusal.delta"; delta: string })
+  | (PartRef & { type: "response.refusal.done"; refusal: string })
   | (ItemRef & { type: "response.function_call_arguments.delta"; delta: string })
   | (ItemRef & { type: "response.function_call_arguments.done"; arguments: string })
   | { type: "error"; sequence_number: number; code: string; message: string; param: string | null };
+
+type PartKind = ContentPart["type"];
 
 // An output item while it is built: strings grow, nothing is copied per delta.
 interface Building {
   open: boolean;
   item: MessageItem | FunctionCallItem;
-  /** The message's text so far. */
-  text: string;
-  /** Whether the message's content part was added (it is, right after the item). */
-  parted: boolean;
+  /** A message's content parts so far; the last one is open while the item is. */
+  parts: { kind: PartKind; text: string }[];
 }
 
-const part = (text: string): OutputText => ({ type: "output_text", text, annotations: [], logprobs: [] });
+const part = (kind: PartKind, text: string): ContentPart =>
+  kind === "refusal" ? { type: "refusal", refusal: text } : { type: "output_text", text, annotations: [], logprobs: [] };
 
 /**
  * Turns a job's events into Responses events. Call opening() first (deltas,
@@ -78,7 +85,8 @@ export class ResponseEvents {
     const out = this.opening();
     for (const d of batch) {
       if ((d.index ?? 0) !== 0 || this.status !== "in_progress") continue;
-      if (d.content) this.text(d.content, out);
+      if (d.content) this.text("output_text", d.content, out);
+      if (d.refusal) this.text("refusal", d.refusal, out);
       for (const t of d.toolCalls ?? []) this.toolCall(t.index ?? 0, t.id ?? "", t.name ?? "", t.arguments ?? "", out);
       if (d.finishReason) this.finishReason = d.finishReason;
     }
@@ -137,22 +145,44 @@ export class ResponseEvents {
     };
   }
 
-  private text(delta: string, out: ResponseEvent[]): void {
+  // Text or refusal text goes to the open message's last part, when of its kind; else a new part begins.
+  private text(kind: PartKind, delta: string, out: ResponseEvent[]): void {
     let b = this.items[this.message];
     if (!b?.open) b = this.openMessage(out);
-    b.text += delta;
-    out.push({ type: "response.output_text.delta", sequence_number: this.seq++, item_id: b.item.id, output_index: this.message, content_index: 0, delta, logprobs: [] });
+    const ref = { item_id: b.item.id, output_index: this.message };
+    let p = b.parts[b.parts.length - 1];
+    if (p?.kind !== kind) {
+      if (p) this.closePart(b, this.message, out);
+      p = { kind, text: "" };
+      const content_index = b.parts.push(p) - 1;
+      out.push({ type: "response.content_part.added", sequence_number: this.seq++, ...ref, content_index, part: part(kind, "") });
+    }
+    p.text += delta;
+    const content_index = b.parts.length - 1;
+    out.push(kind === "refusal"
+      ? { type: "response.refusal.delta", sequence_number: this.seq++, ...ref, content_index, delta }
+      : { type: "response.output_text.delta", sequence_number: this.seq++, ...ref, content_index, delta, logprobs: [] });
   }
 
   private openMessage(out: ResponseEvent[]): Building {
     const n = this.items.filter((b) => b.item.type === "message").length;
     const item: MessageItem = { id: ids.message(this.skeleton.jobId, n), type: "message", status: "in_progress", role: "assistant", content: [] };
-    const b: Building = { open: true, item, text: "", parted: false };
+    const b: Building = { open: true, item, parts: [] };
     this.message = this.items.push(b) - 1;
     out.push({ type: "response.output_item.added", sequence_number: this.seq++, output_index: this.message, item: this.itemNow(b) });
-    b.parted = true;
-    out.push({ type: "response.content_part.added", sequence_number: this.seq++, item_id: item.id, output_index: this.message, content_index: 0, part: part("") });
     return b;
+  }
+
+  // The done events of a message's last part.
+  private closePart(b: Building, index: number, out: ResponseEvent[]): void {
+    const content_index = b.parts.length - 1;
+    const p = b.parts[content_index];
+    if (!p) return;
+    const ref = { item_id: b.item.id, output_index: index, content_index };
+    out.push(p.kind === "refusal"
+      ? { type: "response.refusal.done", sequence_number: this.seq++, ...ref, refusal: p.text }
+      : { type: "response.output_text.done", sequence_number: this.seq++, ...ref, text: p.text, logprobs: [] });
+    out.push({ type: "response.content_part.done", sequence_number: this.seq++, ...ref, part: part(p.kind, p.text) });
   }
 
   // A call's id, type and name come on its first delta; later ones carry argument text.
@@ -168,7 +198,7 @@ export class ResponseEvents {
         id: ids.functionCall(this.skeleton.jobId, n), type: "function_call", status: "in_progress",
         call_id: callId || ids.callId(this.skeleton.jobId, n), name, arguments: "",
       };
-      at = this.items.push({ open: true, item, text: "", parted: false }) - 1;
+      at = this.items.push({ open: true, item, parts: [] }) - 1;
       this.calls.set(index, at);
       out.push({ type: "response.output_item.added", sequence_number: this.seq++, output_index: at, item: { ...item } });
     }
@@ -187,13 +217,8 @@ export class ResponseEvents {
   }
 
   private close(b: Building, index: number, status: ItemStatus, out: ResponseEvent[]): void {
-    const { id } = b.item;
-    if (b.item.type === "message") {
-      out.push({ type: "response.output_text.done", sequence_number: this.seq++, item_id: id, output_index: index, content_index: 0, text: b.text, logprobs: [] });
-      out.push({ type: "response.content_part.done", sequence_number: this.seq++, item_id: id, output_index: index, content_index: 0, part: part(b.text) });
-    } else {
-      out.push({ type: "response.function_call_arguments.done", sequence_number: this.seq++, item_id: id, output_index: index, arguments: b.item.arguments });
-    }
+    if (b.item.type === "message") this.closePart(b, index, out);
+    else out.push({ type: "response.function_call_arguments.done", sequence_number: this.seq++, item_id: b.item.id, output_index: index, arguments: b.item.arguments });
     this.settle(b, status);
     out.push({ type: "response.output_item.done", sequence_number: this.seq++, output_index: index, item: this.itemNow(b) });
   }
@@ -206,8 +231,7 @@ export class ResponseEvents {
   // A copy, so events already handed out never change.
   private itemNow(b: Building): OutputItem {
     if (b.item.type === "function_call") return { ...b.item };
-    // The message's one content part exists from content_part.added on, holding the text so far.
-    return { ...b.item, content: b.parted ? [part(b.text)] : [] };
+    return { ...b.item, content: b.parts.map((p) => part(p.kind, p.text)) };
   }
 
   private lifecycle(type: Lifecycle): ResponseEvent {

@@ -13,18 +13,19 @@ const detail = fields.oneOf(fields.IMAGE_DETAILS);
 const inputText = z.object({ type: z.literal("input_text"), text: z.string() });
 // An assistant turn the client sends back: its annotations and logprobs mean nothing to an engine.
 const outputText = z.looseObject({ type: z.literal("output_text"), text: z.string() });
+const refusal = z.object({ type: z.literal("refusal"), refusal: z.string() });
 const inputImage = z.object({
   type: z.literal("input_image"),
   image_url: z.string().nullish(),
   file_id: z.string().nullish(),
   detail: detail.nullish(),
 });
-const KNOWN_PARTS = new Set(["input_text", "output_text", "input_image"]);
+const KNOWN_PARTS = new Set(["input_text", "output_text", "refusal", "input_image"]);
 // input_file, input_audio and parts yet to come: refused by type below. The refinement aborts, so a
 // union whose other options failed too reports every option (and the error names the one meant),
 // rather than only this one's, which zod would take as the only near miss.
 const otherPart = z.looseObject({ type: z.string().refine((t) => !KNOWN_PARTS.has(t), { abort: true }) });
-const contentPart = z.union([inputText, outputText, inputImage, otherPart], { error: "a content part object with a 'type'" });
+const contentPart = z.union([inputText, outputText, refusal, inputImage, otherPart], { error: "a content part object with a 'type'" });
 const content = z.union([z.string(), z.array(contentPart)], { error: "a string or an array of content parts" });
 
 const messageItem = z.looseObject({
@@ -153,8 +154,10 @@ function partsOf(list: Part[], param: string): { parts: ContentPart[] } {
   };
 }
 
+// An assistant turn's text: its output_text, or what it refused with.
 function textOf(p: Part, param: string): string {
   if ((p.type === "input_text" || p.type === "output_text") && typeof p.text === "string") return p.text;
+  if (p.type === "refusal" && typeof p.refusal === "string") return p.refusal;
   throw unsupportedPart(p.type, `${param}.type`);
 }
 

@@ -14,12 +14,19 @@ export interface OutputText {
   logprobs: never[];
 }
 
+export interface OutputRefusal {
+  type: "refusal";
+  refusal: string;
+}
+
+export type ContentPart = OutputText | OutputRefusal;
+
 export interface MessageItem {
   id: string;
   type: "message";
   status: ItemStatus;
   role: "assistant";
-  content: OutputText[];
+  content: ContentPart[];
 }
 
 export interface FunctionCallItem {

@@ -38,7 +38,7 @@ describe("Responses request → canonical chat job", () => {
       input: [
         { role: "developer", content: "Use tools." },
         { type: "message", role: "user", content: [{ type: "input_text", text: "Weather?" }, { type: "input_image", image_url: "https://x/y.png", detail: "low" }] },
-        { role: "assistant", content: [{ type: "output_text", text: "Let me look.", annotations: [] }] },
+        { role: "assistant", content: [{ type: "output_text", text: "Let me look.", annotations: [] }, { type: "refusal", refusal: "" }] },
         { type: "function_call", call_id: "call_1", name: "weather", arguments: "{\"city\":\"Oslo\"}" },
         { type: "function_call", call_id: "call_2", name: "weather", arguments: "{\"city\":\"Rome\"}" },
         { type: "reasoning", id: "rs_1", summary: [], encrypted_content: "opaque" },
@@ -205,6 +205,18 @@ describe("ResponseEvents: the job's events as Responses events", () => {
       role: "assistant", content: "Checking.",
       toolCalls: [{ id: "call_a", type: "function", name: "weather", arguments: "{\"city\":1}" }, { id: "call_J1_1", type: "function", name: "time", arguments: "{}" }],
     }]);
+  });
+
+  test("a refusal is its own content part, with response.refusal.delta and .done", () => {
+    const { events, machine } = run([[{ index: 0, refusal: "I can't" }], [{ index: 0, refusal: " help.", finishReason: "stop" }]], final);
+    assertSequenced(events);
+    assert.deepEqual(events.slice(2).map((e) => e.type), [
+      "response.output_item.added", "response.content_part.added", "response.refusal.delta", "response.refusal.delta",
+      "response.refusal.done", "response.content_part.done", "response.output_item.done", "response.completed",
+    ]);
+    const r = machine.snapshot();
+    assert.deepEqual(r.output[0], { id: "msg_J1", type: "message", status: "completed", role: "assistant", content: [{ type: "refusal", refusal: "I can't help." }] });
+    assert.deepEqual(assistantTurn(r), [{ role: "assistant", content: "I can't help." }]);
   });
 
   test("a failure after the start: OpenAI's error event, then response.failed with the error in the response", () => {
