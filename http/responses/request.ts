@@ -71,7 +71,9 @@ const schema = z.looseObject({
   background: z.boolean().nullish(),
 });
 type Body = z.infer<typeof schema>;
-const MODELLED: ReadonlySet<string> = new Set([...Object.keys(schema.shape), ...IGNORED_FIELDS]);
+// parallel_tool_calls is checked here and then travels in extra_json: chat names it alike, and the
+// job has no field of its own for it, so the OpenAI-compatible engines pass it on.
+const MODELLED: ReadonlySet<string> = new Set([...Object.keys(schema.shape), ...IGNORED_FIELDS].filter((k) => k !== "parallel_tool_calls"));
 
 /** A checked Responses request, before the conversation it continues is known. */
 export interface ResponsesRequest {
@@ -100,7 +102,7 @@ export function parseResponsesRequest(body: unknown): ResponsesRequest {
   if (raw.conversation != null) throw invalid("conversation", "'conversation' is not supported by this gateway; continue a conversation with 'previous_response_id'.");
   const b = check(schema, body, jsonParam);
   const tools = (b.tools ?? []).map((t, i): FunctionTool => {
-    if (t.type !== "function" || !isFunctionTool(t)) throw invalid(`tools[${i}].type`, `Tools of type '${t.type}' are not supported by this gateway; only 'function' tools are.`);
+    if (!isFunctionTool(t)) throw invalid(`tools[${i}].type`, `Tools of type '${t.type}' are not supported by this gateway; only 'function' tools are.`);
     return { type: "function", name: t.name, description: t.description ?? null, parameters: t.parameters ?? null, strict: t.strict ?? null };
   });
   const choice = toolChoiceOf(b.tool_choice);
@@ -121,8 +123,6 @@ export function parseResponsesRequest(body: unknown): ResponsesRequest {
   if (b.max_output_tokens != null) chat.maxTokens = b.max_output_tokens;
   if (b.temperature != null) chat.temperature = b.temperature;
   if (b.top_p != null) chat.topP = b.top_p;
-  // Chat's own field, so the OpenAI-compatible engines pass it on; it has no ChatRequest field.
-  if (b.parallel_tool_calls != null) chat.extraJson = mergeJson(chat.extraJson ?? "", { parallel_tool_calls: b.parallel_tool_calls });
 
   const echo: Echo = {
     instructions: b.instructions ?? null,
@@ -231,8 +231,4 @@ function responseFormat(f: TextFormat): unknown {
   if (f.description != null) js.description = f.description;
   if (f.strict != null) js.strict = f.strict;
   return { type: "json_schema", json_schema: js };
-}
-
-function mergeJson(json: string, add: Record<string, unknown>): string {
-  return JSON.stringify({ ...(json ? (JSON.parse(json) as Record<string, unknown>) : {}), ...add });
 }
