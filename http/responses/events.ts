@@ -145,23 +145,27 @@ export class ResponseEvents {
     };
   }
 
-  // Text or refusal text goes to the open message's last part, when of its kind; else a new part begins.
+  // Text or refusal text goes to the open message's last part, when of its kind; else a new part
+  // begins. The hot path of a stream: one event object per delta, nothing else allocated.
   private text(kind: PartKind, delta: string, out: ResponseEvent[]): void {
     let b = this.items[this.message];
     if (!b?.open) b = this.openMessage(out);
-    const ref = { item_id: b.item.id, output_index: this.message };
     let p = b.parts[b.parts.length - 1];
-    if (p?.kind !== kind) {
-      if (p) this.closePart(b, this.message, out);
-      p = { kind, text: "" };
-      const content_index = b.parts.push(p) - 1;
-      out.push({ type: "response.content_part.added", sequence_number: this.seq++, ...ref, content_index, part: part(kind, "") });
-    }
+    if (p?.kind !== kind) p = this.openPart(b, kind, out);
     p.text += delta;
+    const item_id = b.item.id;
     const content_index = b.parts.length - 1;
-    out.push(kind === "refusal"
-      ? { type: "response.refusal.delta", sequence_number: this.seq++, ...ref, content_index, delta }
-      : { type: "response.output_text.delta", sequence_number: this.seq++, ...ref, content_index, delta, logprobs: [] });
+    out.push(kind === "output_text"
+      ? { type: "response.output_text.delta", sequence_number: this.seq++, item_id, output_index: this.message, content_index, delta, logprobs: [] }
+      : { type: "response.refusal.delta", sequence_number: this.seq++, item_id, output_index: this.message, content_index, delta });
+  }
+
+  private openPart(b: Building, kind: PartKind, out: ResponseEvent[]): { kind: PartKind; text: string } {
+    if (b.parts.length > 0) this.closePart(b, this.message, out);
+    const p = { kind, text: "" };
+    const content_index = b.parts.push(p) - 1;
+    out.push({ type: "response.content_part.added", sequence_number: this.seq++, item_id: b.item.id, output_index: this.message, content_index, part: part(kind, "") });
+    return p;
   }
 
   private openMessage(out: ResponseEvent[]): Building {

@@ -236,6 +236,14 @@ describe("ResponseEvents: the job's events as Responses events", () => {
     assert.equal(blocks.length, 2);
     assert.match(blocks[0] ?? "", /^event: response\.created\ndata: \{"type":"response\.created","sequence_number":0,"response":\{"id":"resp_J1"/);
   });
+
+  test("SSE framing: a text delta, written by hand, is byte for byte what JSON.stringify gives", () => {
+    const m = new ResponseEvents(skeleton());
+    const events = m.deltas(text("a \"quoted\"\n line \u2028 é"));
+    const delta = events.find((e) => e.type === "response.output_text.delta");
+    assert.ok(delta);
+    assert.equal(sseOf([delta]), `event: response.output_text.delta\ndata: ${JSON.stringify(delta)}\n\n`);
+  });
 });
 
 describe("stored input items", () => {
