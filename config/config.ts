@@ -227,6 +227,11 @@ const Schema = z.strictObject({
     /** How long a background job's events stay replayable (its JetStream log's max age). */
     eventRetentionMs: z.number().int().min(60_000).default(86_400_000),
   }).prefault({}),
+  /** Responses API (/v1/responses): stored responses live in the `<prefix>-responses` KV bucket. */
+  responses: z.strictObject({
+    /** How long a stored response (and what previous_response_id needs of it) is kept: OpenAI keeps 30 days. */
+    retentionMs: z.number().int().min(60_000).default(30 * 86_400_000),
+  }).prefault({}),
   workers: z.array(Worker).default([]),
 });
 

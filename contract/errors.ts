@@ -28,6 +28,7 @@ export const ErrorCodes = {
   priority_not_allowed: { status: 403, doc: "The priority header asks for a lane above the key's `maxPriority`." },
   model_not_found: { status: 404, doc: "No route or live worker knows this model id." },
   not_found: { status: 404, doc: "No such endpoint." },
+  response_not_found: { status: 404, doc: "No stored response with this id for this key: unknown, deleted, expired, created with `store: false`, or another key's." },
   request_too_large: { status: 413, doc: "The body is over the gateway's limit, or the job would not fit in a NATS message." },
   queue_full: { status: 429, doc: "The model's queue is at its bound; retry after `Retry-After` seconds." },
   queue_timeout: { status: 503, doc: "No worker took the job within the model's `maxQueueWaitMs`; it will never run." },

@@ -11,7 +11,7 @@ import { authEnabled, type Config } from "../config/mod.js";
 import { KeyStore, LIMITS_TTL_MS, Limiter, USAGE_TTL_MS, UsageLedger } from "../access/mod.js";
 import { startGrpcFront, type GrpcFront } from "../grpc/mod.js";
 import { AdminViews, Guard, InferenceService, ModelCatalog } from "../core/mod.js";
-import { buildMetricsServer, buildServer } from "../http/mod.js";
+import { buildMetricsServer, buildServer, ResponseStore } from "../http/mod.js";
 import { adminKeyOf } from "./admin-key.js";
 
 export interface GatewayHandle {
@@ -38,6 +38,9 @@ export async function startGateway(cfg: Config, log: Logger): Promise<GatewayHan
   const metrics = new GatewayMetrics();
   const usageKv = await openBucket(nc, bucketName(cfg.nats.prefix, "usage"), { replicas: cfg.queue.replicas, domain: cfg.nats.jsDomain, ttlMs: USAGE_TTL_MS, log });
   const usage = new UsageLedger(usageKv, { flushMs: cfg.gateway.auth.usageFlushMs, log, onRecord: (e) => metrics.countKeyUsage(e) });
+  const responses = new ResponseStore(
+    await openBucket(nc, bucketName(cfg.nats.prefix, "responses"), { replicas: cfg.queue.replicas, domain: cfg.nats.jsDomain, ttlMs: cfg.responses.retentionMs, log }),
+  );
   const jobs = new JobClient(nc, jsm, cfg, registry, log, metrics);
   jobs.start();
   const detached = new DetachedJobs(nc, await EventLog.open(nc, jsm, cfg, log), jobs, registry, cfg, log);
@@ -63,6 +66,7 @@ export async function startGateway(cfg: Config, log: Logger): Promise<GatewayHan
     ...views,
     log,
     usage,
+    responses,
     readiness: {
       notReadyReason: () => (draining ? "shutting down" : jobs.connected ? null : "no connection to NATS"),
       capacity: () => ({ workers: registry.list().filter((w) => !w.draining).length, models: [...registry.liveModels().keys()].sort() }),

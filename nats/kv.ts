@@ -1,4 +1,4 @@
-// KV buckets the broker keeps its shared state in (keys, limits, usage).
+// KV buckets the broker keeps its shared state in (keys, limits, usage, stored responses).
 // Looked up first and created only when missing, as for the job stream's
 // consumers: a live bucket's settings are not changed from under the others.
 import { JetStreamApiCodes, JetStreamApiError, jetstream } from "@nats-io/jetstream";
@@ -22,8 +22,12 @@ export interface BucketOptions {
   domain?: string;
 }
 
+/** The broker's buckets: the gateways' alone (nats/roles.ts grants them to the gateway role). */
+export const BUCKETS = ["keys", "limits", "usage", "responses"] as const;
+export type BucketKind = (typeof BUCKETS)[number];
+
 /** The name of one of the broker's buckets under a subject prefix: `<prefix>-<what>`. */
-export function bucketName(prefix: string, what: "keys" | "limits" | "usage"): string {
+export function bucketName(prefix: string, what: BucketKind): string {
   return `${prefix}-${what}`;
 }
 

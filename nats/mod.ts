@@ -6,4 +6,4 @@ export {
   inboxPrefix, natsAuthorization, natsPermissions, natsServerConfig, type NatsPermissions, type NatsRole, type NatsUser, type RoleOptions, roleUser, roleUsers,
 } from "./roles.js";
 export { ensureJobConsumer, ensureJobStream, MoreJetStreamApiCodes } from "./jetstream.js";
-export { bucketName, isCasConflict, openBucket, type BucketOptions, type KV, type KvEntry, type KvWatchEntry } from "./kv.js";
+export { BUCKETS, bucketName, type BucketKind, isCasConflict, openBucket, type BucketOptions, type KV, type KvEntry, type KvWatchEntry } from "./kv.js";

@@ -3,7 +3,7 @@
 // here connects; `broker nats-config` and the tests render what it returns.
 import type { Config } from "../config/mod.js";
 import { Lanes, subjects } from "../contract/mod.js";
-import { bucketName } from "./kv.js";
+import { BUCKETS, bucketName } from "./kv.js";
 
 export type NatsRole = "gateway" | "worker";
 
@@ -100,7 +100,7 @@ const acks = (streamAndConsumer: string): string[] => [`$JS.ACK.${streamAndConsu
 function gatewayPermissions(prefix: string, api: string, gatewayId: string | undefined): NatsPermissions {
   if (gatewayId !== undefined && !/^[A-Za-z0-9_-]+$/.test(gatewayId)) throw new Error(`a gateway id is letters, digits, _ and - (got '${gatewayId}')`);
   const s = subjects(prefix);
-  const buckets = (["keys", "limits", "usage"] as const).map((w) => bucketName(prefix, w));
+  const buckets = BUCKETS.map((w) => bucketName(prefix, w));
   // The KV buckets' streams and the detached jobs' events stream: gateways read and write them whole.
   const kvStreams = [...buckets.map((b) => `KV_${b}`), s.eventsStream];
   return {

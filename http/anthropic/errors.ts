@@ -35,6 +35,7 @@ const KINDS: Readonly<Record<ErrorCode, Kind>> = {
   priority_not_allowed: Kind.permission,
   model_not_found: Kind.notFound,
   not_found: Kind.notFound,
+  response_not_found: Kind.notFound,
   request_too_large: Kind.tooLarge,
   queue_full: Kind.rateLimit,
   rate_limit_exceeded: Kind.rateLimit,

@@ -6,6 +6,8 @@ import type { Logger, GatewayMetrics } from "../../ops/mod.js";
 import { jsonTooDeep, requestIdFrom, tooDeep, type AdminViews, type InferenceService, type ModelCatalog } from "../../core/mod.js";
 import type { WorkerRegistry } from "../../jobs/mod.js";
 import { registerMessagesRoutes } from "../anthropic/messages.js";
+import { registerResponsesRoutes } from "../responses/routes.js";
+import type { ResponseStore } from "../responses/store.js";
 import { registerCors } from "./cors.js";
 import { errorHandler, sendError } from "./errors.js";
 import { registerAdminRoutes } from "./routes/admin.js";
@@ -28,6 +30,8 @@ export interface ServerDeps {
   metrics: GatewayMetrics;
   /** The usage ledger; without it there is no /admin/usage (404). */
   usage?: UsageLedger;
+  /** Stored responses (/v1/responses), in NATS KV. */
+  responses: ResponseStore;
 }
 
 /** Builds the HTTP facade without listening, so tests and the CLI share it. */
@@ -81,6 +85,8 @@ export function buildServer(cfg: Config, deps: ServerDeps): FastifyInstance {
   registerChatRoutes(app, routeDeps);
   registerCompletionRoutes(app, routeDeps);
   registerEmbeddingRoutes(app, routeDeps);
+  // OpenAI's Responses API: the same chat call, with responses stored in NATS.
+  registerResponsesRoutes(app, { ...routeDeps, store: deps.responses });
   // Anthropic's Messages API: a second dialect over the same core, with its own error shape.
   registerMessagesRoutes(app, { ...routeDeps, countRejection });
   return app;

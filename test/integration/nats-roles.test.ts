@@ -94,6 +94,15 @@ describe("least-privilege NATS roles", () => {
     assert.doesNotMatch(worker.output(), /nats error|Permissions Violation/i, "the worker ran into no refusal of its own");
   });
 
+  test("the gateway user stores, reads and deletes responses in its bucket (/v1/responses)", async () => {
+    const created = await readJson<{ id: string; status: string }>(postJson(`${gw.url}/v1/responses`, { model: MODEL, input: "hi" }));
+    assert.equal(created.status, "completed", JSON.stringify(created));
+    const got = await readJson<{ id: string }>(fetch(`${gw.url}/v1/responses/${created.id}`));
+    assert.equal(got.id, created.id);
+    assert.equal((await fetch(`${gw.url}/v1/responses/${created.id}`, { method: "DELETE" })).status, 200);
+    assert.equal((await fetch(`${gw.url}/v1/responses/${created.id}`)).status, 404);
+  });
+
   test("the worker user may not publish jobs", async () => {
     const nc = await connectAs("wk", "wk-secret");
     const refused = violations(nc);

@@ -45,3 +45,10 @@ test("a chain inside a chain stops the process at start, naming where", () => {
     e instanceof ConfigError && /gateway\.models\.3\.chain\.0/.test(e.message) && /'inner' is itself a chain/.test(e.message));
   assert.equal(parseConfig({ gateway: { models: models.slice(0, 3) } }).gateway.models.length, 3, "a chain of plain targets is fine");
 });
+
+test("stored responses are kept 30 days unless responses.retentionMs says otherwise; the section is strict", () => {
+  assert.equal(parseConfig({}).responses.retentionMs, 30 * 86_400_000);
+  assert.equal(parseConfig({ responses: { retentionMs: 3_600_000 } }).responses.retentionMs, 3_600_000);
+  assert.throws(() => parseConfig({ responses: { retentionMs: 1000 } }), (e: Error) => e instanceof ConfigError && /responses\.retentionMs/.test(e.message));
+  assert.throws(() => parseConfig({ responses: { ttl: 1 } }), (e: Error) => e instanceof ConfigError && /responses/.test(e.message) && /ttl/.test(e.message));
+});

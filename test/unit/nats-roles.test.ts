@@ -32,6 +32,14 @@ describe("natsPermissions", () => {
     assert.ok(!gateway.subscribe.allow.some((s) => s.startsWith("_INBOX_wk") || s === "_INBOX.>"));
   });
 
+  test("a gateway uses every bucket of the broker's, stored responses included", () => {
+    for (const b of ["keys", "limits", "usage", "responses"]) {
+      assert.ok(gateway.publish.allow.includes(`$KV.llm-${b}.>`), b);
+      assert.ok(gateway.publish.allow.includes(`$JS.API.STREAM.*.KV_llm-${b}`), b);
+      assert.ok(gateway.publish.allow.includes(`$JS.API.DIRECT.GET.KV_llm-${b}.>`), b);
+    }
+  });
+
   test("under a JetStream domain every API grant is $JS.<domain>.API, and its local twin (the domain's servers map to it)", () => {
     const w = natsPermissions("llm", "worker", { jsDomain: "hub", name: "a", models: ["m"] });
     assert.ok(w.publish.allow.includes("$JS.hub.API.CONSUMER.MSG.NEXT.LLM_JOBS.w_m_normal"));
