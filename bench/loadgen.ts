@@ -7,6 +7,7 @@
 // requests that complete inside the measuring window count; the warm-up before
 // it lets the JIT settle.
 import http from "node:http";
+import { tailReader, type Dialect, type TailReader } from "./dialects.js";
 import { FloorClient, floorConnect } from "./floor.js";
 import { percentile, Samples } from "./stats.js";
 
@@ -14,8 +15,9 @@ export interface LoadSpec {
   /**
    * `bodies`: sent in turn, request i carries bodies[i % length] (e.g. one body per model).
    * `headers`: sent with every request besides content-type and content-length (e.g. authorization).
+   * `dialect`: how an answer ends and where its token count is (default chat).
    */
-  target: { kind: "http"; url: string; bodies: string[]; stream: boolean; headers?: Record<string, string> } | { kind: "jetstream"; natsUrl: string; jobBytes: number };
+  target: { kind: "http"; url: string; bodies: string[]; stream: boolean; dialect?: Dialect; headers?: Record<string, string> } | { kind: "jetstream"; natsUrl: string; jobBytes: number };
   connections: number;
   warmupMs: number;
   /** The measuring window; with maxRequests, the hard limit for the whole run. */
@@ -62,10 +64,8 @@ interface Outcome {
   failure?: string;
 }
 
-const COMPLETION_TOKENS = /"completion_tokens":(\d+)/g;
-
 /** One HTTP request; never rejects. The body is kept only by its last two chunks (the usage is at the end). */
-function httpRequest(agent: http.Agent, url: URL, headers: Record<string, string>, body: Buffer, stream: boolean, timeoutMs: number, t0: number): Promise<Outcome> {
+function httpRequest(agent: http.Agent, url: URL, headers: Record<string, string>, body: Buffer, reader: TailReader, timeoutMs: number, t0: number): Promise<Outcome> {
   return new Promise((resolve) => {
     const req = http.request({
       agent, host: url.hostname, port: url.port, path: url.pathname, method: "POST",
@@ -82,9 +82,8 @@ function httpRequest(agent: http.Agent, url: URL, headers: Record<string, string
       });
       res.on("end", () => {
         const tail = prev && last ? Buffer.concat([prev, last]).toString() : (last?.toString() ?? "");
-        let tokens = 0;
-        for (const m of tail.matchAll(COMPLETION_TOKENS)) tokens = Number(m[1]);
-        const complete = stream ? tail.endsWith("data: [DONE]\n\n") && !tail.includes(`data: {"error"`) : tokens > 0;
+        const tokens = reader.tokens(tail);
+        const complete = reader.complete(tail, tokens);
         const failure = status >= 200 && status < 300 && !complete ? "incomplete body" : undefined;
         resolve({ status, ok: status >= 200 && status < 300 && complete, tokens, ttftMs, ...(failure ? { failure } : {}) });
       });
@@ -123,7 +122,8 @@ async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     const bodies = target.bodies.map((b) => Buffer.from(b));
     if (bodies.length === 0) throw new Error("an http target needs at least one body");
     const headers = target.headers ?? {};
-    send = (t0, n) => httpRequest(agent, url, headers, bodies[n % bodies.length] as Buffer, target.stream, spec.timeoutMs, t0);
+    const reader = tailReader(target.dialect ?? "chat", target.stream);
+    send = (t0, n) => httpRequest(agent, url, headers, bodies[n % bodies.length] as Buffer, reader, spec.timeoutMs, t0);
     close = async () => agent.destroy();
   } else {
     const client = new FloorClient(await floorConnect(target.natsUrl, "bench-floor-client"), target.jobBytes, spec.timeoutMs);

@@ -1,5 +1,6 @@
 // The side-by-side scenarios of issue 3: every system gets the same load,
 // systems alternate within each round, and the figures are medians over rounds.
+import { DIALECTS } from "./dialects.js";
 import type { LoadSpec } from "./loadgen.js";
 import { runAlternating, type SystemResult } from "./measure.js";
 import { round } from "./stats.js";
@@ -28,7 +29,8 @@ export interface ScenarioResult {
   notes?: string[];
 }
 
-const PROMPT = [{ role: "user", content: "Write a short answer for the benchmark." }];
+const QUESTION = "Write a short answer for the benchmark.";
+const PROMPT = [{ role: "user", content: QUESTION }];
 
 export function chatBody(stream: boolean, maxTokens: number, model = "sim"): string {
   return JSON.stringify({
@@ -40,13 +42,22 @@ export function chatBody(stream: boolean, maxTokens: number, model = "sim"): str
   });
 }
 
+/** The same question in the Responses dialect: the same prompt, the same answer length. */
+export function responsesBody(stream: boolean, maxTokens: number, model = "sim"): string {
+  // Stored, as OpenAI's default is: the KV write per response is part of what the dialect costs.
+  return JSON.stringify({ model, input: QUESTION, max_output_tokens: maxTokens, ...(stream ? { stream: true } : {}) });
+}
+
+/** Who answers: "broker" speaks chat, as everywhere in the bench; "broker-responses" is the same broker on /v1/responses. */
+type System = "direct" | "jetstream-floor" | "broker" | "broker-responses";
+
 interface Def {
   name: string;
   description: string;
   connections: number;
   stream: boolean;
   maxTokens: number;
-  systems: ("direct" | "jetstream-floor" | "broker")[];
+  systems: System[];
 }
 
 const DEFS: Def[] = [
@@ -54,23 +65,61 @@ const DEFS: Def[] = [
   { name: "nonstream-c128", description: "non-stream chat, 16 tokens, 128 connections", connections: 128, stream: false, maxTokens: 16, systems: ["direct", "jetstream-floor", "broker"] },
   { name: "stream16-c32", description: "stream chat, 16 chunks, 32 connections", connections: 32, stream: true, maxTokens: 16, systems: ["direct", "broker"] },
   { name: "stream256-c32", description: "stream chat, 256 chunks, 32 connections", connections: 32, stream: true, maxTokens: 256, systems: ["direct", "broker"] },
+  { name: "responses-stream256-c32", description: "stream, 256 tokens, 32 connections, through the broker: chat (broker, include_usage) vs Responses (broker-responses)", connections: 32, stream: true, maxTokens: 256, systems: ["broker", "broker-responses"] },
+  { name: "responses-nonstream-c32", description: "non-stream, 16 tokens, 32 connections, through the broker: chat (broker) vs Responses (broker-responses, stored)", connections: 32, stream: false, maxTokens: 16, systems: ["broker", "broker-responses"] },
   // The floor's round trip at 1 connection is the least a durable queue hop can add to TTFT.
   { name: "ttft-c1", description: "stream chat, 16 chunks, 1 connection: time to first token (floor: its round trip)", connections: 1, stream: true, maxTokens: 16, systems: ["direct", "jetstream-floor", "broker"] },
 ];
 
 export const SCENARIO_NAMES = DEFS.map((d) => d.name);
 
-function specFor(d: Def, system: string, t: Targets, timing: Timing): LoadSpec {
+function specFor(d: Def, system: System, t: Targets, timing: Timing): LoadSpec {
   const base = { connections: d.connections, warmupMs: timing.warmupMs, durationMs: timing.durationMs, timeoutMs: 30_000 };
   if (system === "jetstream-floor") return { ...base, target: { kind: "jetstream", natsUrl: t.natsUrl, jobBytes: t.jobBytes } };
-  const url = `${system === "direct" ? t.direct : t.broker}/v1/chat/completions`;
+  if (system === "broker-responses") {
+    const target = { kind: "http" as const, url: `${t.broker}${DIALECTS.responses}`, bodies: [responsesBody(d.stream, d.maxTokens)], stream: d.stream, dialect: "responses" as const };
+    return { ...base, target };
+  }
+  const url = `${system === "direct" ? t.direct : t.broker}${DIALECTS.chat}`;
   return { ...base, target: { kind: "http", url, bodies: [chatBody(d.stream, d.maxTokens)], stream: d.stream } };
 }
 
 const ratio = (a: number | undefined, b: number | undefined): number =>
   a !== undefined && b !== undefined && b > 0 ? round(a / b) : Number.NaN;
 
+/**
+ * Responses against chat on the same broker. Both streams carry the same
+ * answer in the same delta events (the zero-work sim yields every 64 tokens
+ * and the worker merges what a tick emits, so 256 tokens are a few deltas);
+ * Responses adds its 8 lifecycle and item events. At the same concurrency the
+ * wall time per delta event is connections ÷ (streams/s × deltas per stream),
+ * so the per-event cost ratio is chat streams/s over Responses streams/s.
+ */
+function dialectRatios(d: Def, r: Record<string, SystemResult>): { ratios: Record<string, number>; notes: string[] } {
+  const chat = r.broker;
+  const responses = r["broker-responses"];
+  const out: Record<string, number> = { "responses/chat": ratio(responses?.rps, chat?.rps) };
+  const gatewayCpu = ratio(responses?.cpu_us_per_req.gateway, chat?.cpu_us_per_req.gateway);
+  if (!d.stream) {
+    out["responses/chat gateway cpu_us_per_req"] = gatewayCpu;
+    return { ratios: out, notes: ["responses/chat: req/s; Responses stores each answer in the responses KV bucket, as OpenAI's store default asks"] };
+  }
+  out["responses/chat tokens_per_s"] = ratio(responses?.tokens_per_s, chat?.tokens_per_s);
+  out["responses/chat per-event cost"] = ratio(chat?.tokens_per_s, responses?.tokens_per_s);
+  out["responses/chat gateway cpu per event"] = gatewayCpu;
+  return {
+    ratios: out,
+    notes: [
+      "responses/chat: streams/s; tokens_per_s differs from it only if a dialect's token count is off",
+      "per-event cost: wall time per delta event at 32 connections, Responses over chat, i.e. chat tokens/s ÷ Responses tokens/s (both send the same 256 tokens in the same delta events, Responses' 8 lifecycle and item events charged to them; lower is cheaper; the target, Responses ≥ 0.8 × chat's tokens/s, is this ≤ 1.25)",
+      "gateway cpu per event: the gateway's CPU µs per stream, Responses over chat (the same delta events each)",
+      "Responses streams are stored (store defaults to true): one KV write per stream is in its figures",
+    ],
+  };
+}
+
 function ratios(d: Def, r: Record<string, SystemResult>, floorC32: number | undefined): { ratios: Record<string, number>; notes: string[] } {
+  if (d.systems.includes("broker-responses")) return dialectRatios(d, r);
   const { broker, direct } = r;
   const floor = r["jetstream-floor"];
   const out: Record<string, number> = {};
@@ -102,7 +151,9 @@ export async function runScenarios(names: string[], t: Targets, timing: Timing, 
   const out: ScenarioResult[] = [];
   let floorC32: number | undefined;
   for (const d of DEFS.filter((x) => names.includes(x.name))) {
-    const systems = d.systems.map((system) => ({ name: system, spec: specFor(d, system, t, timing), pids: t.pids[system], stream: d.stream && system !== "jetstream-floor" }));
+    const systems = d.systems.map((system) => ({
+      name: system, spec: specFor(d, system, t, timing), pids: t.pids[system === "broker-responses" ? "broker" : system], stream: d.stream && system !== "jetstream-floor",
+    }));
     const results = await runAlternating(d.name, systems, timing.rounds, log);
     if (d.name === "nonstream-c32") floorC32 = results["jetstream-floor"]?.rps;
     const { ratios: rs, notes } = ratios(d, results, floorC32);
