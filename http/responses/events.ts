@@ -57,7 +57,7 @@ const part = (kind: PartKind, text: string): ContentPart =>
 export class ResponseEvents {
   private seq = 0;
   private opened = false;
-  private status: ResponseStatus = "in_progress";
+  private status: ResponseStatus;
   private readonly items: Building[] = [];
   /** The message item text goes to while it is open; -1 when none is. */
   private message = -1;
@@ -67,7 +67,10 @@ export class ResponseEvents {
   private usage: ResponseUsage | null = null;
   private error: ResponseError | null = null;
 
-  constructor(private readonly skeleton: Skeleton) {}
+  constructor(private readonly skeleton: Skeleton) {
+    // A background response waits in the queue until its stream opens (its job's log is read).
+    this.status = skeleton.background ? "queued" : "in_progress";
+  }
 
   get id(): string {
     return ids.response(this.skeleton.jobId);
@@ -77,7 +80,9 @@ export class ResponseEvents {
   opening(): ResponseEvent[] {
     if (this.opened) return [];
     this.opened = true;
-    return [this.lifecycle("response.created"), this.lifecycle("response.in_progress")];
+    const created = this.lifecycle("response.created");
+    this.status = "in_progress";
+    return [created, this.lifecycle("response.in_progress")];
   }
 
   /** The events for a batch of the job's deltas. */
@@ -120,6 +125,18 @@ export class ResponseEvents {
     return out;
   }
 
+  /**
+   * A background response cancelled (POST /v1/responses/{id}/cancel):
+   * open items end incomplete and the status says cancelled. OpenAI's
+   * stream has no event for it: the stream just ends.
+   */
+  cancelled(): ResponseEvent[] {
+    if (this.status !== "in_progress" && this.status !== "queued") return [];
+    for (const b of this.items) if (b.open) this.settle(b, "incomplete");
+    this.status = "cancelled";
+    return [];
+  }
+
   /** The response as of now: partial output while in progress, the whole of it once done. */
   snapshot(): ResponseObject {
     const { jobId, createdAt, model, echo } = this.skeleton;
@@ -129,7 +146,7 @@ export class ResponseEvents {
       object: "response",
       created_at: createdAt,
       status: this.status,
-      background: false,
+      background: this.skeleton.background ?? false,
       error: this.error,
       incomplete_details: this.status === "incomplete" ? { reason } : null,
       ...echo,

@@ -16,7 +16,7 @@ import type { Echo, FunctionTool, TextFormat, ToolChoice } from "./response-obje
  */
 export const IGNORED_FIELDS = [
   "reasoning", "include", "truncation", "prompt_cache_key", "safety_identifier", "service_tier",
-  "stream_options", "top_logprobs", "prompt", "max_tool_calls", "background",
+  "stream_options", "top_logprobs", "prompt", "max_tool_calls",
 ] as const;
 
 const functionName = "a name of letters, digits, '_' or '-', at most 64 characters";
@@ -138,18 +138,12 @@ export function parseResponsesRequest(body: unknown): ResponsesRequest {
     user: b.user ?? null,
     metadata: b.metadata ?? {},
   };
+  // As OpenAI requires: a background response is read back later, so it must be kept.
+  if (b.background && !echo.store) throw invalid("store", "Background responses must be stored: send store true (the default) with background true.");
   return {
     model: b.model, input: b.input, turn, origin, stream: b.stream ?? false, background: b.background ?? false,
     previousResponseId: b.previous_response_id ?? undefined, echo, chat,
   };
-}
-
-/**
- * Background responses are not built yet: the one place that says so.
- * @throws BrokerError 400 for `background: true`.
- */
-export function refuseBackground(r: ResponsesRequest): void {
-  if (r.background) throw invalid("background", "background responses are not supported yet");
 }
 
 /**

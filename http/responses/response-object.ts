@@ -4,7 +4,7 @@
 // https://platform.openai.com/docs/api-reference/responses/object
 import type { Final } from "../../contract/mod.js";
 
-export type ResponseStatus = "in_progress" | "completed" | "incomplete" | "failed";
+export type ResponseStatus = "queued" | "in_progress" | "completed" | "incomplete" | "failed" | "cancelled";
 export type ItemStatus = "in_progress" | "completed" | "incomplete";
 
 export interface OutputText {
@@ -95,6 +95,8 @@ export interface Skeleton {
   /** The route target's public id, as chat completions name it. */
   model: string;
   echo: Echo;
+  /** A background response: queued until its job starts, replayed from its job's event log. */
+  background?: boolean;
 }
 
 export interface ResponseObject extends Echo {
@@ -102,7 +104,7 @@ export interface ResponseObject extends Echo {
   object: "response";
   created_at: number;
   status: ResponseStatus;
-  background: false;
+  background: boolean;
   error: ResponseError | null;
   incomplete_details: { reason: "max_output_tokens" | "content_filter" } | null;
   max_tool_calls: null;

@@ -7,7 +7,7 @@ import { z } from "zod";
 import { BrokerError, type ChatMessage } from "../../contract/mod.js";
 import type { KV } from "../../nats/mod.js";
 import type { StoredItem } from "./input.js";
-import { RESPONSE_ID, type ResponseObject } from "./response-object.js";
+import { RESPONSE_ID, type ResponseObject, type Skeleton } from "./response-object.js";
 
 /** One stored response. */
 export interface StoredResponse {
@@ -20,6 +20,11 @@ export interface StoredResponse {
    * canonical messages, without instructions (OpenAI does not carry them over).
    */
   conversation: ChatMessage[];
+  /**
+   * A background response's skeleton: its job's event log replays through it
+   * (ResponseEvents) into the response and its stream, from any gateway.
+   */
+  skeleton?: Skeleton;
 }
 
 // What comes back out of the bucket is checked like any input: a value
@@ -30,6 +35,7 @@ const Stored = z.object({
   response: z.custom<ResponseObject>((v) => object(v) && typeof v.id === "string" && v.object === "response"),
   input: z.array(z.custom<StoredItem>((v) => object(v) && typeof v.id === "string" && typeof v.type === "string")),
   conversation: z.array(z.custom<ChatMessage>((v) => object(v) && typeof v.role === "string")),
+  skeleton: z.custom<Skeleton>((v) => object(v) && typeof v.jobId === "string" && object(v.echo)).optional(),
 });
 
 /** 404 in OpenAI's words; `param` names the field that carried the id, when a body did. */

@@ -284,7 +284,7 @@ describe("/v1/responses (OpenAI's Responses API)", () => {
     const auth = { authorization: `Bearer ${KEY_A}` };
     const cases: { body: unknown; status: number; param: string | null; message: RegExp }[] = [
       { body: { model: SIM, input: [{ role: "user", content: [{ type: "input_text", text: 3 }] }] }, status: 400, param: "input[0].content[0].text", message: /expected a string/ },
-      { body: { model: SIM, input: "Hi", background: true }, status: 400, param: "background", message: /background responses are not supported yet/ },
+      { body: { model: SIM, input: "Hi", background: true, store: false }, status: 400, param: "store", message: /must be stored/ },
       { body: { model: SIM, input: "Hi", tools: [{ type: "web_search" }] }, status: 400, param: "tools[0].type", message: /web_search/ },
       { body: { input: "Hi" }, status: 400, param: "model", message: /model/ },
       { body: { model: SIM, input: "Hi", previous_response_id: "resp_nope" }, status: 404, param: "previous_response_id", message: /resp_nope/ },

@@ -7,7 +7,7 @@ import { assistantTurn } from "../../http/responses/conversation.js";
 import { ResponseEvents, type ResponseEvent } from "../../http/responses/events.js";
 import { storedItems } from "../../http/responses/input.js";
 import { pageOf } from "../../http/responses/input-items.js";
-import { IGNORED_FIELDS, parseResponsesRequest, refuseBackground, toChatCall } from "../../http/responses/request.js";
+import { IGNORED_FIELDS, parseResponsesRequest, toChatCall } from "../../http/responses/request.js";
 import type { Skeleton } from "../../http/responses/response-object.js";
 import { sseOf } from "../../http/responses/sse.js";
 
@@ -77,7 +77,7 @@ describe("Responses request → canonical chat job", () => {
   });
 
   test("the ignored fields are accepted and dropped; unknown ones travel to engines in extra_json, as chat's do", () => {
-    const ignored = Object.fromEntries(IGNORED_FIELDS.map((f) => [f, f === "background" ? false : { any: 1 }]));
+    const ignored = Object.fromEntries(IGNORED_FIELDS.map((f) => [f, { any: 1 }]));
     const c = call({ model: "m", input: "Hi", ...ignored, top_k: 5 });
     assert.deepEqual(JSON.parse(c.chat.extraJson ?? ""), { top_k: 5 });
     assert.equal(call({ model: "m", input: "Hi", ...ignored }).chat.extraJson, "");
@@ -101,7 +101,7 @@ describe("Responses request → canonical chat job", () => {
     rejects(() => call({ model: "m", input: "Hi", max_output_tokens: 0 }), "max_output_tokens", /positive integer/);
     rejects(() => call({ model: "m", input: "Hi", text: { format: { type: "json_schema", schema: {} } } }), "text.format.name", /Missing/);
     rejects(() => call({ model: "m", input: "Hi", conversation: "conv_1" }), "conversation", /previous_response_id/);
-    rejects(() => refuseBackground(parseResponsesRequest({ model: "m", input: "Hi", background: true })), "background", /^background responses are not supported yet$/);
+    rejects(() => parseResponsesRequest({ model: "m", input: "Hi", background: true, store: false }), "store", /must be stored/);
   });
 });
 
