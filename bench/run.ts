@@ -155,7 +155,7 @@ async function main(): Promise<void> {
         "jetstream-floor": { "floor-worker": floor.pid, "nats-server": nats.proc.pid },
         broker: { gateway: broker.gateway.pid, ...Object.fromEntries(broker.workers.map((w, i) => [`worker${i}`, w.pid])), "nats-server": nats.proc.pid },
       };
-      const systems = { direct: direct.url, broker: broker.url, natsUrl: nats.url, jobBytes: jobBytes(), pids };
+      const systems = { direct: direct.url, broker: broker.url, natsUrl: nats.url, eventsStream: subjects("bench").eventsStream, jobBytes: jobBytes(), pids };
       scenarios.push(...await runScenarios(names, systems, o.timing, log));
       if (o.selected.includes("profile")) {
         profile = await runProfile(broker, o.timing, join(o.out, "profiles"), stamp, log).catch((e: unknown) => {

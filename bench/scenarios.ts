@@ -1,6 +1,7 @@
 // The side-by-side scenarios of issue 3: every system gets the same load,
 // systems alternate within each round, and the figures are medians over rounds.
 import { DIALECTS } from "./dialects.js";
+import { eventStorage } from "./event-storage.js";
 import type { LoadSpec } from "./loadgen.js";
 import { runAlternating, type SystemResult } from "./measure.js";
 import { round } from "./stats.js";
@@ -9,6 +10,8 @@ export interface Targets {
   direct: string;
   broker: string;
   natsUrl: string;
+  /** The broker's events stream, where background responses' events are stored. */
+  eventsStream: string;
   /** Size of an encoded job for the non-stream body: the floor publishes jobs this big. */
   jobBytes: number;
   /** Each system's processes (role → pid), metered for CPU during its runs. */
@@ -48,8 +51,16 @@ export function responsesBody(stream: boolean, maxTokens: number, model = "sim")
   return JSON.stringify({ model, input: QUESTION, max_output_tokens: maxTokens, ...(stream ? { stream: true } : {}) });
 }
 
-/** Who answers: "broker" speaks chat, as everywhere in the bench; "broker-responses" is the same broker on /v1/responses. */
-type System = "direct" | "jetstream-floor" | "broker" | "broker-responses";
+/** A streamed background response: the same request as responsesBody's, run as a detached job. */
+export function backgroundBody(maxTokens: number, model = "sim"): string {
+  return JSON.stringify({ model, input: QUESTION, max_output_tokens: maxTokens, background: true, stream: true });
+}
+
+/**
+ * Who answers: "broker" speaks chat, as everywhere in the bench; "broker-responses" is
+ * the same broker on /v1/responses, and "broker-background" the same with background set.
+ */
+type System = "direct" | "jetstream-floor" | "broker" | "broker-responses" | "broker-background";
 
 interface Def {
   name: string;
@@ -66,6 +77,7 @@ const DEFS: Def[] = [
   { name: "stream16-c32", description: "stream chat, 16 chunks, 32 connections", connections: 32, stream: true, maxTokens: 16, systems: ["direct", "broker"] },
   { name: "stream256-c32", description: "stream chat, 256 chunks, 32 connections", connections: 32, stream: true, maxTokens: 256, systems: ["direct", "broker"] },
   { name: "responses-stream256-c32", description: "stream, 256 tokens, 32 connections, through the broker: chat (broker, include_usage) vs Responses (broker-responses)", connections: 32, stream: true, maxTokens: 256, systems: ["broker", "broker-responses"] },
+  { name: "responses-background-stream256-c32", description: "Responses stream, 256 tokens, 32 connections, through the broker: foreground (broker-responses) vs background (broker-background: background and stream set)", connections: 32, stream: true, maxTokens: 256, systems: ["broker-responses", "broker-background"] },
   { name: "responses-nonstream-c32", description: "non-stream, 16 tokens, 32 connections, through the broker: chat (broker) vs Responses (broker-responses, stored)", connections: 32, stream: false, maxTokens: 16, systems: ["broker", "broker-responses"] },
   // The floor's round trip at 1 connection is the least a durable queue hop can add to TTFT.
   { name: "ttft-c1", description: "stream chat, 16 chunks, 1 connection: time to first token (floor: its round trip)", connections: 1, stream: true, maxTokens: 16, systems: ["direct", "jetstream-floor", "broker"] },
@@ -76,13 +88,17 @@ export const SCENARIO_NAMES = DEFS.map((d) => d.name);
 function specFor(d: Def, system: System, t: Targets, timing: Timing): LoadSpec {
   const base = { connections: d.connections, warmupMs: timing.warmupMs, durationMs: timing.durationMs, timeoutMs: 30_000 };
   if (system === "jetstream-floor") return { ...base, target: { kind: "jetstream", natsUrl: t.natsUrl, jobBytes: t.jobBytes } };
-  if (system === "broker-responses") {
-    const target = { kind: "http" as const, url: `${t.broker}${DIALECTS.responses}`, bodies: [responsesBody(d.stream, d.maxTokens)], stream: d.stream, dialect: "responses" as const };
+  if (system === "broker-responses" || system === "broker-background") {
+    const body = system === "broker-background" ? backgroundBody(d.maxTokens) : responsesBody(d.stream, d.maxTokens);
+    const target = { kind: "http" as const, url: `${t.broker}${DIALECTS.responses}`, bodies: [body], stream: d.stream, dialect: "responses" as const };
     return { ...base, target };
   }
   const url = `${system === "direct" ? t.direct : t.broker}${DIALECTS.chat}`;
   return { ...base, target: { kind: "http", url, bodies: [chatBody(d.stream, d.maxTokens)], stream: d.stream } };
 }
+
+/** Every broker system is the one broker, reached on another path or with another body. */
+const pidsOf = (s: System): keyof Targets["pids"] => (s === "direct" || s === "jetstream-floor" ? s : "broker");
 
 const ratio = (a: number | undefined, b: number | undefined): number =>
   a !== undefined && b !== undefined && b > 0 ? round(a / b) : Number.NaN;
@@ -115,6 +131,44 @@ function dialectRatios(d: Def, r: Record<string, SystemResult>): { ratios: Recor
       "gateway cpu per event: the gateway's CPU µs per stream, Responses over chat (the same delta events each)",
       "Responses streams are stored (store defaults to true): one KV write per stream is in its figures",
     ],
+  };
+}
+
+/**
+ * A background stream against a foreground one on the same broker: the same
+ * request and the same Responses events, so the difference is what keeping
+ * the events costs. CPU is compared per process because the cost moves:
+ * the worker publishes into JetStream, nats-server stores on disk, the
+ * gateway writes log records and reads the log back.
+ */
+function backgroundRatios(r: Record<string, SystemResult>, storage: Record<string, number>): { ratios: Record<string, number>; notes: string[] } {
+  const fg = r["broker-responses"];
+  const bg = r["broker-background"];
+  const cpu = (role: string): number => ratio(bg?.cpu_us_per_req[role], fg?.cpu_us_per_req[role]);
+  return {
+    ratios: {
+      "background/foreground": ratio(bg?.rps, fg?.rps),
+      "background/foreground tokens_per_s": ratio(bg?.tokens_per_s, fg?.tokens_per_s),
+      "background/foreground gateway cpu per stream": cpu("gateway"),
+      "background/foreground worker0 cpu per stream": cpu("worker0"),
+      "background/foreground nats-server cpu per stream": cpu("nats-server"),
+      ...storage,
+    },
+    notes: [
+      "background/foreground: streams/s of the same Responses stream, background and stream set vs neither (both stored); below 1 is what persisting the events costs in throughput",
+      "a background stream does more: the gateway appends an opened record and, on the worker's claim, reads the log's last record and appends a claim record (each a JetStream publish awaiting its ack); the worker publishes every chunk into the events stream, where nats-server stores it on disk (file storage); the gateway reads the events back through one ordered consumer per stream; the response goes into the KV bucket when queued (a foreground stream writes it once too, when it ends)",
+      "events …: the events stream after the scenario (kept background.eventRetentionMs, 60 s in the bench, so older rounds may have aged out): records and stored bytes per response log, and the stream's size then",
+    ],
+  };
+}
+
+/** The events stream's state as per-response figures (each background response has one log subject). */
+async function storageFigures(t: Targets): Promise<Record<string, number>> {
+  const s = await eventStorage(t.natsUrl, t.eventsStream);
+  return {
+    "events records per stream": ratio(s.messages, s.responses),
+    "events bytes per stream": ratio(s.bytes, s.responses),
+    "events stream bytes": s.bytes,
   };
 }
 
@@ -152,11 +206,13 @@ export async function runScenarios(names: string[], t: Targets, timing: Timing, 
   let floorC32: number | undefined;
   for (const d of DEFS.filter((x) => names.includes(x.name))) {
     const systems = d.systems.map((system) => ({
-      name: system, spec: specFor(d, system, t, timing), pids: t.pids[system === "broker-responses" ? "broker" : system], stream: d.stream && system !== "jetstream-floor",
+      name: system, spec: specFor(d, system, t, timing), pids: t.pids[pidsOf(system)], stream: d.stream && system !== "jetstream-floor",
     }));
     const results = await runAlternating(d.name, systems, timing.rounds, log);
     if (d.name === "nonstream-c32") floorC32 = results["jetstream-floor"]?.rps;
-    const { ratios: rs, notes } = ratios(d, results, floorC32);
+    const { ratios: rs, notes } = d.systems.includes("broker-background")
+      ? backgroundRatios(results, await storageFigures(t))
+      : ratios(d, results, floorC32);
     out.push({ name: d.name, description: d.description, results, ratios: rs, ...(notes.length ? { notes } : {}) });
   }
   return out;

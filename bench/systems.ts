@@ -91,6 +91,8 @@ export async function startBroker(spec: BrokerSpec): Promise<Broker> {
     nats: { url: spec.natsUrl, prefix: spec.prefix },
     gateway: { host: "127.0.0.1", port: 0 },
     queue: { maxPerModel: 10_000 },
+    // Background streams' events are stored on disk: the least retention allowed keeps a bench run's disk bounded.
+    background: { eventRetentionMs: 60_000 },
     workers: names.map((name) => ({
       name,
       slots: spec.slots,

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { tailReader } from "../../bench/dialects.js";
-import { chatBody, responsesBody } from "../../bench/scenarios.js";
+import { backgroundBody, chatBody, responsesBody } from "../../bench/scenarios.js";
 import { BrokerError, type Delta, type Final } from "../../contract/mod.js";
 import { ChatStream } from "../../http/openai/chat-format.js";
 import { ResponseEvents } from "../../http/responses/events.js";
@@ -34,6 +34,24 @@ test("a whole Responses stream is complete with output_tokens from response.comp
   assert.match(whole, /event: response\.completed\n/);
   const read = tailReader("responses", true);
   for (const tail of tails(whole)) {
+    assert.equal(read.tokens(tail), TOKENS);
+    assert.equal(read.complete(tail, read.tokens(tail)), true);
+  }
+});
+
+test("the background body is the foreground stream's request with background set, and its stream reads the same", () => {
+  const fg = parseResponsesRequest(JSON.parse(responsesBody(true, TOKENS)) as unknown);
+  const bg = parseResponsesRequest(JSON.parse(backgroundBody(TOKENS)) as unknown);
+  assert.equal(bg.background, true);
+  assert.equal(bg.stream, true);
+  // Only background differs, so the scenario's ratio is what the background path costs.
+  assert.deepEqual({ ...bg, background: false }, fg);
+  const events = new ResponseEvents({ jobId: "job3", createdAt: 1_700_000_000, model: "sim", echo: bg.echo, background: true });
+  let body = sseOf(events.opening());
+  body += sseOf(events.deltas(words(TOKENS)));
+  body += sseOf(events.final(final));
+  const read = tailReader("responses", true);
+  for (const tail of tails(body)) {
     assert.equal(read.tokens(tail), TOKENS);
     assert.equal(read.complete(tail, read.tokens(tail)), true);
   }
