@@ -3,14 +3,11 @@
 // records (opened, a run's claim, an ending) with an expected last sequence
 // per subject, so two gateways deciding about one job at once cannot both
 // win: the loser reads the log again and decides anew.
-import {
-  DiscardPolicy, JetStreamApiCodes, JetStreamApiError, jetstream, RetentionPolicy, StorageType,
-  type JetStreamClient, type JetStreamManager, type StreamConfig,
-} from "@nats-io/jetstream";
+import { DiscardPolicy, jetstream, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Config } from "../config/mod.js";
 import { decodeChunk, encodeChunk, subjects, type Chunk, type ChunkInit, type Subjects } from "../contract/mod.js";
-import { isCasConflict, MoreJetStreamApiCodes } from "../nats/mod.js";
+import { ensureStream, isCasConflict } from "../nats/mod.js";
 import type { Logger } from "../ops/mod.js";
 import { DetachedFold } from "./detached-fold.js";
 import type { JobEvent } from "./job-stream.js";
@@ -57,19 +54,7 @@ export class EventLog {
 
   /** Opens the events stream, creating it when missing (drift is reported, never applied, as for the jobs stream). */
   static async open(nc: NatsConnection, jsm: JetStreamManager, cfg: Config, log: Logger): Promise<EventLog> {
-    const want = eventStreamConfig(cfg);
-    try {
-      const info = await jsm.streams.info(want.name);
-      if (info.config.max_age !== want.max_age) log.warn({ stream: want.name, max_age: info.config.max_age }, "events stream retention differs from this config; keeping the existing one");
-    } catch (e) {
-      if (!(e instanceof JetStreamApiError) || e.code !== JetStreamApiCodes.StreamNotFound) throw e;
-      try {
-        await jsm.streams.add(want);
-        log.info({ stream: want.name }, "created events stream");
-      } catch (e2) {
-        if (!(e2 instanceof JetStreamApiError) || e2.code !== MoreJetStreamApiCodes.StreamNameExist) throw e2;
-      }
-    }
+    await ensureStream(jsm, eventStreamConfig(cfg), "events", log);
     return new EventLog(nc, jsm, cfg);
   }
 

@@ -61,7 +61,15 @@ export function jobStreamConfig(cfg: Config): Partial<StreamConfig> & { name: st
 /** Creates the jobs stream, or reports how the live one differs from the config; whichever process starts first wins. */
 export async function ensureJobStream(nc: NatsConnection, cfg: Config, log: Logger): Promise<JetStreamManager> {
   const jsm = await openJetStream(nc, cfg);
-  const want = jobStreamConfig(cfg);
+  await ensureStream(jsm, jobStreamConfig(cfg), "jobs", log);
+  return jsm;
+}
+
+/**
+ * Creates a stream of the broker's (jobs, events), or reports how the live
+ * one differs from `want`; whichever process starts first wins.
+ */
+export async function ensureStream(jsm: JetStreamManager, want: Partial<StreamConfig> & { name: string }, what: string, log: Logger): Promise<void> {
   const name = want.name;
   try {
     const info = await jsm.streams.info(name);
@@ -69,20 +77,19 @@ export async function ensureJobStream(nc: NatsConnection, cfg: Config, log: Logg
     // Reported, never applied: a live stream is shared by every gateway and worker, and two
     // processes with different configs would otherwise rewrite it back and forth at each start.
     // An operator changes it on purpose (`nats stream edit`), once.
-    if (drift.length > 0) log.warn({ stream: name, drift }, "jobs stream settings differ from this config; keeping the existing ones");
+    if (drift.length > 0) log.warn({ stream: name, drift }, `${what} stream settings differ from this config; keeping the existing ones`);
   } catch (e) {
     if (!(e instanceof JetStreamApiError) || e.code !== JetStreamApiCodes.StreamNotFound) throw e;
     try {
       await jsm.streams.add(want);
-      log.info({ stream: name }, "created jobs stream");
+      log.info({ stream: name }, `created ${what} stream`);
     } catch (e2) {
       // A worker's NATS user (nats/roles.ts) may look the stream up but not create it.
-      if (isPermissionViolation(e2)) throw new ConfigError(`the jobs stream ${name} does not exist and this NATS user may not create it: start a gateway first`);
+      if (isPermissionViolation(e2)) throw new ConfigError(`the ${what} stream ${name} does not exist and this NATS user may not create it: start a gateway first`);
       // Another process created it between our look-up and our create.
       if (!(e2 instanceof JetStreamApiError) || e2.code !== MoreJetStreamApiCodes.StreamNameExist) throw e2;
     }
   }
-  return jsm;
 }
 
 export function jobConsumerConfig(cfg: Config, model: string, lane?: Lane): Partial<ConsumerConfig> {

@@ -5,5 +5,5 @@ export { redactUrl, resolveNatsAuth, type NatsAuth } from "./auth.js";
 export {
   inboxPrefix, natsAuthorization, natsPermissions, natsServerConfig, type NatsPermissions, type NatsRole, type NatsUser, type RoleOptions, roleUser, roleUsers,
 } from "./roles.js";
-export { ensureJobConsumer, ensureJobStream, MoreJetStreamApiCodes } from "./jetstream.js";
+export { ensureJobConsumer, ensureJobStream, ensureStream, MoreJetStreamApiCodes } from "./jetstream.js";
 export { BUCKETS, bucketName, type BucketKind, isCasConflict, openBucket, type BucketOptions, type KV, type KvEntry, type KvWatchEntry } from "./kv.js";

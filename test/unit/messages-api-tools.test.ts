@@ -10,6 +10,7 @@ import { MessageAggregator } from "../../http/anthropic/message-format.js";
 import { parseMessagesRequest } from "../../http/anthropic/messages-request.js";
 import { anthropicRateLimitHeaders } from "../../http/anthropic/rate-limit.js";
 import { MessagesStream } from "../../http/anthropic/sse.js";
+import { namedEvents } from "../helpers/named-sse.js";
 
 const limits = parseConfig({}).gateway.inputLimits;
 const parse = (body: unknown) => parseMessagesRequest(body, limits);
@@ -25,13 +26,7 @@ function rejects(body: unknown, param: string, message: RegExp): void {
   });
 }
 
-function events(raw: string): { event: string; data: Record<string, unknown> }[] {
-  return raw.split("\n\n").filter(Boolean).map((block) => {
-    const m = /^event: (\S+)\ndata: (.*)$/s.exec(block);
-    assert.ok(m, `an event block: ${JSON.stringify(block)}`);
-    return { event: m[1] as string, data: JSON.parse(m[2] as string) as Record<string, unknown> };
-  });
-}
+const events = namedEvents;
 
 describe("Messages tools → canonical job", () => {
   test("tools become OpenAI function tools; tool_choice auto/any/tool/none map; cache_control is dropped", () => {

@@ -7,6 +7,7 @@ import { MessageAggregator } from "../../http/anthropic/message-format.js";
 import { anthropicModelPage } from "../../http/anthropic/models.js";
 import { anthropicParam, parseMessagesRequest } from "../../http/anthropic/messages-request.js";
 import { MessagesStream } from "../../http/anthropic/sse.js";
+import { namedEvents } from "../helpers/named-sse.js";
 
 const limits = parseConfig({}).gateway.inputLimits;
 const parse = (body: unknown) => parseMessagesRequest(body, limits);
@@ -22,16 +23,7 @@ function rejects(body: unknown, param: string | null, message: RegExp): void {
   });
 }
 
-/** `event:` names and parsed `data:` of an Anthropic SSE text. */
-function events(raw: string): { event: string; data: Record<string, unknown> }[] {
-  return raw.split("\n\n").filter(Boolean).map((block) => {
-    const m = /^event: (\S+)\ndata: (.*)$/s.exec(block);
-    assert.ok(m, `an event block: ${JSON.stringify(block)}`);
-    const data = JSON.parse(m[2] as string) as Record<string, unknown>;
-    assert.equal(data.type, m[1], "the data's type is the event's name");
-    return { event: m[1] as string, data };
-  });
-}
+const events = namedEvents;
 
 describe("Messages request → canonical chat job", () => {
   test("system, text blocks, stop sequences and sampling map onto the job; top_k and metadata are accepted", () => {
