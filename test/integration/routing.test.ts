@@ -33,14 +33,16 @@ describe("routing: aliases, prefixes, fallback chains, credentials", () => {
           { id: "fast", model: "local" },
           { prefix: "openai/", model: "cloud" },
           { prefix: "byok/", model: "byok", passthroughKey: true, queueWithoutWorkers: true },
-          { id: "smart", chain: ["local", "openai/gpt-4o-mini"], fallback: { onQueueWaitMs: 400 } },
+          // A bound well beyond an idle worker's claim on a loaded machine: the spill test holds the slot instead.
+          { id: "smart", chain: ["local", "openai/gpt-4o-mini"], fallback: { onQueueWaitMs: 2000 } },
           { id: "flaky", chain: ["broken", "openai/gpt-4o-mini"] },
           { id: "local" },
           { id: "broken" },
         ],
       },
       workers: [
-        { name: "local", slots: 1, models: [{ id: "local", engine: "sim", options: { itlMs: 30, outputTokens: 20 } }] },
+        // One slot, and answers long enough (12 s) for a test to hold it with one stream.
+        { name: "local", slots: 1, models: [{ id: "local", engine: "sim", options: { itlMs: 30, outputTokens: 400 } }] },
         { name: "cloud", slots: 4, models: [{ id: "cloud", engine: "openai-http", options: { baseUrl: cloud.url } }] },
         { name: "broken", slots: 2, models: [{ id: "broken", engine: "openai-http", options: { baseUrl: broken.url } }] },
         { name: "byok", slots: 2, models: [{ id: "byok", engine: "openai-http", options: { baseUrl: cloud.url } }] },
@@ -95,15 +97,20 @@ describe("routing: aliases, prefixes, fallback chains, credentials", () => {
   });
 
   test("when the local queue wait passes the bound, the chain spills to the cloud", async () => {
-    // The one local slot is busy for ~600 ms; the next request waits 400 ms, then goes to the cloud.
-    const blocker = postJson(chat(), ask("local"));
-    await new Promise((r) => setTimeout(r, 100));
+    // The one local slot is held by a stream that has started (its first bytes arrived), so the
+    // next request surely waits the whole bound, whatever the machine's speed.
+    const hold = new AbortController();
+    const blocker = await fetch(chat(), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(ask("local", { stream: true })), signal: hold.signal });
+    const reader = blocker.body?.getReader();
+    assert.ok(reader);
+    await reader.read();
     const t0 = Date.now();
     const res = await postJson(chat(), ask("smart"));
     assert.equal(res.status, 200);
     assert.equal(res.headers.get("x-broker-route"), "smart>openai/gpt-4o-mini");
-    assert.ok(Date.now() - t0 >= 350, "it waited for the local queue first");
-    assert.equal((await blocker).status, 200);
+    assert.ok(Date.now() - t0 >= 1900, "it waited for the local queue first");
+    hold.abort();
+    await reader.closed.catch(() => undefined);
   });
 
   test("an error before the first token falls back; without a chain an upstream 429 keeps its Retry-After", async () => {
