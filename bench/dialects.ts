@@ -61,6 +61,17 @@ const READERS: Record<Dialect, { stream: TailReader; json: TailReader }> = {
   responses: { stream: responsesStream, json: { tokens: responsesTokens, complete: hasTokens } },
 };
 
+/**
+ * The SSE events in a whole stream body, in either dialect: each event ends
+ * with a blank line, and no event holds a raw newline (its JSON escapes them).
+ * Chat's `data: [DONE]` counts as one, as every `data:` chunk does.
+ */
+export function streamEvents(body: string): number {
+  let n = 0;
+  for (let at = body.indexOf("\n\n"); at >= 0; at = body.indexOf("\n\n", at + 2)) n++;
+  return n;
+}
+
 /** The reader for a target's answers, picked once per load run. */
 export function tailReader(dialect: Dialect, stream: boolean): TailReader {
   return stream ? READERS[dialect].stream : READERS[dialect].json;

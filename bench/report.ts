@@ -45,9 +45,12 @@ export function targets(scenarios: ScenarioResult[]): Report["targets"] {
   if (ns !== undefined) out.push({ target: "non-stream c32: broker ≥ 0.7 × JetStream floor", value: ns, met: ns >= 0.7 });
   const tps = (get("stream256-c32")?.results.broker as SystemResult | undefined)?.tokens_per_s;
   if (tps !== undefined) out.push({ target: "stream 256 chunks: ≥ 100,000 tokens/s relayed", value: tps, met: tps >= 100_000 });
-  // The "per-event cost within 20% of chat's per-chunk cost", as throughput: both streams carry the same deltas.
+  // Per stream: with the zero-work sim a 256-token stream is ~4 delta events, so this is not a per-event figure.
   const resp = get("responses-stream256-c32")?.ratios["responses/chat tokens_per_s"];
-  if (resp !== undefined) out.push({ target: "stream 256 tokens: responses stream ≥ 0.8 × chat stream (tokens/s)", value: resp, met: resp >= 0.8 });
+  if (resp !== undefined) out.push({ target: "stream 256 tokens, per stream: responses stream ≥ 0.8 × chat stream (tokens/s)", value: resp, met: resp >= 0.8 });
+  // The "per-event cost within 20% of chat's per-chunk cost": every token its own event, CPU per event.
+  const perEvent = get("responses-events-c32")?.ratios["responses/chat gateway cpu per event"];
+  if (perEvent !== undefined) out.push({ target: "stream, 1 token per event: responses per-event gateway CPU ≤ 1.2 × chat's", value: perEvent, met: perEvent <= 1.2 });
   const ttft = get("ttft-c1")?.ratios["broker-direct ttft_p50_ms"];
   if (ttft !== undefined) out.push({ target: "TTFT added over direct, p50 at 1 connection ≤ 1 ms", value: ttft, met: ttft <= 1 });
   const auth = get(AUTH)?.ratios["auth-on/auth-off"];

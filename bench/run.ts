@@ -18,7 +18,7 @@ import { MULTIMODEL, runMultiModel } from "./multimodel.js";
 import { runProfile, type ProfileResult } from "./profile.js";
 import { installCleanup, startNats, stopAll, stopProc, type BenchNats } from "./procs.js";
 import { machine, markdown, targets, writeReport, type Report } from "./report.js";
-import { chatBody, runScenarios, SCENARIO_NAMES, type ScenarioResult, type Timing } from "./scenarios.js";
+import { chatBody, PACED_MODEL, runScenarios, SCENARIO_NAMES, type ScenarioResult, type Timing } from "./scenarios.js";
 import { startBroker, startDirect, startFloorWorker } from "./systems.js";
 
 const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--duration S] [--warmup S] [--only LIST] [--profile]
@@ -31,6 +31,9 @@ Environment: BENCH_ROUNDS, BENCH_DURATION_S, BENCH_WARMUP_S, BENCH_BURST_REQUEST
 
 // 256 tokens at most; each request's max_tokens picks its length. Zero delay: the engine costs nothing.
 const SIM = { ttftMs: 0, itlMs: 0, outputTokens: 256 };
+// The same, paced: a 1 ms timer between tokens, so each token leaves the worker as its own chunk and
+// reaches the client as its own delta event (unpaced, the sim's 256 tokens are ~4 events).
+const SIM_PACED = { ...SIM, itlMs: 1 };
 
 const RESULTS = fileURLToPath(new URL("../../bench/results/", import.meta.url));
 
@@ -145,7 +148,9 @@ async function main(): Promise<void> {
     log(`bench: ${nats.version} at ${nats.url}; ${o.timing.rounds} rounds × ${o.timing.durationMs / 1000} s; running ${o.selected.join(", ")}`);
     const names = SCENARIO_NAMES.filter((n) => o.selected.includes(n));
     if (names.length || o.selected.includes("profile")) {
-      const broker = await startBroker({ natsUrl: nats.url, prefix: "bench", slots: o.slots, workers: o.workers, sim: SIM });
+      const broker = await startBroker({
+        natsUrl: nats.url, prefix: "bench", slots: o.slots, workers: o.workers, sim: SIM, extraModels: [{ id: PACED_MODEL, sim: SIM_PACED }],
+      });
       const direct = await startDirect(SIM);
       const floor = await startFloorWorker(nats.url, o.slots);
       await sameAnswer(direct.url, broker.url);

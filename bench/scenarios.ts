@@ -1,6 +1,6 @@
 // The side-by-side scenarios of issue 3: every system gets the same load,
 // systems alternate within each round, and the figures are medians over rounds.
-import { DIALECTS } from "./dialects.js";
+import { DIALECTS, streamEvents, tailReader } from "./dialects.js";
 import { eventStorage } from "./event-storage.js";
 import type { LoadSpec } from "./loadgen.js";
 import { runAlternating, type SystemResult } from "./measure.js";
@@ -31,6 +31,9 @@ export interface ScenarioResult {
   ratios: Record<string, number>;
   notes?: string[];
 }
+
+/** The bench broker's sim model paced at one token per timer tick (SIM_PACED in run.ts). */
+export const PACED_MODEL = "sim-paced";
 
 const QUESTION = "Write a short answer for the benchmark.";
 const PROMPT = [{ role: "user", content: QUESTION }];
@@ -69,6 +72,10 @@ interface Def {
   stream: boolean;
   maxTokens: number;
   systems: System[];
+  /** The sim model asked (default "sim"). */
+  model?: string;
+  /** Report the gateway's CPU per SSE event, each dialect's events per stream counted on a probe stream. */
+  perEvent?: boolean;
 }
 
 const DEFS: Def[] = [
@@ -77,6 +84,7 @@ const DEFS: Def[] = [
   { name: "stream16-c32", description: "stream chat, 16 chunks, 32 connections", connections: 32, stream: true, maxTokens: 16, systems: ["direct", "broker"] },
   { name: "stream256-c32", description: "stream chat, 256 chunks, 32 connections", connections: 32, stream: true, maxTokens: 256, systems: ["direct", "broker"] },
   { name: "responses-stream256-c32", description: "stream, 256 tokens, 32 connections, through the broker: chat (broker, include_usage) vs Responses (broker-responses)", connections: 32, stream: true, maxTokens: 256, systems: ["broker", "broker-responses"] },
+  { name: "responses-events-c32", description: `stream, 256 tokens each its own delta event (${PACED_MODEL}), 32 connections, through the broker: chat (broker, include_usage) vs Responses (broker-responses): gateway CPU per event`, connections: 32, stream: true, maxTokens: 256, systems: ["broker", "broker-responses"], model: PACED_MODEL, perEvent: true },
   { name: "responses-background-stream256-c32", description: "Responses stream, 256 tokens, 32 connections, through the broker: foreground (broker-responses) vs background (broker-background: background and stream set)", connections: 32, stream: true, maxTokens: 256, systems: ["broker-responses", "broker-background"] },
   { name: "responses-nonstream-c32", description: "non-stream, 16 tokens, 32 connections, through the broker: chat (broker) vs Responses (broker-responses, stored)", connections: 32, stream: false, maxTokens: 16, systems: ["broker", "broker-responses"] },
   // The floor's round trip at 1 connection is the least a durable queue hop can add to TTFT.
@@ -89,12 +97,12 @@ function specFor(d: Def, system: System, t: Targets, timing: Timing): LoadSpec {
   const base = { connections: d.connections, warmupMs: timing.warmupMs, durationMs: timing.durationMs, timeoutMs: 30_000 };
   if (system === "jetstream-floor") return { ...base, target: { kind: "jetstream", natsUrl: t.natsUrl, jobBytes: t.jobBytes } };
   if (system === "broker-responses" || system === "broker-background") {
-    const body = system === "broker-background" ? backgroundBody(d.maxTokens) : responsesBody(d.stream, d.maxTokens);
+    const body = system === "broker-background" ? backgroundBody(d.maxTokens, d.model) : responsesBody(d.stream, d.maxTokens, d.model);
     const target = { kind: "http" as const, url: `${t.broker}${DIALECTS.responses}`, bodies: [body], stream: d.stream, dialect: "responses" as const };
     return { ...base, target };
   }
   const url = `${system === "direct" ? t.direct : t.broker}${DIALECTS.chat}`;
-  return { ...base, target: { kind: "http", url, bodies: [chatBody(d.stream, d.maxTokens)], stream: d.stream } };
+  return { ...base, target: { kind: "http", url, bodies: [chatBody(d.stream, d.maxTokens, d.model)], stream: d.stream } };
 }
 
 /** Every broker system is the one broker, reached on another path or with another body. */
@@ -104,12 +112,12 @@ const ratio = (a: number | undefined, b: number | undefined): number =>
   a !== undefined && b !== undefined && b > 0 ? round(a / b) : Number.NaN;
 
 /**
- * Responses against chat on the same broker. Both streams carry the same
- * answer in the same delta events (the zero-work sim yields every 64 tokens
- * and the worker merges what a tick emits, so 256 tokens are a few deltas);
- * Responses adds its 8 lifecycle and item events. At the same concurrency the
- * wall time per delta event is connections ÷ (streams/s × deltas per stream),
- * so the per-event cost ratio is chat streams/s over Responses streams/s.
+ * Responses against chat on the same broker, per stream. Both streams carry
+ * the same answer in the same delta events, but with the zero-work sim 256
+ * tokens are ~4 of them (it yields every 64 tokens and the worker merges what
+ * a tick emits), so wall time and CPU here are per-stream costs, Responses'
+ * 8 lifecycle and item events and bigger framing included; eventRatios is
+ * the per-event comparison.
  */
 function dialectRatios(d: Def, r: Record<string, SystemResult>): { ratios: Record<string, number>; notes: string[] } {
   const chat = r.broker;
@@ -121,17 +129,60 @@ function dialectRatios(d: Def, r: Record<string, SystemResult>): { ratios: Recor
     return { ratios: out, notes: ["responses/chat: req/s; Responses stores each answer in the responses KV bucket, as OpenAI's store default asks"] };
   }
   out["responses/chat tokens_per_s"] = ratio(responses?.tokens_per_s, chat?.tokens_per_s);
-  out["responses/chat per-event cost"] = ratio(chat?.tokens_per_s, responses?.tokens_per_s);
-  out["responses/chat gateway cpu per event"] = gatewayCpu;
+  out["responses/chat per-stream cost"] = ratio(chat?.tokens_per_s, responses?.tokens_per_s);
+  out["responses/chat gateway cpu per stream"] = gatewayCpu;
   return {
     ratios: out,
     notes: [
       "responses/chat: streams/s; tokens_per_s differs from it only if a dialect's token count is off",
-      "per-event cost: wall time per delta event at 32 connections, Responses over chat, i.e. chat tokens/s ÷ Responses tokens/s (both send the same 256 tokens in the same delta events, Responses' 8 lifecycle and item events charged to them; lower is cheaper; the target, Responses ≥ 0.8 × chat's tokens/s, is this ≤ 1.25)",
-      "gateway cpu per event: the gateway's CPU µs per stream, Responses over chat (the same delta events each)",
+      "per-stream cost: wall time per stream at 32 connections, Responses over chat, i.e. chat tokens/s ÷ Responses tokens/s (both send the same 256 tokens, which the zero-work sim sends as ~4 delta events, so this is per stream, not per event: see responses-events-c32; lower is cheaper; the target, Responses ≥ 0.8 × chat's tokens/s, is this ≤ 1.25)",
+      "gateway cpu per stream: the gateway's CPU µs per stream, Responses over chat",
       "Responses streams are stored (store defaults to true): one KV write per stream is in its figures",
     ],
   };
+}
+
+/**
+ * Responses against chat per SSE event, on the paced sim model where every
+ * token is its own delta event in both: the gateway's CPU per stream divided
+ * by the events one stream of that dialect carries (`events`, by system).
+ * Streams/s is set by the sim's pacing, not by cost, so only CPU compares.
+ */
+function eventRatios(r: Record<string, SystemResult>, events: Record<string, number>): { ratios: Record<string, number>; notes: string[] } {
+  const perEvent = (s: System): number => {
+    const us = r[s]?.cpu_us_per_req.gateway;
+    const n = events[s];
+    return us !== undefined && n ? us / n : Number.NaN;
+  };
+  const chat = perEvent("broker");
+  const responses = perEvent("broker-responses");
+  return {
+    ratios: {
+      "responses/chat": ratio(r["broker-responses"]?.rps, r.broker?.rps),
+      "chat events per stream": events.broker ?? Number.NaN,
+      "responses events per stream": events["broker-responses"] ?? Number.NaN,
+      "chat gateway cpu_us per event": round(chat),
+      "responses gateway cpu_us per event": round(responses),
+      "responses/chat gateway cpu per event": ratio(responses, chat),
+    },
+    notes: [
+      `events per stream: the SSE events the client gets in one whole stream, counted on one probe stream of each dialect before the rounds: chat's data: chunks (256 deltas, the lone finish_reason chunk, the usage chunk, [DONE]), Responses' events (256 output_text.delta and its 8 lifecycle and item events); ${PACED_MODEL} waits 1 ms between tokens, so each token leaves the worker as its own chunk`,
+      "gateway cpu_us per event: the gateway's CPU µs per stream (median over rounds) ÷ events per stream; the fixed events are charged like the deltas, so Responses' heavier ones (the response object on created, in_progress and completed; the whole text on the done events) are in its figure; target: Responses ≤ 1.2 × chat's",
+      "responses/chat: streams/s, set by the sim's pacing (256 timer waits per stream) more than by cost",
+      "Responses streams are stored (store defaults to true): one KV write per stream is in its figures",
+    ],
+  };
+}
+
+/** The SSE events in one whole stream of `spec`'s request: the divisor for the CPU per event. */
+async function eventsPerStream(spec: LoadSpec): Promise<number> {
+  if (spec.target.kind !== "http") throw new Error("only an HTTP stream has SSE events");
+  const { url, bodies, dialect = "chat" } = spec.target;
+  const res = await fetch(url, { method: "POST", body: bodies[0], headers: { "content-type": "application/json" } });
+  const text = await res.text();
+  const read = tailReader(dialect, true);
+  if (!res.ok || !read.complete(text, read.tokens(text))) throw new Error(`the probe stream at ${url} was not whole (${res.status}): ${text.slice(-300)}`);
+  return streamEvents(text);
 }
 
 /**
@@ -208,11 +259,18 @@ export async function runScenarios(names: string[], t: Targets, timing: Timing, 
     const systems = d.systems.map((system) => ({
       name: system, spec: specFor(d, system, t, timing), pids: t.pids[pidsOf(system)], stream: d.stream && system !== "jetstream-floor",
     }));
+    const events: Record<string, number> = {};
+    if (d.perEvent) {
+      for (const s of systems) events[s.name] = await eventsPerStream(s.spec);
+      log(`  ${d.name}: events per stream ${JSON.stringify(events)}`);
+    }
     const results = await runAlternating(d.name, systems, timing.rounds, log);
     if (d.name === "nonstream-c32") floorC32 = results["jetstream-floor"]?.rps;
-    const { ratios: rs, notes } = d.systems.includes("broker-background")
-      ? backgroundRatios(results, await storageFigures(t))
-      : ratios(d, results, floorC32);
+    const { ratios: rs, notes } = d.perEvent
+      ? eventRatios(results, events)
+      : d.systems.includes("broker-background")
+        ? backgroundRatios(results, await storageFigures(t))
+        : ratios(d, results, floorC32);
     out.push({ name: d.name, description: d.description, results, ratios: rs, ...(notes.length ? { notes } : {}) });
   }
   return out;

@@ -22,8 +22,10 @@ export interface BrokerSpec {
   slots: number;
   workers: number;
   sim: SimOptions;
-  /** Model ids each worker serves, all on the sim engine (default: just "sim"). */
+  /** Model ids each worker serves, all on the sim engine with `sim` (default: just "sim"). */
   models?: string[];
+  /** More sim models each worker serves, each on its own options (e.g. a paced one beside "sim"). */
+  extraModels?: { id: string; sim: SimOptions }[];
   /** Extra `node` flags for the gateway only (e.g. --cpu-prof). */
   gatewayNodeArgs?: string[];
 }
@@ -86,7 +88,8 @@ export async function startBroker(spec: BrokerSpec): Promise<Broker> {
   const dir = tempDir("bench-broker-");
   const configFile = join(dir, "config.json");
   const names = Array.from({ length: spec.workers }, (_, i) => `${spec.prefix}-w${i}`);
-  const models = spec.models ?? ["sim"];
+  const extra = spec.extraModels ?? [];
+  const models = [...(spec.models ?? ["sim"]), ...extra.map((m) => m.id)];
   writeFileSync(configFile, JSON.stringify({
     nats: { url: spec.natsUrl, prefix: spec.prefix },
     gateway: { host: "127.0.0.1", port: 0 },
@@ -96,7 +99,10 @@ export async function startBroker(spec: BrokerSpec): Promise<Broker> {
     workers: names.map((name) => ({
       name,
       slots: spec.slots,
-      models: models.map((id) => ({ id, engine: "sim", options: spec.sim })),
+      models: [
+        ...(spec.models ?? ["sim"]).map((id) => ({ id, engine: "sim", options: spec.sim })),
+        ...extra.map((m) => ({ id: m.id, engine: "sim", options: m.sim })),
+      ],
     })),
   }, null, 2));
   const workers = names.map((name) => spawnProc(`worker ${name}`, process.execPath, [BROKER_CLI, "worker", "--config", configFile, "--name", name], {

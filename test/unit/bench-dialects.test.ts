@@ -3,8 +3,8 @@
 // in a bench run that counts every answer as failed (or every failure as whole).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { tailReader } from "../../bench/dialects.js";
-import { backgroundBody, chatBody, responsesBody } from "../../bench/scenarios.js";
+import { streamEvents, tailReader } from "../../bench/dialects.js";
+import { backgroundBody, chatBody, PACED_MODEL, responsesBody } from "../../bench/scenarios.js";
 import { BrokerError, type Delta, type Final } from "../../contract/mod.js";
 import { ChatStream } from "../../http/openai/chat-format.js";
 import { ResponseEvents } from "../../http/responses/events.js";
@@ -114,4 +114,28 @@ test("chat streams read as before: [DONE] ends a whole one, an error event spoil
   const completion = '{"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":16,"total_tokens":25}}';
   assert.equal(json.tokens(completion), 16);
   assert.equal(json.complete(completion, 16), true);
+});
+
+test("streamEvents counts every SSE event of a stream with one token per delta, as responses-events-c32 divides by", () => {
+  const chat = new ChatStream({ id: "chatcmpl-2", created: 1_700_000_000, model: PACED_MODEL, includeUsage: true });
+  let chatBodyText = "";
+  // One delta per chunk, as the paced sim sends them; the finish reason rides on the last one.
+  for (const d of words(TOKENS)) chatBodyText += chat.deltas([d]);
+  chatBodyText += chat.deltas([{ finishReason: "stop" }]) + chat.final(final);
+  // 256 deltas, the lone finish_reason chunk, the usage chunk and [DONE].
+  assert.equal(streamEvents(chatBodyText), TOKENS + 3);
+  assert.equal(chatBodyText.split("data: ").length - 1, TOKENS + 3);
+
+  const r = parseResponsesRequest(JSON.parse(responsesBody(true, TOKENS, PACED_MODEL)) as unknown);
+  assert.equal(r.model, PACED_MODEL);
+  const events = new ResponseEvents({ jobId: "job4", createdAt: 1_700_000_000, model: PACED_MODEL, echo: r.echo });
+  let body = sseOf(events.opening());
+  for (const d of words(TOKENS)) body += sseOf(events.deltas([d]));
+  body += sseOf(events.final(final));
+  // 256 output_text.delta, plus created, in_progress, the item and part added, the three done events, completed.
+  assert.equal(streamEvents(body), TOKENS + 8);
+  assert.equal(body.split("\nevent: ").length, TOKENS + 8);
+  // Text that looks like an event's end is escaped inside its JSON, so it is never counted.
+  const tricky = new ChatStream({ id: "chatcmpl-3", created: 1_700_000_000, model: PACED_MODEL, includeUsage: false });
+  assert.equal(streamEvents(tricky.deltas([{ content: "a\n\nb" }])), 1);
 });
