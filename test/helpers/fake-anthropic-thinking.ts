@@ -3,7 +3,7 @@
 // block when the last user text holds Anthropic's documented trigger string),
 // and the checks the real API makes of thinking blocks sent back in history:
 // a signature must match its text, and with thinking on, the last assistant
-// turn, when it used tools, must start with its thinking.
+// turn, when it used tools, must start with its thinking; no forced tool.
 // https://docs.anthropic.com/en/docs/build-with-claude/extended-thinking
 import { createHash } from "node:crypto";
 
@@ -37,8 +37,10 @@ export function thinkingPieces(thinking: string): string[] {
 }
 
 /** What the real API refuses about thinking in a request, in its words; undefined when nothing. */
-export function checkThinking(body: { thinking?: unknown; max_tokens?: number }, messages: Json[]): string | undefined {
+export function checkThinking(body: { thinking?: unknown; max_tokens?: number; tool_choice?: { type?: string } }, messages: Json[]): string | undefined {
   const thinking = body.thinking as Json | undefined;
+  const on = thinking?.type === "enabled" || thinking?.type === "adaptive";
+  if (on && (body.tool_choice?.type === "any" || body.tool_choice?.type === "tool")) return "Thinking may not be enabled when tool_choice forces tool use.";
   if (thinking?.type === "enabled" && typeof body.max_tokens === "number" && !(body.max_tokens > Number(thinking.budget_tokens))) {
     return "`max_tokens` must be greater than `thinking.budget_tokens`";
   }
