@@ -30,10 +30,26 @@ export function thinkingBlocks(body: { thinking?: unknown }, userText: string): 
   return blocks;
 }
 
-/** A thinking block's text in the pieces a stream sends it in. */
-export function thinkingPieces(thinking: string): string[] {
-  const half = Math.ceil(thinking.length / 2);
-  return [thinking.slice(0, half), thinking.slice(half)];
+/**
+ * Streams the thinking blocks ahead of the answer's block, as the real API does: a thinking block starts
+ * empty, its text follows in thinking_delta pieces, then its signature; a redacted block starts whole.
+ * The first block start is followed by a ping.
+ */
+export async function streamThinking(blocks: Json[], send: (event: string, payload: Json) => Promise<void>): Promise<void> {
+  for (const [index, b] of blocks.entries()) {
+    const start = b.type === "thinking" ? { type: "thinking", thinking: "", signature: "" } : b;
+    await send("content_block_start", { type: "content_block_start", index, content_block: start });
+    if (index === 0) await send("ping", { type: "ping" });
+    if (b.type === "thinking") {
+      const text = String(b.thinking);
+      const half = Math.ceil(text.length / 2);
+      for (const thinking of [text.slice(0, half), text.slice(half)]) {
+        await send("content_block_delta", { type: "content_block_delta", index, delta: { type: "thinking_delta", thinking } });
+      }
+      await send("content_block_delta", { type: "content_block_delta", index, delta: { type: "signature_delta", signature: b.signature } });
+    }
+    await send("content_block_stop", { type: "content_block_stop", index });
+  }
 }
 
 /** What the real API refuses about thinking in a request, in its words; undefined when nothing. */

@@ -12,7 +12,7 @@
 // block comes first (fake-anthropic-thinking.ts).
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { checkThinking, thinkingBlocks, thinkingPieces } from "./fake-anthropic-thinking.js";
+import { checkThinking, streamThinking, thinkingBlocks } from "./fake-anthropic-thinking.js";
 
 export interface RecordedRequest {
   method: string;
@@ -228,17 +228,7 @@ async function answer(res: ServerResponse, body: Body, pace: { ttftMs: number; i
     id: "msg_fake01", type: "message", role: "assistant", model, content: [], stop_reason: null, stop_sequence: null,
     usage: { ...usageIn, output_tokens: 1 },
   } });
-  // Thinking blocks stream whole before the answer's block: text in thinking_delta pieces, then the signature.
-  for (const [at, b] of thinking.entries()) {
-    const start = b.type === "thinking" ? { type: "thinking", thinking: "", signature: "" } : b;
-    await send("content_block_start", { type: "content_block_start", index: at, content_block: start });
-    if (at === 0) await send("ping", { type: "ping" });
-    if (b.type === "thinking") {
-      for (const piece of thinkingPieces(String(b.thinking))) await send("content_block_delta", { type: "content_block_delta", index: at, delta: { type: "thinking_delta", thinking: piece } });
-      await send("content_block_delta", { type: "content_block_delta", index: at, delta: { type: "signature_delta", signature: b.signature } });
-    }
-    await send("content_block_stop", { type: "content_block_stop", index: at });
-  }
+  await streamThinking(thinking, send);
   const index = thinking.length;
   const block = a.tool ? { type: "tool_use", id: "toolu_fake01", name: a.tool, input: {} } : { type: "text", text: "" };
   await send("content_block_start", { type: "content_block_start", index, content_block: block });
