@@ -86,7 +86,8 @@ type Gathered =
 
 /**
  * Merges a job's deltas into one `message` for a non-stream request, blocks
- * (thinking, redacted_thinking, text, tool_use) in the order the engine produced them; Anthropic has no `n`, so choice 0 only.
+ * (thinking, redacted_thinking, text, tool_use) in the order the engine
+ * produced them; Anthropic has no `n`, so choice 0 only.
  */
 export class MessageAggregator {
   private blocks: Gathered[] = [];

@@ -19,9 +19,9 @@ const REFUSED: Readonly<Record<string, string>> = {
 
 // Documented fields no engine here can honour whose absence leaves the answer
 // correct, accepted and ignored so that Claude Code and the SDKs keep working:
-// automatic context editing (the context is only larger), top-level prompt caching and its
-// diagnostics, and where and how fast Anthropic runs inference (here the
-// operator's workers decide).
+// automatic context editing (the context is only larger), top-level prompt
+// caching and its diagnostics, and where and how fast Anthropic runs inference
+// (here the operator's workers decide).
 const IGNORED = ["context_management", "cache_control", "diagnostics", "inference_geo", "speed"] as const;
 
 // Extended thinking: carried to the engine (the anthropic engine sends it upstream; engines that cannot
@@ -146,8 +146,6 @@ const RENAMED: Readonly<Record<string, string>> = {
   toolsJson: "tools",
   toolChoiceJson: "tool_choice",
   responseFormatJson: "output_config.format",
-  thinkingJson: "thinking",
-  reasoningBlocksJson: "content",
 };
 
 /**

@@ -3,8 +3,8 @@
 // content_block_delta events (text_delta; input_json_delta for tool_use;
 // thinking_delta, then one signature_delta, for thinking; none for a
 // redacted_thinking block, whose start holds its data) and content_block_stop,
-// at increasing indexes in the order the engine produced them; then message_delta (stop reason, usage) and message_stop;
-// or `error` once started.
+// at increasing indexes in the order the engine produced them; then
+// message_delta (stop reason, usage) and message_stop; or `error` once started.
 // https://docs.anthropic.com/en/docs/build-with-claude/streaming
 import type { BrokerError, Delta, Final, ToolCallDelta } from "../../contract/mod.js";
 import { anthropicError } from "./errors.js";

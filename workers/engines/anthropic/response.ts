@@ -61,9 +61,9 @@ export class UsageCounter {
 }
 
 /**
- * Maps a `message` to deltas: text blocks joined and tool_use blocks as tool calls in one delta, as
- * before; each thinking or redacted_thinking block a delta of its own ahead of it, in the message's
- * order (a thinking block between tool calls, interleaved thinking, splits that delta in two).
+ * Maps a `message` to deltas: text blocks joined and tool_use blocks as tool calls in one delta, each
+ * thinking or redacted_thinking block a delta of its own ahead of it, in the message's order (a thinking
+ * block between tool calls, interleaved thinking, splits that delta in two).
  */
 export function messageToDeltas(payload: unknown, sink: DeltaSink, caller: Caller): Served {
   const msg = obj(payload);
