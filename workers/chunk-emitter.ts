@@ -37,7 +37,8 @@ export class ChunkEmitter implements DeltaSink {
     if (this.closed) return;
     const last = this.pending[this.pending.length - 1];
     if (last && mergeable(last, d)) {
-      last.content = (last.content ?? "") + (d.content ?? "");
+      if (d.reasoning) last.reasoning = (last.reasoning ?? "") + d.reasoning;
+      else last.content = (last.content ?? "") + (d.content ?? "");
       if (d.finishReason) last.finishReason = d.finishReason;
     } else {
       this.pending.push({ ...d });
@@ -90,7 +91,11 @@ export class ChunkEmitter implements DeltaSink {
   }
 }
 
+// Text joins text and thinking joins thinking; a signature or a redacted block ends a thinking block, so
+// nothing merges across one (nor across tool calls, a refusal or the end).
 function mergeable(a: Delta, b: Delta): boolean {
   return a.index === b.index && !a.finishReason && !a.toolCalls?.length && !a.refusal
-    && !b.role && !b.toolCalls?.length && !b.refusal;
+    && !b.role && !b.toolCalls?.length && !b.refusal
+    && !a.reasoningSignature && !a.redactedReasoning && !b.reasoningSignature && !b.redactedReasoning
+    && !a.reasoning === !b.reasoning && !(a.reasoning && (a.content || b.content));
 }

@@ -2,8 +2,9 @@
 // text and images become parts, an assistant's tool_use blocks its tool
 // calls, and a user's tool_result blocks tool messages of their own (the
 // job's form, OpenAI's), which go before the rest of that user turn, as
-// Anthropic requires tool results to lead it. Thinking blocks in an
-// assistant's history are dropped: no engine takes them back.
+// Anthropic requires tool results to lead it. Thinking and redacted_thinking
+// blocks in an assistant's history travel as they are (reasoning_blocks_json),
+// for the anthropic engine to send back unchanged; other engines ignore them.
 // https://docs.anthropic.com/en/api/messages
 import { z } from "zod";
 import type { ChatMessage, ContentPart, ToolCall } from "../../contract/mod.js";
@@ -29,6 +30,8 @@ const toolUseBlock = z.object({
   input: z.record(z.string(), z.unknown(), { error: "an object" }),
   ...cached,
 });
+const thinkingBlock = z.looseObject({ type: z.literal("thinking"), thinking: z.string(str), signature: z.string(str), ...cached });
+const redactedThinkingBlock = z.looseObject({ type: z.literal("redacted_thinking"), data: z.string(str), ...cached });
 const resultContent = z.array(z.looseObject({ type: z.string() }), { error: "a string or an array of text and image blocks" });
 const toolResultBlock = z.object({
   type: z.literal("tool_result"),
@@ -99,13 +102,20 @@ function toolMessage(block: Block, at: string): ChatMessage {
   return m;
 }
 
-/** An assistant turn: text as parts, tool_use blocks as tool calls (input as JSON arguments), thinking dropped. */
+/**
+ * An assistant turn: text as parts, tool_use blocks as tool calls (input as JSON arguments), thinking
+ * blocks checked and kept as the client sent them, in order.
+ */
 export function assistantMessage(content: string | Block[], at: string): ChatMessage {
   if (typeof content === "string") return { role: "assistant", content };
   const parts: ContentPart[] = [];
   const toolCalls: ToolCall[] = [];
+  const reasoning: Block[] = [];
   content.forEach((block, j) => {
-    if (block.type === "thinking" || block.type === "redacted_thinking") return;
+    if (block.type === "thinking" || block.type === "redacted_thinking") {
+      check(block.type === "thinking" ? thinkingBlock : redactedThinkingBlock, block, under(`${at}.${j}`));
+      return void reasoning.push(block);
+    }
     if (block.type !== "tool_use") return void parts.push(part(block, `${at}.${j}`));
     const t = check(toolUseBlock, block, under(`${at}.${j}`));
     toolCalls.push({ id: t.id, type: "function", name: t.name, arguments: JSON.stringify(t.input) });
@@ -113,6 +123,7 @@ export function assistantMessage(content: string | Block[], at: string): ChatMes
   const m: ChatMessage = { role: "assistant" };
   if (parts.length > 0) m.parts = parts;
   if (toolCalls.length > 0) m.toolCalls = toolCalls;
+  if (reasoning.length > 0) m.reasoningBlocksJson = JSON.stringify(reasoning);
   // A turn of thinking alone still says the assistant spoke.
   if (parts.length === 0 && toolCalls.length === 0) m.content = "";
   return m;

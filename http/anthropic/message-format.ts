@@ -64,6 +64,8 @@ export function usageOf(f: Final): { input_tokens: number; output_tokens: number
 }
 
 export type ContentBlock =
+  | { type: "thinking"; thinking: string; signature: string }
+  | { type: "redacted_thinking"; data: string }
   | { type: "text"; text: string }
   | { type: "tool_use"; id: string; name: string; input: Record<string, unknown> };
 
@@ -77,11 +79,15 @@ export interface AnthropicMessage extends Stop {
   usage: { input_tokens: number; output_tokens: number };
 }
 
-type Gathered = { type: "text"; text: string } | { type: "tool"; id: string; name: string; args: string };
+// A thinking block is open until its signature comes (the engine sends it once, at the block's end).
+type Gathered =
+  | Extract<ContentBlock, { type: "text" | "thinking" | "redacted_thinking" }>
+  | { type: "tool"; id: string; name: string; args: string };
 
 /**
  * Merges a job's deltas into one `message` for a non-stream request, blocks
- * in the order the engine produced them; Anthropic has no `n`, so choice 0 only.
+ * (thinking, redacted_thinking, text, tool_use) in the order the engine
+ * produced them; Anthropic has no `n`, so choice 0 only.
  */
 export class MessageAggregator {
   private blocks: Gathered[] = [];
@@ -97,6 +103,13 @@ export class MessageAggregator {
   add(items: Delta[]): void {
     for (const d of items) {
       if ((d.index ?? 0) !== 0) continue;
+      if (d.reasoning || d.reasoningSignature) {
+        let thinking = this.blocks.at(-1);
+        if (thinking?.type !== "thinking" || thinking.signature) this.blocks.push(thinking = { type: "thinking", thinking: "", signature: "" });
+        thinking.thinking += d.reasoning ?? "";
+        thinking.signature = d.reasoningSignature ?? "";
+      }
+      if (d.redactedReasoning) this.blocks.push({ type: "redacted_thinking", data: d.redactedReasoning });
       // An upstream's refusal text is what the model said; Anthropic has no separate field for it.
       const text = (d.content ?? "") + (d.refusal ?? "");
       if (text) {
@@ -121,7 +134,7 @@ export class MessageAggregator {
 
   result(opts: { id: string; model: string; final: Final }): AnthropicMessage {
     let calls = 0;
-    const content = this.blocks.map((b): ContentBlock => b.type === "text"
+    const content = this.blocks.map((b): ContentBlock => b.type !== "tool"
       ? b
       : { type: "tool_use", id: toolUseId(b.id, `${opts.id.replace(/^msg_/, "")}_${calls++}`), name: b.name, input: inputOf(b.args) });
     return {

@@ -19,11 +19,20 @@ const REFUSED: Readonly<Record<string, string>> = {
 
 // Documented fields no engine here can honour whose absence leaves the answer
 // correct, accepted and ignored so that Claude Code and the SDKs keep working:
-// extended thinking (no engine returns thinking blocks), automatic context
-// editing (the context is only larger), top-level prompt caching and its
-// diagnostics, and where and how fast Anthropic runs inference (here the
-// operator's workers decide).
-const IGNORED = ["thinking", "context_management", "cache_control", "diagnostics", "inference_geo", "speed"] as const;
+// automatic context editing (the context is only larger), top-level prompt
+// caching and its diagnostics, and where and how fast Anthropic runs inference
+// (here the operator's workers decide).
+const IGNORED = ["context_management", "cache_control", "diagnostics", "inference_geo", "speed"] as const;
+
+// Extended thinking: carried to the engine (the anthropic engine sends it upstream; engines that cannot
+// think ignore it). Loose objects: a field Anthropic adds later is the upstream's to judge.
+// https://docs.anthropic.com/en/docs/build-with-claude/extended-thinking
+const display = z.enum(["summarized", "omitted"], { error: "'summarized' or 'omitted'" }).optional();
+const thinking = z.discriminatedUnion("type", [
+  z.looseObject({ type: z.literal("enabled"), budget_tokens: z.int({ error: "an integer" }).min(1024, { error: "an integer of at least 1024" }), display }),
+  z.looseObject({ type: z.literal("adaptive"), display }),
+  z.looseObject({ type: z.literal("disabled") }),
+], { error: "an object whose 'type' is 'enabled', 'adaptive' or 'disabled'" });
 
 const block = z.looseObject({ type: z.string({ error: "a string" }) }, { error: "a content block object with a 'type'" });
 const content = z.union([z.string(), z.array(block)], { error: "a string or an array of content blocks" });
@@ -50,6 +59,7 @@ const schema = z.object({
   stream: z.boolean({ error: "a boolean" }).nullish(),
   tools: z.array(toolSchema, { error: "an array of tools" }).nullish(),
   tool_choice: toolChoiceSchema.nullish(),
+  thinking: thinking.nullish(),
   output_config: z.object({
     // Structured outputs: the job's response_format json_schema, which engines enforce (llama.cpp by grammar).
     format: z.object({ type: z.literal("json_schema"), schema: z.record(z.string(), z.unknown(), { error: "a JSON schema object" }) }).nullish(),
@@ -110,6 +120,7 @@ export function parseMessagesRequest(body: unknown, limits: InputLimits): Valid<
     responseFormatJson: responseFormat(b.output_config?.format),
     extraJson: Object.keys(extra).length > 0 ? JSON.stringify(extra) : "",
     maxTokens: b.max_tokens,
+    thinkingJson: b.thinking ? JSON.stringify(b.thinking) : "",
   };
   if (b.temperature != null) chat.temperature = b.temperature;
   if (b.top_p != null) chat.topP = b.top_p;

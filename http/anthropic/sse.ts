@@ -1,9 +1,10 @@
 // Anthropic's streaming events, each `event: <type>\ndata: <json>\n\n`:
 // message_start, then per content block content_block_start, its
-// content_block_delta events (text_delta, or input_json_delta for tool_use)
-// and content_block_stop, at increasing indexes in the order the engine
-// produced them; then message_delta (stop reason, usage) and message_stop;
-// or `error` once started.
+// content_block_delta events (text_delta; input_json_delta for tool_use;
+// thinking_delta, then one signature_delta, for thinking; none for a
+// redacted_thinking block, whose start holds its data) and content_block_stop,
+// at increasing indexes in the order the engine produced them; then
+// message_delta (stop reason, usage) and message_stop; or `error` once started.
 // https://docs.anthropic.com/en/docs/build-with-claude/streaming
 import type { BrokerError, Delta, Final, ToolCallDelta } from "../../contract/mod.js";
 import { anthropicError } from "./errors.js";
@@ -26,8 +27,11 @@ export class MessagesStream {
   private finishReason = "";
   /** The next block's index; the open block is the one before it. */
   private next = 0;
-  /** The open block: a text block, or a tool_use block's call index. */
-  private open: "text" | number | undefined;
+  /**
+   * The open block: text, thinking (until its signature, which "signed" marks: later thinking is a new
+   * block), redacted_thinking, or a tool_use block's call index.
+   */
+  private open: "text" | "thinking" | "signed" | "redacted" | number | undefined;
   /** Each tool call's block index, by the call's index. */
   private readonly tools = new Map<number, number>();
   private readonly id: string;
@@ -51,6 +55,8 @@ export class MessagesStream {
     let out = this.takeOpening();
     for (const d of items) {
       if ((d.index ?? 0) !== 0) continue;
+      if (d.reasoning || d.reasoningSignature) out += this.thinking(d.reasoning ?? "", d.reasoningSignature ?? "");
+      if (d.redactedReasoning) out += this.start("redacted", JSON.stringify({ type: "redacted_thinking", data: d.redactedReasoning }));
       // An upstream's refusal text is what the model said; Anthropic has no separate field for it.
       const text = (d.content ?? "") + (d.refusal ?? "");
       if (text) {
@@ -79,6 +85,17 @@ export class MessagesStream {
     return event("error", JSON.stringify({ type, error }));
   }
 
+  // Thinking text goes to the open thinking block, else opens one (empty, as Anthropic starts it); a signature closes it.
+  private thinking(text: string, signature: string): string {
+    let out = this.open === "thinking" ? "" : this.start("thinking", `{"type":"thinking","thinking":"","signature":""}`);
+    if (text) out += `${deltaHead(this.next - 1)}{"type":"thinking_delta","thinking":${JSON.stringify(text)}}}\n\n`;
+    if (signature) {
+      out += `${deltaHead(this.next - 1)}{"type":"signature_delta","signature":${JSON.stringify(signature)}}}\n\n`;
+      this.open = "signed";
+    }
+    return out;
+  }
+
   // A call's first fragment opens its tool_use block (input {} as Anthropic starts it); later ones add input_json_delta.
   private toolCall(c: ToolCallDelta): string {
     const call = c.index ?? 0;
@@ -95,7 +112,7 @@ export class MessagesStream {
   }
 
   /** Closes the open block and starts the next; the first block is followed by a ping, as Anthropic sends it. */
-  private start(open: "text" | number, block: string): string {
+  private start(open: "text" | "thinking" | "redacted" | number, block: string): string {
     let out = this.next > 0 ? blockStop(this.next - 1) : "";
     out += event("content_block_start", `{"type":"content_block_start","index":${this.next},"content_block":${block}}`);
     if (this.next === 0) out += PING;

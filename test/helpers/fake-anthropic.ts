@@ -8,9 +8,11 @@
 // https://docs.anthropic.com/en/api/errors. It checks requests the way the real
 // API does for the mistakes a translation can make (system in messages, OpenAI
 // fields, unmatched tool results, missing headers). Answers echo the last user
-// message, so tests can predict every byte.
+// message, so tests can predict every byte; with `thinking` on, a thinking
+// block comes first (fake-anthropic-thinking.ts).
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { checkThinking, streamThinking, thinkingBlocks } from "./fake-anthropic-thinking.js";
 
 export interface RecordedRequest {
   method: string;
@@ -83,6 +85,7 @@ interface Body {
   stream?: boolean;
   tools?: { name?: string }[];
   tool_choice?: { type?: string; name?: string };
+  thinking?: unknown;
 }
 
 interface Run {
@@ -184,7 +187,7 @@ function check(v: unknown, counting: boolean): string | undefined {
     }
     toolUses = uses;
   }
-  return undefined;
+  return checkThinking(body, body.messages as Json[]);
 }
 
 async function answer(res: ServerResponse, body: Body, pace: { ttftMs: number; itlMs: number }, cache: { creation: number; read: number }, run: Run): Promise<void> {
@@ -192,6 +195,7 @@ async function answer(res: ServerResponse, body: Body, pace: { ttftMs: number; i
   res.on("close", () => (closed = true));
   const model = body.model ?? "claude-fake";
   const a = makeAnswer(body);
+  const thinking = thinkingBlocks(body, lastUserText(body));
   const usageIn = { input_tokens: promptTokens(body), cache_creation_input_tokens: cache.creation, cache_read_input_tokens: cache.read };
   const headers = { "request-id": "req_fake0123456789" };
 
@@ -203,7 +207,7 @@ async function answer(res: ServerResponse, body: Body, pace: { ttftMs: number; i
       ? [{ type: "tool_use", id: "toolu_fake01", name: a.tool, input: JSON.parse(a.pieces.join("")) as unknown }]
       : [{ type: "text", text: a.pieces.join("") }];
     return sendJson(res, 200, {
-      id: "msg_fake01", type: "message", role: "assistant", model, content, stop_reason: a.stop, stop_sequence: a.stopSequence ?? null,
+      id: "msg_fake01", type: "message", role: "assistant", model, content: [...thinking, ...content], stop_reason: a.stop, stop_sequence: a.stopSequence ?? null,
       usage: { ...usageIn, output_tokens: a.pieces.length },
     }, headers);
   }
@@ -224,12 +228,14 @@ async function answer(res: ServerResponse, body: Body, pace: { ttftMs: number; i
     id: "msg_fake01", type: "message", role: "assistant", model, content: [], stop_reason: null, stop_sequence: null,
     usage: { ...usageIn, output_tokens: 1 },
   } });
+  await streamThinking(thinking, send);
+  const index = thinking.length;
   const block = a.tool ? { type: "tool_use", id: "toolu_fake01", name: a.tool, input: {} } : { type: "text", text: "" };
-  await send("content_block_start", { type: "content_block_start", index: 0, content_block: block });
-  await send("ping", { type: "ping" });
+  await send("content_block_start", { type: "content_block_start", index, content_block: block });
+  if (index === 0) await send("ping", { type: "ping" });
   if (run.hang === 0) return;
   await sleep(pace.ttftMs);
-  if (a.tool) await send("content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "input_json_delta", partial_json: "" } });
+  if (a.tool) await send("content_block_delta", { type: "content_block_delta", index, delta: { type: "input_json_delta", partial_json: "" } });
   for (let t = 0; t < a.pieces.length && !closed; t++) {
     if (t === run.hang) return;
     if (t === run.error?.after) {
@@ -238,10 +244,10 @@ async function answer(res: ServerResponse, body: Body, pace: { ttftMs: number; i
     }
     if (t > 0) await sleep(pace.itlMs);
     const delta = a.tool ? { type: "input_json_delta", partial_json: a.pieces[t] } : { type: "text_delta", text: a.pieces[t] };
-    await send("content_block_delta", { type: "content_block_delta", index: 0, delta });
+    await send("content_block_delta", { type: "content_block_delta", index, delta });
   }
   if (run.hang !== undefined || closed) return;
-  await send("content_block_stop", { type: "content_block_stop", index: 0 });
+  await send("content_block_stop", { type: "content_block_stop", index });
   await send("message_delta", { type: "message_delta", delta: { stop_reason: a.stop, stop_sequence: a.stopSequence ?? null }, usage: { output_tokens: a.pieces.length } });
   await send("message_stop", { type: "message_stop" });
   res.end();

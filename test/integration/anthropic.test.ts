@@ -6,6 +6,7 @@ import type { Config } from "../../config/config.js";
 import type { GatewayHandle } from "../../gateway/main.js";
 import { last, usageOf, type ErrorBody } from "../helpers/bodies.js";
 import { spawnWorker, startTestGateway, testConfig, waitForModel, type WorkerProcess } from "../helpers/broker.js";
+import { FAKE_REDACTED_DATA, fakeSignature, REDACTED_THINKING_TRIGGER } from "../helpers/fake-anthropic-thinking.js";
 import { anthropicError, FAKE_OUTPUT_TOKENS, startFakeAnthropic, type FakeAnthropic } from "../helpers/fake-anthropic.js";
 import { joinChoices, postJson, postSse, readJson } from "../helpers/http.js";
 import { startNats, type TestNats } from "../helpers/nats.js";
@@ -15,6 +16,7 @@ const KEY = "sk-ant-test-secret-0123456789";
 /** The part of an Anthropic Messages request these tests read. */
 interface MessagesRequest {
   messages: { role: string; content: string | object[] }[];
+  thinking?: unknown;
   tool_choice?: unknown;
   output_config?: unknown;
 }
@@ -198,5 +200,29 @@ describe("relay through the anthropic engine", () => {
       { role: "assistant", content: [{ type: "tool_use", id: "toolu_fake01", name: "echo", input: { echo: "one two one two one two one two" } }] },
       { role: "user", content: [{ type: "tool_result", tool_use_id: "toolu_fake01", content: "done" }] },
     ]);
+  });
+
+  test("through /v1/messages with the official SDK: thinking blocks come back signed, streamed and not, and go back upstream unchanged", async () => {
+    const client = new Anthropic({ baseURL: gw.url, apiKey: KEY, maxRetries: 0 });
+    const base = { model: "anthropic/claude", max_tokens: 2048, thinking: { type: "enabled" as const, budget_tokens: 1024 } };
+    const question: Anthropic.MessageParam = { role: "user", content: `why ${REDACTED_THINKING_TRIGGER}` };
+    const whole = await client.messages.create({ ...base, messages: [question] });
+    assert.deepEqual(lastUpstream().body.thinking, base.thinking);
+    const streamed = await client.messages.stream({ ...base, messages: [question] }).finalMessage();
+    const thinking = `Let me think about "why ${REDACTED_THINKING_TRIGGER}".`;
+    const reasoning = [{ type: "thinking", thinking, signature: fakeSignature(thinking) }, { type: "redacted_thinking", data: FAKE_REDACTED_DATA }];
+    assert.deepEqual(whole.content.slice(0, 2), reasoning);
+    assert.deepEqual(whole.content.slice(2).map((b) => b.type), ["text"]);
+    assert.deepEqual(streamed.content, whole.content, "the SDK assembles the stream into the same blocks");
+
+    // A tool-use loop: the turn's thinking, then its call; the fake checks each signature as Anthropic does.
+    const tool: Anthropic.Tool = { name: "echo", input_schema: { type: "object", properties: { echo: { type: "string" } } } };
+    const call = { type: "tool_use" as const, id: "toolu_think01", name: "echo", input: { echo: "hi" } };
+    const result: Anthropic.MessageParam = { role: "user", content: [{ type: "tool_result", tool_use_id: call.id, content: "done" }] };
+    const history: Anthropic.MessageParam[] = [question, { role: "assistant", content: [...whole.content.slice(0, 2), call] }, result];
+    for (const m of [await client.messages.create({ ...base, tools: [tool], messages: history }), await client.messages.stream({ ...base, tools: [tool], messages: history }).finalMessage()]) {
+      assert.deepEqual(m.content.map((b) => b.type), ["thinking", "text"]);
+      assert.deepEqual(lastUpstream().body.messages.slice(1), [{ role: "assistant", content: [...reasoning, call] }, result]);
+    }
   });
 });

@@ -167,7 +167,7 @@ describe("anthropic engine", () => {
     }
   });
 
-  test("a recorded stream: text, then two tool_use blocks, thinking and unknown events ignored, cache usage", async () => {
+  test("a recorded stream: thinking, text, then two tool_use blocks, unknown events ignored, cache usage", async () => {
     fake.replayNext(sse([
       ["message_start", { type: "message_start", message: { id: "msg_01", type: "message", role: "assistant", content: [], model: "claude-sonnet-4-5-20250929",
         stop_reason: null, stop_sequence: null, usage: { input_tokens: 472, cache_creation_input_tokens: 10, cache_read_input_tokens: 20, output_tokens: 2 } } }],
@@ -193,6 +193,7 @@ describe("anthropic engine", () => {
     ]));
     const out = await run({ messages: user("weather?"), stream: true });
     assert.equal(out.texts[0], "Okay, let's check the weather.");
+    assert.deepEqual(out.deltas.slice(0, 2).map((d) => [d.reasoning ?? "", d.reasoningSignature ?? ""]), [["Let me look.", ""], ["", "EqQB"]]);
     assert.equal(out.finish[0], "tool_calls");
     const calls = toolArgs(out.deltas);
     assert.deepEqual(calls.get(0), { id: "toolu_01", name: "get_weather", args: '{"location": "San Francisco, CA"}' });

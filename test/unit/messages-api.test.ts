@@ -63,20 +63,15 @@ describe("Messages request → canonical chat job", () => {
     rejects({ ...base, system: [{ type: "image", source: { type: "url", url: "https://x/y.png" } }] }, "system.0.type", /text blocks only/);
   });
 
-  test("thinking, context_management, cache_control, diagnostics, inference_geo, speed and effort are accepted and ignored; thinking blocks in history are dropped", () => {
+  test("context_management, cache_control, diagnostics, inference_geo, speed and effort are accepted and ignored", () => {
     const call = parse({
       ...base,
-      thinking: { type: "enabled", budget_tokens: 1024 }, context_management: { edits: [] }, cache_control: { type: "ephemeral" },
+      context_management: { edits: [] }, cache_control: { type: "ephemeral" },
       diagnostics: { previous_message_id: "msg_1" }, inference_geo: "us", speed: "fast", output_config: { effort: "low" },
-      messages: [
-        { role: "user", content: "Hi" },
-        { role: "assistant", content: [{ type: "thinking", thinking: "hm", signature: "sig" }, { type: "redacted_thinking", data: "x" }, { type: "text", text: "Hello" }] },
-        { role: "user", content: "Again" },
-      ],
     });
     assert.equal(call.chat.extraJson, "", "nothing of them reaches the engine");
     assert.equal(call.chat.responseFormatJson, "");
-    assert.deepEqual(call.chat.messages?.[1], { role: "assistant", parts: [{ type: "text", text: "Hello" }] });
+    assert.equal(call.chat.thinkingJson, "");
   });
 
   test("bad values name the field the way the Messages body does", () => {

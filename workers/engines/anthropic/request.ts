@@ -5,7 +5,10 @@ import { extraFields, jobJson, obj, type Json } from "../relay/index.js";
 
 type Turn = { role: "user" | "assistant"; content: Json[] };
 
-/** Extra top-level fields (the client's unmodelled ones) that mean the same to Anthropic; the rest are dropped. */
+/**
+ * Extra top-level fields (the client's unmodelled ones) that mean the same to Anthropic; the rest are dropped.
+ * `thinking` here is a chat client's; the Messages front's comes as thinkingJson, which wins.
+ */
 const ANTHROPIC_EXTRA = ["top_k", "thinking"] as const;
 
 /**
@@ -25,6 +28,7 @@ export function buildBody(chat: ChatRequest, model: string, maxTokensDefault: nu
   if (chat.temperature != null) body.temperature = chat.temperature;
   if (chat.topP != null) body.top_p = chat.topP;
   for (const field of ANTHROPIC_EXTRA) if (extra[field] !== undefined) body[field] = extra[field];
+  if (chat.thinkingJson) body.thinking = jobJson(chat.thinkingJson, "thinking");
   if (chat.user) body.metadata = { user_id: chat.user };
   if (chat.toolsJson) body.tools = toTools(jobJson(chat.toolsJson, "tools"));
   const choice = toToolChoice(chat.toolChoiceJson ? jobJson(chat.toolChoiceJson, "tool_choice") : undefined, extra.parallel_tool_calls === false);
@@ -57,7 +61,11 @@ function toTurns(list: ChatMessage[]): { system: string[]; messages: Json[] } {
         push("user", contentBlocks(m, at));
         break;
       case "assistant":
-        push("assistant", [...contentBlocks(m, at), ...(m.toolCalls ?? []).map((c, j) => toolUse(c, `${at}.tool_calls[${j}]`))]);
+        push("assistant", [
+          ...reasoningBlocks(m, at),
+          ...contentBlocks(m, at),
+          ...(m.toolCalls ?? []).map((c, j) => toolUse(c, `${at}.tool_calls[${j}]`)),
+        ]);
         break;
       case "tool":
         push("user", [toolResult(m, at)]);
@@ -78,6 +86,18 @@ function textOnly(m: ChatMessage, at: string): string {
     if (p.type !== "text") throw invalid(`${at}.content[${j}]`, `a ${m.role} message can only hold text for the anthropic engine`);
     return p.text ?? "";
   }).join("\n");
+}
+
+/**
+ * The turn's thinking and redacted_thinking blocks, first in its content and byte for byte as the
+ * upstream gave them: Anthropic checks their signatures, and requires them back in a tool-use loop.
+ */
+function reasoningBlocks(m: ChatMessage, at: string): Json[] {
+  if (!m.reasoningBlocksJson) return [];
+  const blocks = jobJson(m.reasoningBlocksJson, `${at}.reasoning_blocks_json`);
+  const list = Array.isArray(blocks) ? blocks.map(obj).filter((b): b is Json => b !== undefined) : [];
+  if (!Array.isArray(blocks) || list.length !== blocks.length) throw invalid(`${at}.reasoning_blocks_json`, "must be a JSON array of thinking blocks");
+  return list;
 }
 
 // Anthropic refuses empty text blocks ("text content blocks must be non-empty"), so blank text is left out.

@@ -1,8 +1,8 @@
-// A whole Anthropic `message` (non-stream answer) as one delta, and what the
+// A whole Anthropic `message` (non-stream answer) as deltas, and what the
 // stream mapper shares with it: stop reasons and usage.
-import { BrokerError, type Delta, type ToolCallDelta, type Usage } from "../../../contract/mod.js";
+import { BrokerError, type Delta, type Usage } from "../../../contract/mod.js";
 import type { DeltaSink } from "../../engine.js";
-import { num, obj, str, type Caller, type Served } from "../relay/index.js";
+import { num, obj, str, type Caller, type Json, type Served } from "../relay/index.js";
 import { streamError } from "./errors.js";
 
 /**
@@ -60,30 +60,51 @@ export class UsageCounter {
   }
 }
 
-/** Maps a `message` to one delta: text blocks joined, tool_use blocks as tool calls. */
+/**
+ * Maps a `message` to deltas: text blocks joined and tool_use blocks as tool calls in one delta, each
+ * thinking or redacted_thinking block a delta of its own ahead of it, in the message's order (a thinking
+ * block between tool calls, interleaved thinking, splits that delta in two).
+ */
 export function messageToDeltas(payload: unknown, sink: DeltaSink, caller: Caller): Served {
   const msg = obj(payload);
   if (msg?.type === "error") throw streamError(msg, caller);
   if (!msg || !Array.isArray(msg.content)) {
     throw new BrokerError("upstream_error", `the upstream at ${caller.host} answered without a message`);
   }
-  let content = "";
-  const toolCalls: ToolCallDelta[] = [];
+  const out: Delta[] = [];
+  let pending: Delta | undefined;
+  let calls = 0;
   for (const b of msg.content) {
     const block = obj(b) ?? {};
-    // Thinking, redacted thinking and server tool blocks have no OpenAI form.
-    if (block.type === "text") content += str(block.text) ?? "";
-    else if (block.type === "tool_use") {
-      toolCalls.push({ index: toolCalls.length, id: str(block.id) ?? "", type: "function", name: str(block.name) ?? "", arguments: JSON.stringify(block.input ?? {}) });
+    const thinking = reasoningDelta(block);
+    if (thinking) {
+      if (pending) out.push(pending);
+      pending = undefined;
+      out.push(thinking);
+    } else if (block.type === "text" && str(block.text)) {
+      pending ??= { index: 0 };
+      pending.content = (pending.content ?? "") + str(block.text);
+    } else if (block.type === "tool_use") {
+      pending ??= { index: 0 };
+      (pending.toolCalls ??= []).push({ index: calls++, id: str(block.id) ?? "", type: "function", name: str(block.name) ?? "", arguments: JSON.stringify(block.input ?? {}) });
     }
+    // Server tool blocks have no form in the job.
   }
   const stop = str(msg.stop_reason);
-  const d: Delta = { index: 0, role: "assistant", finishReason: finishReason(stop) };
-  if (content) d.content = content;
-  if (toolCalls.length) d.toolCalls = toolCalls;
-  sink.delta(d);
+  const last: Delta = pending ?? { index: 0 };
+  last.finishReason = finishReason(stop);
+  out.push(last);
+  out[0]!.role = "assistant";
+  for (const d of out) sink.delta(d);
   const usage = new UsageCounter();
   usage.read(msg.usage);
   const model = str(msg.model);
   return { usage: usage.usage, ...(model ? { model } : {}), ...stopOf(stop, msg.stop_sequence) };
+}
+
+/** A whole thinking block (text and signature) or redacted_thinking block as one delta; undefined for others. */
+export function reasoningDelta(block: Json): Delta | undefined {
+  if (block.type === "thinking") return { index: 0, reasoning: str(block.thinking) ?? "", reasoningSignature: str(block.signature) ?? "" };
+  if (block.type === "redacted_thinking") return { index: 0, redactedReasoning: str(block.data) ?? "" };
+  return undefined;
 }

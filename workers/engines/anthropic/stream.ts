@@ -1,12 +1,14 @@
 // Anthropic stream events turned into deltas. One message is one choice:
 // text_delta → content, a tool_use block → one tool call (its index counts
-// tool_use blocks, not content blocks), input_json_delta → argument fragments.
+// tool_use blocks, not content blocks), input_json_delta → argument fragments;
+// thinking_delta → reasoning, signature_delta → the thinking block's signature
+// (which closes it), a redacted_thinking block → its data.
 // https://docs.anthropic.com/en/docs/build-with-claude/streaming
 import type { Delta } from "../../../contract/mod.js";
 import type { DeltaSink } from "../../engine.js";
 import { cutOff, eventObject, jsonOrUndefined, obj, str, type Caller, type Json, type Served, type SseEvent, type StreamMapping } from "../relay/index.js";
 import { streamError } from "./errors.js";
-import { finishReason, stopOf, UsageCounter } from "./response.js";
+import { finishReason, reasoningDelta, stopOf, UsageCounter } from "./response.js";
 
 interface ToolBlock {
   /** The tool call's index among this message's tool calls. */
@@ -21,7 +23,7 @@ export class StreamMapper implements StreamMapping {
   /** A token came (a content_block_delta of any kind, thinking included, or message_delta); message_start and pings are not tokens. */
   tokens = false;
   private started = false;
-  /** Deltas that carried text: the completion-token estimate when the upstream sends no usage. */
+  /** Deltas that carried text, thinking included: the completion-token estimate when the upstream sends no usage. */
   private contentDeltas = 0;
   private finished = false;
   private readonly tools = new Map<number, ToolBlock>();
@@ -96,8 +98,12 @@ export class StreamMapper implements StreamMapping {
       const args = input && Object.keys(input).length > 0 ? JSON.stringify(input) : "";
       tool.args = args !== "";
       this.emit({ index: 0, toolCalls: [{ index: tool.index, id: str(block.id) ?? "", type: "function", name: str(block.name) ?? "", arguments: args }] });
+    } else {
+      // Streams start thinking blocks empty (deltas follow); a redacted one comes whole.
+      const thinking = reasoningDelta(block);
+      if (thinking && (block.type === "redacted_thinking" || thinking.reasoning || thinking.reasoningSignature)) this.emit(thinking);
     }
-    // thinking, redacted_thinking and server tool blocks have no OpenAI form.
+    // Server tool blocks have no form in the job.
   }
 
   private blockDelta(at: number, delta: Json): void {
@@ -110,6 +116,12 @@ export class StreamMapper implements StreamMapping {
       if (!tool || !part) return;
       tool.args = true;
       this.emit({ index: 0, toolCalls: [{ index: tool.index, id: "", type: "", name: "", arguments: part }] });
+    } else if (delta.type === "thinking_delta") {
+      const text = str(delta.thinking);
+      if (text) this.emit({ index: 0, reasoning: text });
+    } else if (delta.type === "signature_delta") {
+      const signature = str(delta.signature);
+      if (signature) this.emit({ index: 0, reasoningSignature: signature });
     }
   }
 
@@ -126,7 +138,7 @@ export class StreamMapper implements StreamMapping {
       this.started = true;
       d.role = "assistant";
     }
-    if (d.content) this.contentDeltas++;
+    if (d.content || d.reasoning) this.contentDeltas++;
     if (d.finishReason) this.finished = true;
     this.sink.delta(d);
   }
