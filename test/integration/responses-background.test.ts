@@ -126,6 +126,23 @@ describe("background responses (/v1/responses with background: true)", () => {
     assert.equal(done.usage?.output_tokens, 60);
   });
 
+  test("a background response queued with no worker survives a nats-server restart, then runs to its end", async () => {
+    const solo = h.config({ workers: [{ name: "late", slots: 1, models: [{ id: "sim-bg-late", engine: "sim", options: { outputTokens: 7 } }] }], gateway: { models: [{ id: "sim-bg-late", queueWithoutWorkers: true }] } });
+    const g = await h.gateway(solo);
+    const via = new OpenAI({ baseURL: `${g.url}/v1`, apiKey: "unused", maxRetries: 0 });
+    const r = await via.responses.create({ model: "sim-bg-late", input: "Wait for me", background: true });
+    assert.equal(r.status, "queued");
+    await h.nats.restart();
+    // Only now a worker: the job, its log and the stored response all came through the restart on disk.
+    h.worker(solo, "late");
+    const done = await waitFor(async () => {
+      const now = await via.responses.retrieve(r.id).catch(() => undefined);
+      return now && now.status !== "queued" && now.status !== "in_progress" ? now : undefined;
+    }, "the response to end after the restart", 30_000);
+    assert.equal(done.status, "completed");
+    assert.equal(done.usage?.output_tokens, 7);
+  });
+
   test("wrong uses: cancel or stream of a foreground response, a bad starting_after, an unknown id", async () => {
     const fg = await viaA.responses.create({ model: FAST, input: "Now" });
     await assert.rejects(viaA.responses.cancel(fg.id), (e: unknown) => e instanceof BadRequestError && /background/.test(e.message));
