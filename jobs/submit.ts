@@ -1,10 +1,10 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
-import { headers, nuid, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { nuid, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import type { Config } from "../config/mod.js";
 import { BrokerError, decodeChunk, encodeJob, pb, REASSIGNED, Verdict, type Chunk, type ChatRequest, type CompletionRequest, type EmbeddingRequest, type TokenCountRequest, Lane, Lanes, subjects, type Subjects } from "../contract/mod.js";
-import { setTimeout as sleep } from "node:timers/promises";
 import { type Connected, MoreJetStreamApiCodes, trackConnected, NoResponders, Requester } from "../nats/mod.js";
 import { JobStream } from "./job-stream.js";
+import { Disconnected, publishJob, type JetStreamRefusal } from "./publish.js";
 import type { Logger, GatewayMetrics, ModelMetrics } from "../ops/mod.js";
 import type { WorkerRegistry } from "./registry.js";
 
@@ -55,20 +55,6 @@ interface GivenUp extends Run {
   /** REASSIGNED when the job runs again (the worker naks it), else the job is over (it acks). */
   reason: string;
   until: number;
-}
-
-const PUBLISH_TIMEOUT_MS = 5000;
-
-/** The gateway's connection to NATS stayed down for as long as a job could wait. */
-class Disconnected extends Error {}
-const DECODER = new TextDecoder();
-
-/** JetStream's answer to a publish. */
-interface PubAck {
-  stream?: string;
-  seq?: number;
-  duplicate?: boolean;
-  error?: { code: number; err_code?: number; description: string };
 }
 
 /**
@@ -169,38 +155,12 @@ export class JobClient {
   async enqueue(model: string, lane: Lane, id: string, data: Uint8Array, until: number): Promise<number> {
     let seq: number;
     try {
-      seq = await this.publish(this.subj.job(model, lane), id, data, until);
+      seq = await publishJob(this.nats, this.requester, this.subj.job(model, lane), id, data, until);
     } catch (e) {
       throw this.publishError(e, model);
     }
     this.requester.publish(this.subj.wake(model, lane));
     return seq;
-  }
-
-  /**
-   * A JetStream publish by hand (the PubAck comes back as the reply), retried
-   * until `until` while NATS cannot take it: a reconnect to another server, or
-   * a clustered stream electing a new leader (no responders meanwhile), is a
-   * wait of a few seconds, not an error. Nats-Msg-Id makes a publish that
-   * landed but whose ack was lost count once. JetStream's own refusals (a full
-   * queue) are not retried. Resolves with the job's stream sequence.
-   */
-  private async publish(subject: string, id: string, data: Uint8Array, until: number): Promise<number> {
-    const h = headers();
-    h.set("Nats-Msg-Id", id);
-    for (let pause = 50; ; pause = Math.min(2 * pause, 1000)) {
-      try {
-        if (!(await this.nats.whenUp(until - Date.now()))) throw new Disconnected();
-        const res = await this.requester.request(subject, data, PUBLISH_TIMEOUT_MS, h);
-        const ack = JSON.parse(DECODER.decode(res.data)) as PubAck;
-        if (ack.error) throw ack.error;
-        return ack.seq ?? 0;
-      } catch (e) {
-        // JetStream's refusals are plain objects; every Error is NATS not taking the message (yet).
-        if (!(e instanceof Error) || e instanceof Disconnected || Date.now() + pause >= until) throw e;
-        await sleep(pause);
-      }
-    }
   }
 
   /**
@@ -214,12 +174,12 @@ export class JobClient {
   }
 
   private publishError(e: unknown, model: string): BrokerError {
-    if ((e as PubAck["error"])?.err_code === MoreJetStreamApiCodes.StreamStoreFailed) {
+    if ((e as JetStreamRefusal)?.err_code === MoreJetStreamApiCodes.StreamStoreFailed) {
       const retry = this.retryAfter(model);
       return new BrokerError("queue_full", `The queue for model '${model}' is full (${this.cfg.queue.maxPerModel} jobs). Retry after ${retry} s.`, { retryAfterS: retry });
     }
     if (e instanceof Disconnected) return new BrokerError("nats_unavailable", "The broker has lost its connection to NATS; retry shortly.", { retryAfterS: 1 });
-    const why = e instanceof NoResponders ? "no jobs stream answers (is JetStream enabled? is its stream electing a leader?)" : ((e as Error).message ?? (e as PubAck["error"])?.description);
+    const why = e instanceof NoResponders ? "no jobs stream answers (is JetStream enabled? is its stream electing a leader?)" : ((e as Error).message ?? (e as JetStreamRefusal)?.description);
     this.log.warn({ err: why, model }, "job publish failed");
     return new BrokerError("nats_unavailable", "The job queue did not accept the request in time; retry shortly.", { retryAfterS: 1 });
   }

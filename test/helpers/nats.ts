@@ -16,7 +16,7 @@ export interface TestNats {
   readonly pid: number | undefined;
   /** SIGTERM and wait; the store stays for restart(). */
   stop(): Promise<void>;
-  /** Starts again on the same port and store. */
+  /** Starts again on the same port and store (stopping it first if it runs). */
   restart(): Promise<void>;
   /** Stops and removes the store. */
   close(): Promise<void>;
@@ -91,7 +91,12 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<TestNats> 
       return child?.pid;
     },
     stop,
-    restart: start,
+    // A restart of a running server stops it first: starting a second one on the same port would
+    // leave the first running (and the test file unable to exit) while seeming to succeed.
+    restart: async () => {
+      await stop();
+      await start();
+    },
     close: async () => {
       await stop();
       rmSync(dir, { recursive: true, force: true });

@@ -132,7 +132,9 @@ describe("background responses (/v1/responses with background: true)", () => {
     const via = new OpenAI({ baseURL: `${g.url}/v1`, apiKey: "unused", maxRetries: 0 });
     const r = await via.responses.create({ model: "sim-bg-late", input: "Wait for me", background: true });
     assert.equal(r.status, "queued");
+    const serverBefore = h.nats.pid;
     await h.nats.restart();
+    assert.notEqual(h.nats.pid, serverBefore, "a new nats-server process, on the same store");
     // Only now a worker: the job, its log and the stored response all came through the restart on disk.
     h.worker(solo, "late");
     const done = await waitFor(async () => {
