@@ -10,6 +10,7 @@ import {
   type JetStreamManager,
   type StreamConfig,
 } from "@nats-io/jetstream";
+import { setTimeout as sleep } from "node:timers/promises";
 import { PermissionViolationError, type NatsConnection } from "@nats-io/transport-node";
 import type { Config } from "../config/mod.js";
 import type { Logger } from "../ops/mod.js";
@@ -70,6 +71,10 @@ export async function ensureJobStream(nc: NatsConnection, cfg: Config, log: Logg
  * one differs from `want`; whichever process starts first wins.
  */
 export async function ensureStream(jsm: JetStreamManager, want: Partial<StreamConfig> & { name: string }, what: string, log: Logger): Promise<void> {
+  await throughElections(`the ${what} stream`, log, () => provisionStream(jsm, want, what, log));
+}
+
+async function provisionStream(jsm: JetStreamManager, want: Partial<StreamConfig> & { name: string }, what: string, log: Logger): Promise<void> {
   const name = want.name;
   try {
     const info = await jsm.streams.info(name);
@@ -111,6 +116,10 @@ export function jobConsumerConfig(cfg: Config, model: string, lane?: Lane): Part
  * Drift is reported, not overwritten, because other workers depend on it.
  */
 export async function ensureJobConsumer(jsm: JetStreamManager, cfg: Config, model: string, log: Logger, lane?: Lane): Promise<string> {
+  return throughElections(`the job consumer of ${model}`, log, () => provisionJobConsumer(jsm, cfg, model, log, lane));
+}
+
+async function provisionJobConsumer(jsm: JetStreamManager, cfg: Config, model: string, log: Logger, lane?: Lane): Promise<string> {
   const stream = subjects(cfg.nats.prefix).stream;
   const want = jobConsumerConfig(cfg, model, lane);
   const name = want.durable_name as string;
@@ -128,6 +137,30 @@ export async function ensureJobConsumer(jsm: JetStreamManager, cfg: Config, mode
     }
   }
   return name;
+}
+
+/** How long provisioning rides out a JetStream that does not answer (a cluster electing its leaders). */
+const ELECTION_WAIT_MS = 30_000;
+
+/**
+ * Runs an idempotent provisioning step (look up, create when missing),
+ * again while JetStream times out or has no responders: a cluster electing
+ * stream and consumer leaders, often just after a gateway created streams,
+ * answers nothing for a few seconds. A process that gave up then would
+ * never serve; refusals and other errors still stop it at once.
+ */
+async function throughElections<T>(what: string, log: Logger, step: () => Promise<T>): Promise<T> {
+  const until = Date.now() + ELECTION_WAIT_MS;
+  for (let pause = 250; ; pause = Math.min(2 * pause, 2000)) {
+    try {
+      return await step();
+    } catch (e) {
+      const busy = e instanceof Error && !isPermissionViolation(e) && /timeout|no responders/i.test(`${e.name} ${e.message}`);
+      if (!busy || Date.now() + pause >= until) throw e;
+      log.warn({ err: (e as Error).message, what }, "JetStream did not answer (electing leaders?); trying again");
+      await sleep(pause);
+    }
+  }
 }
 
 /**
